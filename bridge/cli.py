@@ -1,0 +1,246 @@
+"""The ``timebridge`` command line: parsing, calling the bridge, showing the result.
+
+Nothing else lives here. Exit codes (INTERFACE.md): 0 done, 1 something failed
+and the rest was done, 2 bad usage or config (nothing read or written). Every
+expected failure is one line on stderr; ``--debug`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, NoReturn
+
+import typer
+
+from bridge import __version__
+from bridge.config_loader import ConfigError, LoadedConfig, load_config
+from connectors.base import ConnectorError
+from connectors.registry import build_connector
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+app = typer.Typer(
+    name="timebridge",
+    help="Exactly-once time-tracking sync between Kaiten, Yandex Tracker and a contracting API.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class RunFormat(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class ReportFormat(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    html = "html"
+
+
+class StatusFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+ConfigOpt = Annotated[
+    str | None,
+    typer.Option("--config", "-c", metavar="PATH",
+                 help="Config file (else $TIMEBRIDGE_CONFIG, else ./timebridge.toml)."),
+]
+RouteOpt = Annotated[
+    list[str] | None,
+    typer.Option("--route", "-r", metavar="NAME", help="Only this route (repeatable)."),
+]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Plan and report; write nothing.")]
+AllowDeletesOpt = Annotated[
+    bool, typer.Option("--allow-deletes", help="Lift the max_delete_share brake for this run.")
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """Print one line to stderr and exit."""
+    typer.echo(f"timebridge: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _state(ctx: typer.Context) -> dict:
+    root = ctx.find_root()
+    root.obj = root.obj or {}
+    return root.obj
+
+
+def load(ctx: typer.Context, config: str | None) -> LoadedConfig:
+    """Load the config given after the command, else before it; bad config exits 2."""
+    path = config or _state(ctx).get("config")
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def parse_date(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        fail(f"{option}: not a date YYYY-MM-DD: {value!r}")
+
+
+def not_built(ctx: typer.Context, config: str | None, what: str) -> NoReturn:
+    """Commands whose machinery is not built yet say so plainly instead of pretending."""
+    load(ctx, config)  # still validate the config, so mistakes surface first
+    fail(f"{what} is not built yet in timebridge {__version__}; "
+         "`timebridge check --offline` validates the config")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"timebridge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: ConfigOpt = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    version: Annotated[bool | None, typer.Option("--version", callback=_version, is_eager=True,
+                                                 help="Show the version and exit.")] = None,
+) -> None:
+    """Options here apply to every command (--config works before or after the command)."""
+    state = _state(ctx)
+    state["config"] = config
+    state["debug"] = debug
+
+
+@app.command()
+def check(
+    ctx: typer.Context,
+    config: ConfigOpt = None,
+    offline: Annotated[bool, typer.Option("--offline",
+                                          help="Only validate the config; ask no API.")] = False,
+) -> None:
+    """Validate the config; without --offline, ask each connector whether its token works.
+
+    Exit 1 when a connector's credentials or host fail (each failure on one line).
+    """
+    loaded = load(ctx, config)
+    cfg = loaded.config
+    for warning in cfg.chain_warnings():
+        typer.echo(f"timebridge: warning: {warning}", err=True)
+    typer.echo(f"{loaded.path}: config is valid: {len(cfg.connectors)} connector(s), "
+               f"{len(cfg.routes)} route(s)")
+    if offline:
+        return
+    failed = False
+    for name, conn_cfg in cfg.connectors.items():
+        try:
+            connector = build_connector(name, conn_cfg, loaded.secret(name))
+            try:
+                who = connector.check()
+            finally:
+                connector.close()
+        except ConnectorError as exc:
+            failed = True
+            typer.echo(f"{name}: FAILED: {exc}", err=True)
+        else:
+            typer.echo(f"{name}: ok ({who})")
+    if failed:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def sync(
+    ctx: typer.Context,
+    config: ConfigOpt = None,
+    route: RouteOpt = None,
+    dry_run: DryRunOpt = False,
+    fmt: Annotated[RunFormat, typer.Option("--format", help="Output format.")] = RunFormat.table,
+    allow_deletes: AllowDeletesOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """One reconciliation pass of each route over its window."""
+    not_built(ctx, config, "sync")
+
+
+@app.command()
+def backfill(
+    ctx: typer.Context,
+    date_from: Annotated[str, typer.Option("--from", metavar="YYYY-MM-DD",
+                                           help="First work date (inclusive).")],
+    date_to: Annotated[str, typer.Option("--to", metavar="YYYY-MM-DD",
+                                         help="Last work date (inclusive).")],
+    config: ConfigOpt = None,
+    route: RouteOpt = None,
+    dry_run: DryRunOpt = False,
+    fmt: Annotated[RunFormat, typer.Option("--format", help="Output format.")] = RunFormat.table,
+    allow_deletes: AllowDeletesOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """The same as sync over an explicit range of work dates, with a progress bar."""
+    start, end = parse_date(date_from, "--from"), parse_date(date_to, "--to")
+    if end < start:
+        fail(f"--to {end} is before --from {start}")
+    not_built(ctx, config, "backfill")
+
+
+@app.command()
+def report(
+    ctx: typer.Context,
+    date_from: Annotated[str | None, typer.Option("--from", metavar="YYYY-MM-DD")] = None,
+    date_to: Annotated[str | None, typer.Option("--to", metavar="YYYY-MM-DD")] = None,
+    config: ConfigOpt = None,
+    route: RouteOpt = None,
+    fmt: Annotated[ReportFormat, typer.Option("--format")] = ReportFormat.table,
+    output: Annotated[str | None, typer.Option("--output", "-o", metavar="FILE",
+                                               help="Write the report to FILE.")] = None,
+) -> None:
+    """Dry run: what sync (or backfill, with a range) would do. Writes nothing anywhere."""
+    if (date_from is None) != (date_to is None):
+        fail("give both --from and --to, or neither (then each route's window is used)")
+    if date_from and date_to and parse_date(date_to, "--to") < parse_date(date_from, "--from"):
+        fail(f"--to {date_to} is before --from {date_from}")
+    not_built(ctx, config, "report")
+
+
+@app.command()
+def daemon(ctx: typer.Context, config: ConfigOpt = None) -> None:
+    """Run every route once, then on its schedule, until SIGTERM/SIGINT."""
+    not_built(ctx, config, "daemon")
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    config: ConfigOpt = None,
+    fmt: Annotated[StatusFormat, typer.Option("--format")] = StatusFormat.table,
+) -> None:
+    """Last run of each route, its counts, failures and conflicts waiting for a person."""
+    not_built(ctx, config, "status")
+
+
+@app.command()
+def demo() -> None:
+    """The whole bridge against built-in local emulators of the three APIs; no credentials."""
+    fail("demo is not built yet; see README.md for what works today")
+
+
+def main() -> None:
+    """Console entry point; turns any unexpected error into one line (``--debug``: traceback)."""
+    try:
+        app(standalone_mode=True)
+    except SystemExit:
+        raise
+    except Exception as exc:  # a bug: say so in one line unless --debug
+        if "--debug" in sys.argv:
+            raise
+        typer.echo(f"timebridge: internal error: {type(exc).__name__}: {exc} "
+                   "(run with --debug for the traceback)", err=True)
+        sys.exit(EXIT_FAILED)

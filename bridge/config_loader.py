@@ -1,0 +1,182 @@
+"""Finding, reading and validating the config file; secrets; "today".
+
+Every mistake becomes a :class:`ConfigError` whose message is one line naming
+the file, the key and what is wrong; the CLI prints it and exits 2. Secrets are
+resolved here (``token_env``, ``token_file`` or ``token``) and kept as
+:class:`pydantic.SecretStr`, so they never show in a repr, a log or a report.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bridge.config import Config
+from connectors.config import ConnectorBase
+
+DEFAULT_CONFIG_NAME = "timebridge.toml"
+
+
+class ConfigError(Exception):
+    """A bad config, path, variable or secret. ``str()`` is the one line to print."""
+
+
+class EnvSettings(BaseSettings):
+    """The bridge's environment variables (``TIMEBRIDGE_CONFIG``, ``TIMEBRIDGE_TODAY``)."""
+
+    model_config = SettingsConfigDict(env_prefix="TIMEBRIDGE_", extra="ignore")
+
+    config: str | None = None
+    today: str | None = None
+
+
+def today() -> date:
+    """The current UTC date, or ``$TIMEBRIDGE_TODAY`` (YYYY-MM-DD) when set."""
+    pinned = EnvSettings().today
+    if pinned:
+        try:
+            return date.fromisoformat(pinned.strip())
+        except ValueError:
+            raise ConfigError(f"TIMEBRIDGE_TODAY: not a date YYYY-MM-DD: {pinned!r}") from None
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).date()
+
+
+def resolve_config_path(given: str | os.PathLike[str] | None) -> Path:
+    """``--config``, else ``$TIMEBRIDGE_CONFIG``, else ``./timebridge.toml``."""
+    if given:
+        path, how = Path(given), "--config"
+    elif env := EnvSettings().config:
+        path, how = Path(env), "TIMEBRIDGE_CONFIG"
+    else:
+        path, how = Path(DEFAULT_CONFIG_NAME), "default"
+    if not path.is_file():
+        hint = ("no config found: give --config PATH, set TIMEBRIDGE_CONFIG, or create "
+                f"./{DEFAULT_CONFIG_NAME}") if how == "default" else "no such file"
+        raise ConfigError(f"{path}: {hint} ({how})")
+    return path
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A validated config with its file, its resolved secrets and state URL."""
+
+    path: Path
+    config: Config
+    secrets: dict[str, SecretStr]
+    state_url: str
+
+    def secret(self, connector: str) -> str:
+        return self.secrets[connector].get_secret_value()
+
+
+def load_config(given: str | os.PathLike[str] | None = None) -> LoadedConfig:
+    """Read and validate the config; raise :class:`ConfigError` with one clear line."""
+    path = resolve_config_path(given)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {describe_validation_error(exc, raw)}") from None
+    secrets = {name: _resolve_secret(path, name, conn) for name, conn in config.connectors.items()}
+    return LoadedConfig(path, config, secrets, resolve_state_url(config.state.url, path.parent))
+
+
+def _resolve_secret(path: Path, name: str, conn: ConnectorBase) -> SecretStr:
+    key = f"connectors.{name}"
+    if conn.token is not None:
+        value = conn.token.get_secret_value()
+        where = f"{key}.token"
+    elif conn.token_env is not None:
+        value = os.environ.get(conn.token_env, "")
+        where = f"{key}.token_env"
+        if not value:
+            raise ConfigError(f"{path}: {where}: environment variable {conn.token_env} "
+                              "is not set or empty")
+    else:
+        file = Path(conn.token_file or "")
+        file = file if file.is_absolute() else path.parent / file
+        where = f"{key}.token_file"
+        try:
+            value = file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{path}: {where}: cannot read {file}: {exc.strerror}") from None
+    if not value.strip():
+        raise ConfigError(f"{path}: {where}: the secret is empty")
+    return SecretStr(value.strip())
+
+
+def resolve_state_url(url: str, base: Path) -> str:
+    """Make a relative SQLite path relative to the config's folder; name psycopg for PostgreSQL."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        rel = url.removeprefix("sqlite:///")
+        if rel and rel != ":memory:":
+            return f"sqlite:///{(base / rel).resolve()}"
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
+
+
+def describe_validation_error(exc: ValidationError, raw: Any) -> str:
+    """The first validation error as ``key.path: what is wrong`` (plus a count of the rest)."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    loc = _key_path(first["loc"], raw)
+    message = _message(first, raw)
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{loc}: {message}{more}" if loc else f"{message}{more}"
+
+
+def _key_path(loc: tuple[Any, ...], raw: Any) -> str:
+    parts: list[str] = []
+    node = raw
+    for part in loc:
+        if isinstance(part, int):
+            name = node[part].get("name") if isinstance(node, list) and part < len(node) and \
+                isinstance(node[part], dict) else None
+            parts[-1] += f"[{part}]" + (f" ({name})" if name else "")
+        elif part in ("kaiten", "tracker", "contracting") and parts and parts[0] == "connectors" \
+                and len(parts) == 2:
+            continue  # the discriminator's tag, not a key of the file
+        else:
+            parts.append(str(part))
+        node = node[part] if isinstance(node, dict | list) and _has(node, part) else None
+    return ".".join(parts)
+
+
+def _has(node: Any, part: Any) -> bool:
+    if isinstance(node, dict):
+        return part in node
+    return isinstance(part, int) and part < len(node)
+
+
+def _message(error: Any, raw: Any) -> str:
+    kind, msg = error["type"], error["msg"]
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "extra_forbidden":
+        return "unknown key (check the spelling; see config.example.toml)"
+    if kind == "union_tag_invalid":
+        tag = error.get("ctx", {}).get("tag")
+        return f"unknown connector type {tag!r} (expected kaiten, tracker or contracting)"
+    if kind == "union_tag_not_found":
+        return "required key 'type' is missing (kaiten, tracker or contracting)"
+    if kind == "value_error":
+        return msg.removeprefix("Value error, ")
+    if "input" in error and kind not in ("model_type", "dict_type"):
+        return f"{msg} (got {error['input']!r})"
+    return msg

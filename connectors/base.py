@@ -1,0 +1,188 @@
+"""What every connector is: its protocol, its declared capabilities and its named errors.
+
+A connector knows one API and nothing of routes. The reconciler talks to it only
+through :class:`Connector`; the HTTP chokepoint (``connectors.http``) turns every
+status code into one of the errors below, so callers decide on kinds, never on
+numbers. Error messages never contain a token: they are built from the method,
+the path and a short, scrubbed excerpt of the body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bridge.model import CanonicalEntry, Origin, Skip
+
+
+class ConnectorError(Exception):
+    """Base of every error a connector raises. ``retriable`` says whether trying later may help."""
+
+    retriable = False
+
+    def __init__(self, message: str, *, connector: str | None = None, status: int | None = None):
+        self.connector = connector
+        self.status = status
+        prefix = f"{connector}: " if connector else ""
+        super().__init__(prefix + message)
+
+
+class BadRequestError(ConnectorError):
+    """400/422: the API rejected what was sent (validation); sending it again will not help."""
+
+
+class AuthError(ConnectorError):
+    """401: the token is missing, wrong or expired."""
+
+
+class FeatureUnavailableError(ConnectorError):
+    """402: the feature is not in the tariff (Kaiten: time tracking for that card's space)."""
+
+
+class ForbiddenError(ConnectorError):
+    """403: the token's user may not see or change this."""
+
+
+class NotFoundError(ConnectorError):
+    """404: no such record, card, issue or entry."""
+
+
+class ConflictError(ConnectorError):
+    """409/423: the record refuses the change (invoiced, locked, edited concurrently)."""
+
+
+class RateLimitedError(ConnectorError):
+    """429 that did not clear within the retry budget. ``retry_after`` in seconds."""
+
+    retriable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any):
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class TransientError(ConnectorError):
+    """5xx, a network failure, an HTML error page or a broken body: may work later."""
+
+    retriable = True
+
+
+class UnknownOutcomeError(TransientError):
+    """A write that may or may not have been applied (timeout or 5xx after sending).
+
+    Never re-sent blindly: the reconciler looks the record up by its origin first.
+    """
+
+
+class FatalError(ConnectorError):
+    """Anything else: a status or an answer the connector cannot make sense of."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a connector can do as a target, so the planner can plan around what it cannot.
+
+    ``updatable``: the :class:`EntryDraft` fields an update can change in place
+    (``task``, ``work_date``, ``start``, ``seconds``, ``comment``, ``billable``); a
+    change to any other field must be planned as delete + create.
+    ``granularity_seconds``: the smallest duration step the system stores (Kaiten 60).
+    ``keeps_start``: the system stores a start time, not only a date.
+    ``comment_limit``: maximum comment length, marker included (None: no limit).
+    """
+
+    can_create: bool = True
+    can_update: bool = True
+    can_delete: bool = True
+    updatable: frozenset[str] = frozenset({"seconds", "comment"})
+    keeps_start: bool = False
+    granularity_seconds: int = 1
+    comment_limit: int | None = None
+
+
+class EntryDraft(BaseModel):
+    """What a copy should hold; the connector turns it into its API's record.
+
+    ``comment`` is without the marker: the connector adds the origin as the
+    ``[timebridge:SOURCE:ID]`` marker or as ``referenceSource``/``referenceId``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    origin: Origin
+    task: str = Field(min_length=1)
+    work_date: date
+    start: datetime | None = None
+    seconds: int = Field(gt=0)
+    comment: str = ""
+    billable: str | None = None
+
+
+@dataclass(frozen=True)
+class DateWindow:
+    """An inclusive range of work dates."""
+
+    start: date
+    end: date
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise ValueError(f"window ends ({self.end}) before it starts ({self.start})")
+
+    def __contains__(self, day: date) -> bool:
+        return self.start <= day <= self.end
+
+
+ReadItem = CanonicalEntry | Skip
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """The operations the reconciler uses. All I/O goes through the connector's chokepoint."""
+
+    name: str
+    reference_source: str
+    capabilities: Capabilities
+
+    def read(self, window: DateWindow, filters: Mapping[str, Any]) -> Iterator[ReadItem]:
+        """Stream the records whose work date is in ``window``, page by page.
+
+        Unmappable records come out as :class:`Skip`. A page that fails after
+        retries raises, so the caller knows the read was incomplete.
+        """
+        ...
+
+    def fit(self, draft: EntryDraft) -> EntryDraft:
+        """The draft as this system will hold it (rounded duration, trimmed comment). Pure."""
+        ...
+
+    def create(self, draft: EntryDraft) -> CanonicalEntry:
+        """Create the copy; raises :class:`UnknownOutcomeError` when the answer was lost."""
+        ...
+
+    def update(self, current: CanonicalEntry, draft: EntryDraft) -> CanonicalEntry:
+        """Make ``current`` hold ``draft``; the whole record is sent where the API replaces."""
+        ...
+
+    def delete(self, entry: CanonicalEntry) -> None:
+        """Delete the record; a record already gone raises :class:`NotFoundError`."""
+        ...
+
+    def lookup(self, record_id: str, task: str) -> ReadItem | None:
+        """Fetch one record directly (to prove it gone or re-dated); None when it is gone."""
+        ...
+
+    def find_copies(self, origin: Origin, task: str | None) -> list[CanonicalEntry]:
+        """Records carrying ``origin`` as reference or marker (to adopt after a lost answer)."""
+        ...
+
+    def check(self) -> str:
+        """Prove the credentials work; returns who the token belongs to."""
+        ...
+
+    def close(self) -> None:
+        """Release the HTTP client."""
+        ...

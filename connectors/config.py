@@ -1,0 +1,49 @@
+"""Config keys every connector shares; each system's own model extends :class:`ConnectorBase`."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlparse
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+
+class Strict(BaseModel):
+    """Base of every config model: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class ConnectorBase(Strict):
+    """Keys every connector has. Exactly one of ``token_env``, ``token_file``, ``token``."""
+
+    base_url: str
+    token_env: str | None = None
+    token_file: str | None = None
+    token: SecretStr | None = None
+    reference_source: str
+    requests_per_second: float | None = Field(default=None, gt=0)
+    timeout_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError(f"must be an http(s) URL such as https://example.com (got {value!r})")
+        return value.rstrip("/")
+
+    @field_validator("reference_source")
+    @classmethod
+    def _reference_source(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", value):
+            raise ValueError("must be 1-64 letters, digits, '_', '.' or '-' (it goes into markers)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> ConnectorBase:
+        given = [k for k in ("token_env", "token_file", "token") if getattr(self, k) is not None]
+        if len(given) != 1:
+            found = ", ".join(given) if given else "none"
+            raise ValueError(f"give exactly one of token_env, token_file, token (found: {found})")
+        return self

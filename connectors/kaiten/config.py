@@ -1,0 +1,25 @@
+"""Kaiten connector config and route filter."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, StrictInt
+
+from bridge.units import Rounding
+from connectors.config import ConnectorBase, Strict
+
+
+class KaitenConfig(ConnectorBase):
+    type: Literal["kaiten"]
+    role_id: StrictInt = -1
+    rounding: Rounding = Rounding.NEAREST
+    requests_per_second: float | None = Field(default=5, gt=0)
+    reference_source: str = "KAITEN"
+
+
+class KaitenFilter(Strict):
+    user_ids: list[StrictInt] = []
+    space_ids: list[StrictInt] = []
+    board_ids: list[StrictInt] = []
+    card_ids: list[StrictInt] = []

@@ -1,0 +1,55 @@
+"""Yandex Tracker connector config and route filter."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, StrictStr, field_validator, model_validator
+
+from bridge.units import parse_day_start
+from connectors.config import ConnectorBase, Strict
+
+
+class TrackerConfig(ConnectorBase):
+    type: Literal["tracker"]
+    auth_scheme: Literal["OAuth", "Bearer"] = "OAuth"
+    org_id: str | None = None
+    cloud_org_id: str | None = None
+    timezone: str = "Europe/Moscow"
+    workday_hours: float = Field(default=8, gt=0, le=24)
+    day_start: str = "09:00"
+    created_lookback_days: int = Field(default=90, ge=0)
+    reference_source: str = "YANDEX_TRACKER"
+
+    @field_validator("org_id", "cloud_org_id", mode="before")
+    @classmethod
+    def _id_string(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as "
+                             "'Europe/Moscow')") from None
+        return value
+
+    @field_validator("day_start")
+    @classmethod
+    def _day_start(cls, value: str) -> str:
+        parse_day_start(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_org(self) -> TrackerConfig:
+        if (self.org_id is None) == (self.cloud_org_id is None):
+            raise ValueError("give exactly one of org_id (X-Org-ID) and cloud_org_id "
+                             "(X-Cloud-Org-ID)")
+        return self
+
+
+class TrackerFilter(Strict):
+    created_by: list[StrictStr] = []
