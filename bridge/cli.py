@@ -17,6 +17,7 @@ import typer
 from bridge import __version__
 from bridge.config_loader import ConfigError, LoadedConfig, load_config
 from connectors.base import ConnectorError
+from connectors.http import RetryPolicy
 from connectors.registry import build_connector
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -100,6 +101,22 @@ def not_built(ctx: typer.Context, config: str | None, what: str) -> NoReturn:
          "`timebridge check --offline` validates the config")
 
 
+def passes(ctx: typer.Context, config: str | None, **kw: object) -> NoReturn:
+    """Run sync/backfill/report passes and exit with their code."""
+    # Imported here: the reconciler's stack (SQLAlchemy and all) is not needed for
+    # --help, --version or check, and would cost them a third of a second.
+    from bridge.commands import PassFailure, UsageError, run_passes
+
+    loaded = load(ctx, config)
+    try:
+        code = run_passes(loaded, **kw)  # type: ignore[arg-type]
+    except UsageError as exc:
+        fail(str(exc))
+    except (PassFailure, ConfigError) as exc:
+        fail(str(exc), EXIT_FAILED if isinstance(exc, PassFailure) else EXIT_USAGE)
+    raise typer.Exit(code)
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"timebridge {__version__}")
@@ -118,6 +135,9 @@ def root(
     state = _state(ctx)
     state["config"] = config
     state["debug"] = debug
+    from bridge.logs import setup_logging
+
+    setup_logging(debug=debug)
 
 
 @app.command()
@@ -142,7 +162,9 @@ def check(
     failed = False
     for name, conn_cfg in cfg.connectors.items():
         try:
-            connector = build_connector(name, conn_cfg, loaded.secret(name))
+            # A quick verdict: one retry, not the patient policy of a sync.
+            connector = build_connector(name, conn_cfg, loaded.secret(name),
+                                        retry=RetryPolicy(attempts=2, wait_initial=0.2))
             try:
                 who = connector.check()
             finally:
@@ -167,7 +189,8 @@ def sync(
     quiet: QuietOpt = False,
 ) -> None:
     """One reconciliation pass of each route over its window."""
-    not_built(ctx, config, "sync")
+    passes(ctx, config, routes=route, dry_run=dry_run, allow_deletes=allow_deletes,
+           fmt=fmt.value, quiet=quiet)
 
 
 @app.command()
@@ -188,7 +211,8 @@ def backfill(
     start, end = parse_date(date_from, "--from"), parse_date(date_to, "--to")
     if end < start:
         fail(f"--to {end} is before --from {start}")
-    not_built(ctx, config, "backfill")
+    passes(ctx, config, routes=route, dry_run=dry_run, allow_deletes=allow_deletes,
+           fmt=fmt.value, window=(start, end), quiet=quiet)
 
 
 @app.command()
@@ -205,9 +229,13 @@ def report(
     """Dry run: what sync (or backfill, with a range) would do. Writes nothing anywhere."""
     if (date_from is None) != (date_to is None):
         fail("give both --from and --to, or neither (then each route's window is used)")
-    if date_from and date_to and parse_date(date_to, "--to") < parse_date(date_from, "--from"):
-        fail(f"--to {date_to} is before --from {date_from}")
-    not_built(ctx, config, "report")
+    window = None
+    if date_from and date_to:
+        window = (parse_date(date_from, "--from"), parse_date(date_to, "--to"))
+        if window[1] < window[0]:
+            fail(f"--to {date_to} is before --from {date_from}")
+    passes(ctx, config, routes=route, dry_run=True, allow_deletes=False, fmt=fmt.value,
+           window=window, output=output)
 
 
 @app.command()
@@ -223,7 +251,18 @@ def status(
     fmt: Annotated[StatusFormat, typer.Option("--format")] = StatusFormat.table,
 ) -> None:
     """Last run of each route, its counts, failures and conflicts waiting for a person."""
-    not_built(ctx, config, "status")
+    from bridge.commands import PassFailure, open_store
+    from bridge.status import show_status
+
+    loaded = load(ctx, config)
+    try:
+        store = open_store(loaded)
+    except PassFailure as exc:
+        fail(str(exc), EXIT_FAILED)
+    try:
+        show_status(loaded, store, fmt.value)
+    finally:
+        store.close()
 
 
 @app.command()

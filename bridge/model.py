@@ -87,21 +87,24 @@ class CanonicalEntry(BaseModel):
             raise ValueError("start must be timezone-aware")
         return value
 
-    @property
+    @cached_property
     def ref(self) -> Origin:
         """This record as a reference (``reference_source:record_id``)."""
-        return Origin(source=self.reference_source, record_id=self.record_id)
+        # Both fields are validated already; skipping validation matters in a big plan.
+        return Origin.model_construct(source=self.reference_source, record_id=self.record_id)
 
     @property
     def is_copy(self) -> bool:
         """True when the record carries a reference to a record elsewhere."""
-        return self.origin != self.ref
+        origin = self.origin
+        return origin.record_id != self.record_id or origin.source != self.reference_source
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None,
                    deep: bool = False) -> CanonicalEntry:
-        """A copy; the cached content hash is dropped, since ``update`` may change content."""
+        """A copy; cached values are dropped, since ``update`` may change what they derive from."""
         copied = super().model_copy(update=update, deep=deep)
-        copied.__dict__.pop("content_hash", None)
+        for cached in ("content_hash", "ref"):
+            copied.__dict__.pop(cached, None)
         return copied
 
     @cached_property

@@ -48,7 +48,8 @@ def _steps(seconds: int, granularity: int, rounding: Rounding) -> int:
     """Whole granularity steps in ``seconds``, rounded as asked, never below one."""
     seconds = _positive_int(seconds, "seconds")
     granularity = _positive_int(granularity, "granularity")
-    rounding = Rounding(rounding)
+    if type(rounding) is not Rounding:  # the enum call costs more than the arithmetic
+        rounding = Rounding(rounding)
     if rounding is Rounding.UP:
         steps = -(-seconds // granularity)
     elif rounding is Rounding.DOWN:

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from bridge.model import CanonicalEntry, Origin, Skip
 
 
@@ -103,22 +101,50 @@ class Capabilities:
     comment_limit: int | None = None
 
 
-class EntryDraft(BaseModel):
+@dataclass(frozen=True, slots=True)
+class EntryDraft:
     """What a copy should hold; the connector turns it into its API's record.
 
     ``comment`` is without the marker: the connector adds the origin as the
     ``[timebridge:SOURCE:ID]`` marker or as ``referenceSource``/``referenceId``.
+    A plain frozen dataclass, checked on construction: the planner makes one per
+    create or update, from entries that are validated already, and a million of
+    them must cost little.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
     origin: Origin
-    task: str = Field(min_length=1)
+    task: str
     work_date: date
     start: datetime | None = None
-    seconds: int = Field(gt=0)
+    seconds: int = 0
     comment: str = ""
     billable: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.origin, Origin):
+            raise TypeError(f"origin must be an Origin, not {type(self.origin).__name__}")
+        if not isinstance(self.task, str) or not self.task:
+            raise ValueError(f"task must be a non-empty string (got {self.task!r})")
+        if not isinstance(self.work_date, date) or isinstance(self.work_date, datetime):
+            raise TypeError(f"work_date must be a date (got {self.work_date!r})")
+        if type(self.seconds) is not int or self.seconds <= 0:
+            raise ValueError(f"seconds must be a positive integer (got {self.seconds!r})")
+        if self.comment is None:
+            object.__setattr__(self, "comment", "")
+        elif not isinstance(self.comment, str):
+            raise TypeError(f"comment must be a string (got {type(self.comment).__name__})")
+        if self.start is not None and self.start.utcoffset() is None:
+            raise ValueError("start must be timezone-aware")
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None) -> EntryDraft:
+        """A copy with ``update`` applied (checked again), as pydantic models copy."""
+        if not update:
+            return self  # immutable: the copy may be the thing itself
+        values = {"origin": self.origin, "task": self.task, "work_date": self.work_date,
+                  "start": self.start, "seconds": self.seconds, "comment": self.comment,
+                  "billable": self.billable}
+        values.update(update)  # unknown names fail in the constructor, as they should
+        return EntryDraft(**values)
 
 
 @dataclass(frozen=True)

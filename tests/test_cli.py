@@ -108,8 +108,35 @@ def test_bad_dates_and_usage_are_exit_2() -> None:
     assert run("frobnicate").returncode == 2
 
 
-@pytest.mark.parametrize("command", [["sync"], ["report"], ["daemon"], ["status"],
-                                     ["backfill", "--from", "2026-11-01", "--to", "2026-11-02"]])
+@pytest.mark.parametrize("command", [["daemon"]])
 def test_unbuilt_commands_say_so_with_exit_2(command: list[str]) -> None:
     result = run(*command, "-c", str(EXAMPLE), env=ENV_TOKENS)
     assert_one_line_error(result, 2, "not built yet")
+
+
+def test_demo_is_not_pretended() -> None:
+    assert_one_line_error(run("demo"), 2, "not built yet")
+
+
+def test_unknown_route_is_exit_2(tmp_path: Path) -> None:
+    result = run("sync", "--route", "nope", "-c", str(EXAMPLE), env=ENV_TOKENS, cwd=tmp_path)
+    assert_one_line_error(result, 2, "--route", "'nope'", "kaiten-billing")
+
+
+def test_check_online_reports_an_unreachable_host_per_connector_with_exit_1(
+        tmp_path: Path) -> None:
+    # Port 9 on loopback: nothing listens, so every connector fails to connect at once.
+    text = EXAMPLE.read_text()
+    for url in ("https://example.kaiten.ru", "https://api.tracker.yandex.net",
+                "https://api.contracting.kukkingu.software"):
+        text = text.replace(f'base_url = "{url}"', 'base_url = "http://127.0.0.1:9"')
+    path = tmp_path / "down.toml"
+    path.write_text(text + "\n")
+    result = run("check", "-c", str(path), env=ENV_TOKENS)
+    assert result.returncode == 1, result.stderr
+    failures = [line for line in result.stderr.splitlines() if ": FAILED: " in line]
+    assert sorted(line.split(":")[0] for line in failures) == ["billing", "kaiten", "tracker"]
+    assert all("127.0.0.1" in line for line in failures)
+    assert "Traceback" not in result.stderr
+    for secret in ENV_TOKENS.values():
+        assert secret not in result.stdout + result.stderr

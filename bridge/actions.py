@@ -1,0 +1,116 @@
+"""What the planner decides: actions, and the route rules it decides them by.
+
+An :class:`Action` is data, not behaviour: the executor applies it, a dry run
+only shows it. Everything the planner needs about a route and its target is in
+:class:`RouteRules`, so planning stays a pure function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from bridge.model import CanonicalEntry, Origin
+from connectors.base import Capabilities, DateWindow, EntryDraft
+
+
+class Kind(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    CONFLICT = "conflict"
+    SKIP = "skip"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One decision about one origin.
+
+    ``draft``: what the copy will hold (create, update). ``copy``: the copy as it is
+    now (update, delete, conflict, adopted unchanged). ``source``: the origin record
+    as read (for the link). ``record_link``: write the link even when nothing is
+    written to the target (an adopted or re-confirmed copy). ``forget_link``: drop
+    the link (its copy is gone). ``changes``: ``{field: (old, new)}`` of an update.
+    A create with ``forget_link`` replaces a copy deleted by hand (its link is stale).
+    A delete without ``forget_link`` is half of a replace (delete + create of one
+    origin, where the target cannot change a field in place).
+    """
+
+    kind: Kind
+    origin: Origin
+    display_origin: str
+    reason: str
+    source: CanonicalEntry | None = None
+    copy: CanonicalEntry | None = None
+    draft: EntryDraft | None = None
+    changes: Mapping[str, tuple[object, object]] | None = None
+    record_link: bool = False
+    forget_link: bool = False
+    source_task: str | None = None
+    refused: bool = False            # a delete the delete brake refused
+
+    @property
+    def task(self) -> str | None:
+        """The target task the copy has or will have."""
+        if self.draft is not None:
+            return self.draft.task
+        return self.copy.task if self.copy is not None else None
+
+    @property
+    def target_id(self) -> str | None:
+        return self.copy.record_id if self.copy is not None else None
+
+
+@dataclass(frozen=True)
+class RouteRules:
+    """A route as the planner sees it: names, scope, mapping, policies, the target's shape."""
+
+    name: str
+    source: str                      # source connector name (for "kaiten:123" origins)
+    source_ref: str                  # the source connector's reference_source
+    window: DateWindow
+    fit: Callable[[EntryDraft], EntryDraft]   # the target's pure fit()
+    capabilities: Capabilities = field(default_factory=Capabilities)
+    tasks: Mapping[str, str] = field(default_factory=dict)
+    default_task: str | None = None
+    description: str = "{comment}"
+    propagate_deletes: bool = True
+    on_conflict: str = "report"
+    max_delete_share: float = 0.2
+    allow_deletes: bool = False
+    billable: str | None = None
+
+    def target_task(self, source_task: str) -> str | None:
+        """The target task for a source task: its row in ``tasks``, else ``default_task``."""
+        return self.tasks.get(source_task, self.default_task)
+
+    def display(self, record_id: str) -> str:
+        return f"{self.source}:{record_id}"
+
+
+@dataclass(frozen=True)
+class Proofs:
+    """Results of the direct look-ups the planner asked for (see ``plan.proofs_needed``).
+
+    ``source``: origin key -> the origin as fetched now (None: proved gone).
+    ``target``: origin key -> the copy as fetched now (None: proved gone; a list when
+    found by origin, which may find several).
+    A key absent from a mapping means that look-up was not made (or failed):
+    the planner then decides nothing that would need it.
+    """
+
+    source: Mapping[str, CanonicalEntry | None] = field(default_factory=dict)
+    target: Mapping[str, CanonicalEntry | list[CanonicalEntry] | None] = field(
+        default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProofRequest:
+    """One look-up: by record id (``record_id`` set) or by origin (find_copies)."""
+
+    key: str
+    origin: Origin
+    record_id: str | None
+    task: str | None

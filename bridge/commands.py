@@ -1,0 +1,120 @@
+"""What the one-shot commands do, between parsing (cli.py) and a route pass (sync.py).
+
+``run_passes`` serves sync, backfill and report: pick the routes and windows,
+open the state store, run each route, render, and return the exit code. SIGINT
+and SIGTERM stop new work, let the write in flight finish, record the run and
+exit 1 ("interrupted; run again to finish").
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+from rich.console import Console
+
+from bridge import report
+from bridge.config_loader import LoadedConfig, today
+from bridge.progress import Progress as ProgressDisplay
+from bridge.progress import shared_limiters
+from bridge.runtime import Runtime
+from bridge.state import StateError, StateStore
+from bridge.sync import RouteResult, run_route
+from connectors.base import DateWindow
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad usage found after parsing (an unknown route): exit 2, nothing read or written."""
+
+
+class PassFailure(Exception):
+    """The pass could not start (the state store cannot be opened): exit 1."""
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """An event set by SIGINT/SIGTERM, restoring the previous handlers afterwards."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def open_store(loaded: LoadedConfig) -> StateStore:
+    try:
+        return StateStore(loaded.state_url)
+    except StateError as exc:
+        raise PassFailure(str(exc)) from None
+
+
+def run_passes(loaded: LoadedConfig, *, routes: list[str] | None, dry_run: bool,
+               allow_deletes: bool, fmt: str, window: tuple[date, date] | None = None,
+               output: str | None = None, quiet: bool = True) -> int:
+    """Run the chosen routes once; print the report; return the exit code."""
+    runtime = Runtime(loaded)
+    try:
+        chosen = runtime.routes(routes)
+    except KeyError as exc:
+        known = ", ".join(r.name for r in loaded.config.routes) or "none"
+        raise UsageError(f"--route: no route named {exc.args[0]!r} (known: {known})") from None
+    day = today()
+    store = open_store(loaded)
+    results: list[RouteResult] = []
+    try:
+        # The display stops before the report goes to stdout (emit below the with).
+        with stop_on_signals() as stop, \
+                ProgressDisplay.auto(quiet, limiters=shared_limiters) as display:
+            for route in chosen:
+                span = DateWindow(*window) if window else runtime.window(route, day)
+                if stop.is_set():
+                    results.append(RouteResult(route.name, span, dry_run,
+                                               error="interrupted before this route started"))
+                    continue
+                display.route(route.name)
+                results.append(run_route(runtime, route, span, store, dry_run=dry_run,
+                                         allow_deletes=allow_deletes, stop=stop,
+                                         progress=display.callback()))
+    finally:
+        runtime.close()
+        store.close()
+    emit(results, dry_run, fmt, output)
+    return EXIT_FAILED if any(r.failed for r in results) else EXIT_OK
+
+
+def emit(results: list[RouteResult], dry_run: bool, fmt: str, output: str | None) -> None:
+    if fmt == "json":
+        text = report.to_json(results, dry_run) + "\n"
+    elif fmt == "csv":
+        text = report.to_csv(results)
+    elif fmt == "html":
+        from bridge.html_report import to_html
+
+        text = to_html(results, dry_run)
+    else:
+        console = Console(file=open(output, "w", encoding="utf-8") if output else sys.stdout,  # noqa: SIM115
+                          width=160 if output else None)
+        report.print_table(results, dry_run, console)
+        if output:
+            console.file.close()
+        return
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)

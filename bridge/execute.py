@@ -1,0 +1,173 @@
+"""The executor: applies a plan through the target connector and records every outcome.
+
+Exactly once, crash point by crash point:
+
+* before a create, the intent is recorded; a crash (or a lost answer) after the
+  create leaves an intent, and the next pass finds the copy by its origin
+  (``find_copies``) and adopts it instead of creating a second one;
+* a lost create answer is resolved at once the same way: look up by origin,
+  adopt if found, else leave the intent for the next pass;
+* after each write the link is recorded before the next action runs, so a crash
+  between actions loses at most the knowledge of one write, which the next
+  pass rebuilds from the origin carried in the copy;
+* a replace (the target cannot change a field in place) forgets the old link
+  first: if the process dies between the delete and the create, the next pass
+  sees a new origin and creates it, or finds the old copy and adopts it.
+
+One failed action is reported and the rest go on. A dry run writes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from bridge.actions import Action, Kind
+from bridge.model import CanonicalEntry
+from bridge.state import StateStore
+from connectors.base import (
+    AuthError,
+    ConflictError,
+    Connector,
+    ConnectorError,
+    NotFoundError,
+    UnknownOutcomeError,
+)
+
+log = logging.getLogger("timebridge.execute")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one action: ``status`` planned | done | failed."""
+
+    action: Action
+    kind: Kind
+    status: str
+    target_id: str | None
+    reason: str
+    error: str | None = None
+    copy: CanonicalEntry | None = None
+
+
+class Executor:
+    """Applies one route's actions to its target and keeps the state store in step."""
+
+    def __init__(self, route: str, target: Connector, store: StateStore | None,
+                 stop: threading.Event | None = None) -> None:
+        self.route = route
+        self.target = target
+        self.store = store
+        self.stop = stop or threading.Event()
+        self.fatal: str | None = None   # set when going on is pointless (token rejected)
+
+    def run(self, actions: Iterable[Action], *, dry_run: bool) -> list[Outcome]:
+        outcomes = []
+        for action in actions:
+            if dry_run or self.store is None:
+                outcomes.append(self._planned(action))
+            elif self.fatal or self.stop.is_set():
+                why = self.fatal or "interrupted before this action"
+                outcomes.append(self._failed(action, why))
+            else:
+                outcomes.append(self._apply(action))
+        return outcomes
+
+    # --- one action ---------------------------------------------------------------------
+
+    def _apply(self, a: Action) -> Outcome:
+        if a.refused:
+            return self._failed(a, "refused by the delete brake (see the route's error)")
+        try:
+            if a.kind is Kind.CREATE:
+                return self._create(a)
+            if a.kind is Kind.UPDATE:
+                copy = self.target.update(a.copy, a.draft)
+                self._link(a, copy)
+                return self._done(a, copy)
+            if a.kind is Kind.DELETE:
+                return self._delete(a)
+            if a.kind is Kind.CONFLICT:
+                self.store.set_conflict(self.route, str(a.origin), a.reason)
+                return self._done(a, a.copy)
+            if a.kind is Kind.UNCHANGED:
+                if a.forget_link:
+                    self.store.remove_link(self.route, str(a.origin))
+                elif a.record_link:
+                    self._link(a, a.copy)
+            return self._done(a, a.copy)
+        except ConflictError as exc:
+            # An invoiced or locked copy refuses the change: a conflict for a person.
+            reason = f"the target refused the change: {exc}"
+            self.store.set_conflict(self.route, str(a.origin), reason)
+            return Outcome(a, Kind.CONFLICT, "done", a.target_id, reason)
+        except AuthError as exc:
+            self.fatal = str(exc)
+            return self._failed(a, str(exc))
+        except ConnectorError as exc:
+            return self._failed(a, str(exc))
+
+    def _create(self, a: Action) -> Outcome:
+        assert a.draft is not None and a.source is not None
+        key = str(a.origin)
+        if a.forget_link:  # re-creating a copy deleted by hand: its old link is stale
+            self.store.remove_link(self.route, key)
+        self.store.record_intent(self.route, key, source_record_id=a.source.record_id,
+                                 source_task=a.source.task, target_task=a.draft.task,
+                                 work_date=a.draft.work_date)
+        try:
+            copy = self.target.create(a.draft)
+        except UnknownOutcomeError as exc:
+            # The create may have landed: find it by its origin rather than send it again.
+            try:
+                found = self.target.find_copies(a.origin, a.draft.task)
+            except ConnectorError:
+                found = []
+            if len(found) != 1:
+                return self._failed(a, f"{exc}; the outcome is unknown and will be checked by "
+                                       "origin on the next run")
+            copy = found[0]
+            log.info("create of %s lost its answer; found copy %s and adopted it", key,
+                     copy.record_id)
+        self._link(a, copy)
+        return self._done(a, copy)
+
+    def _delete(self, a: Action) -> Outcome:
+        assert a.copy is not None
+        key = str(a.origin)
+        if not a.forget_link:
+            # Half of a replace: forget the old copy first (see the module docstring).
+            self.store.remove_link(self.route, key)
+        with contextlib.suppress(NotFoundError):  # already gone: the goal is reached
+            self.target.delete(a.copy)
+        if a.forget_link:
+            self.store.remove_link(self.route, key)
+        return self._done(a, a.copy)
+
+    def _link(self, a: Action, copy: CanonicalEntry | None) -> None:
+        source = a.source
+        assert copy is not None and source is not None
+        self.store.record_link(
+            self.route, str(a.origin), source_record_id=source.record_id,
+            source_task=source.task, target_record_id=copy.record_id, target_task=copy.task,
+            source_hash=source.content_hash, target_hash=copy.content_hash,
+            source_version=source.version, target_version=copy.version,
+            work_date=source.work_date)
+
+    # --- outcomes -----------------------------------------------------------------------
+
+    def _planned(self, a: Action) -> Outcome:
+        if a.refused:
+            return self._failed(a, "would be refused by the delete brake")
+        return Outcome(a, a.kind, "planned", a.target_id, a.reason)
+
+    def _done(self, a: Action, copy: CanonicalEntry | None) -> Outcome:
+        target_id = copy.record_id if copy is not None else a.target_id
+        return Outcome(a, a.kind, "done", target_id, a.reason, copy=copy)
+
+    def _failed(self, a: Action, error: str) -> Outcome:
+        log.warning("%s %s failed: %s", a.kind.value, a.display_origin, error)
+        return Outcome(a, a.kind, "failed", a.target_id, a.reason, error=error)

@@ -1,0 +1,314 @@
+"""The pure planner: entries of both sides + the last sync's links + route rules -> actions.
+
+No I/O here. Planning runs in two phases so it can stay pure:
+
+1. :func:`proofs_needed` says which records must be looked up directly: an origin
+   missing from the source read (deleted? re-dated? filtered out?), a copy missing
+   from the target read, a create whose answer was lost (find the copy by origin).
+2. The sync makes those look-ups and :func:`plan` decides, given their results.
+
+Rules (INTERFACE.md, "What the bridge promises"): a record the bridge wrote is
+never a source; a copy is deleted only when its origin is proved gone; a read
+that failed part-way plans no deletes and looks nothing up; a copy whose origin
+is unchanged but out of scope is kept as it is; a hand edit on the target is a
+conflict unless ``on_conflict = "source-wins"``; too many deletes are refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from bridge.actions import Action, Kind, ProofRequest, Proofs, RouteRules
+from bridge.model import CanonicalEntry, Origin, Skip, normalise_comment
+from bridge.perf import gc_paused
+from connectors.base import EntryDraft
+
+if TYPE_CHECKING:  # the planner reads links' attributes only; it never touches the store
+    from bridge.state import Link
+
+_MISSING = object()
+
+
+@dataclass
+class Inputs:
+    """What one route pass read: both sides (and whether each read finished) and the links."""
+
+    source: Sequence[CanonicalEntry | Skip]
+    target: Sequence[CanonicalEntry]
+    links: Mapping[str, Link]
+    source_complete: bool = True
+    target_complete: bool = True
+    _indexes: dict[int, _Index] = field(default_factory=dict, repr=False, compare=False)
+
+    def index(self, rules: RouteRules) -> _Index:
+        """Both reads by origin, built once for both planning phases."""
+        if id(rules) not in self._indexes:
+            self._indexes[id(rules)] = _Index(rules, self)
+        return self._indexes[id(rules)]
+
+
+@dataclass
+class Plan:
+    """The actions of one route pass, and why deletes were refused (if they were)."""
+
+    actions: list[Action] = field(default_factory=list)
+    brake: str | None = None
+    unchanged: int = 0   # in-scope origins that need nothing
+
+    def count(self, kind: Kind) -> int:
+        return sum(1 for a in self.actions if a.kind is kind)
+
+
+def origin_of(key: str) -> Origin:
+    source, record_id = key.split(":", 1)
+    return Origin(source=source, record_id=record_id)
+
+
+class _Index:
+    """Both reads indexed by origin key ("SOURCE:ID")."""
+
+    def __init__(self, rules: RouteRules, inputs: Inputs) -> None:
+        self.sources: dict[str, CanonicalEntry] = {}
+        self.skips: list[Skip] = []
+        self.skipped: set[str] = set()
+        prefix = rules.source_ref + ":"
+        for item in inputs.source:
+            if isinstance(item, Skip):
+                self.skips.append(item)
+                self.skipped.add(prefix + str(item.record_id))
+            elif not item.is_copy and item.work_date in rules.window:
+                # a record the bridge (or any tool) copied from elsewhere is never a source
+                self.sources[prefix + item.record_id] = item
+        self.copies: dict[str, list[CanonicalEntry]] = {}
+        for entry in inputs.target:
+            origin = entry.origin
+            if origin.source == rules.source_ref and entry.is_copy:
+                self.copies.setdefault(prefix + origin.record_id, []).append(entry)
+
+
+def proofs_needed(rules: RouteRules, inputs: Inputs) -> tuple[list[ProofRequest],
+                                                              list[ProofRequest]]:
+    """The (source, target) look-ups :func:`plan` needs; none at all after a failed read."""
+    with gc_paused():
+        return _proofs_needed(rules, inputs)
+
+
+def _proofs_needed(rules: RouteRules, inputs: Inputs) -> tuple[list[ProofRequest],
+                                                               list[ProofRequest]]:
+    idx = inputs.index(rules)
+    source_requests: list[ProofRequest] = []
+    target_requests: list[ProofRequest] = []
+    for key, link in inputs.links.items():
+        origin = origin_of(key)
+        present = key in idx.sources
+        if not present:
+            if (link.work_date is None or link.work_date not in rules.window
+                    or key in idx.skipped or not inputs.source_complete):
+                continue  # out of scope is kept as it is; a failed read decides nothing
+            source_requests.append(ProofRequest(key, origin, link.source_record_id,
+                                                link.source_task))
+        if key in idx.copies or not inputs.target_complete:
+            continue
+        if link.status == "linked" and link.target_record_id:
+            target_requests.append(ProofRequest(key, origin, link.target_record_id,
+                                                link.target_task))
+        else:  # an intent: the create's answer was lost; find the copy by its origin
+            target_requests.append(ProofRequest(key, origin, None, link.target_task))
+    return source_requests, target_requests
+
+
+def plan(rules: RouteRules, inputs: Inputs, proofs: Proofs | None = None) -> Plan:
+    """Decide every action of one route pass. Pure: same inputs, same plan."""
+    with gc_paused():
+        return _plan(rules, inputs, proofs or Proofs())
+
+
+def _plan(rules: RouteRules, inputs: Inputs, proofs: Proofs) -> Plan:
+    idx = inputs.index(rules)
+    actions: list[Action] = [
+        Action(Kind.SKIP, origin_of(rules.source_ref + ":" + str(s.record_id)),
+               rules.display(str(s.record_id)), s.reason)
+        for s in idx.skips
+    ]
+    for key, source in idx.sources.items():
+        actions.extend(_decide(rules, key, source, inputs.links.get(key),
+                               _copy(idx, proofs, key, inputs.links.get(key))))
+    for key, link in inputs.links.items():
+        if key in idx.sources or key in idx.skipped or key not in proofs.source:
+            continue
+        now = proofs.source[key]
+        copy = _copy(idx, proofs, key, link)
+        if now is None:
+            actions.extend(_gone(rules, key, link, copy))
+        elif not now.is_copy and copy is not _MISSING:
+            actions.extend(_decide(rules, key, now, link, copy))
+    acted = {str(a.origin) for a in actions if a.kind is not Kind.UNCHANGED}
+    unchanged = sum(1 for key in idx.sources if key not in acted)
+    return _brake(rules, inputs, Plan(actions, unchanged=unchanged))
+
+
+def _copy(idx: _Index, proofs: Proofs, key: str, link: Link | None) -> object:
+    """The copy of ``key``: read, else looked up (None: proved gone), else _MISSING."""
+    copies = idx.copies.get(key)
+    if copies:
+        return copies
+    if link is None:
+        return None  # never copied, as far as anyone knows
+    return proofs.target.get(key, _MISSING)
+
+
+def _decide(rules: RouteRules, key: str, source: CanonicalEntry, link: Link | None,
+            found: object) -> list[Action]:
+    """An origin that exists: create, adopt, update, conflict, or nothing."""
+    if found is _MISSING:
+        return []  # the copy's state is unknown (failed read or look-up): decide nothing
+    copies: list[CanonicalEntry] = found if isinstance(found, list) else (
+        [found] if isinstance(found, CanonicalEntry) else [])
+    if (len(copies) == 1 and link is not None and link.status == "linked"
+            and not _changed(source, link.source_version, link.source_hash)
+            and not _changed(copies[0], link.target_version, link.target_hash)):
+        return []  # the steady state, decided before building anything
+    # An in-scope source is an original, so its origin is its own reference.
+    act = _Maker(source.origin, rules.display(source.record_id), source)
+    task = rules.target_task(source.task)
+    if len(copies) > 1:
+        return [act(Kind.CONFLICT, f"{len(copies)} copies of this origin in the target; "
+                    "a person must remove the extra ones", copy=copies[0])]
+    copy = copies[0] if copies else None
+    if task is None:
+        if copy is not None and (link is None or link.status != "linked"):
+            return [act(Kind.UNCHANGED, "adopted", copy=copy, record_link=True)]
+        if copy is None and link is None:
+            return [act(Kind.SKIP, f"no target task for source task {source.task} "
+                                   "(add a row to [routes.tasks] or set default_task)")]
+        return []  # out of scope now: the copy is kept as it is
+    if copy is None:
+        if link is not None and link.status == "linked":
+            if rules.on_conflict != "source-wins":
+                return [act(Kind.CONFLICT, "the copy was deleted in the target by hand")]
+            # The old link points at a copy that is gone: forget it as the create starts.
+            return _create(rules, act, source, task, "the copy was deleted in the target; "
+                           "recreated (source-wins)", forget_link=True)
+        return _create(rules, act, source, task, "new in source")
+    wanted = rules.fit(_draft(rules, source, task))
+    same = _same(copy, wanted)
+    if link is None or link.status != "linked":
+        if same:
+            return [act(Kind.UNCHANGED, "adopted", copy=copy, record_link=True)]
+        return _update(rules, act, copy, wanted, "adopted; the copy differs from its origin")
+    source_changed = _changed(source, link.source_version, link.source_hash)
+    target_changed = _changed(copy, link.target_version, link.target_hash)
+    if same:
+        return [act(Kind.UNCHANGED, "already equal", copy=copy, record_link=True)]
+    if target_changed and rules.on_conflict != "source-wins":
+        both = " and its origin changed too" if source_changed else ""
+        return [act(Kind.CONFLICT, f"the copy was edited in the target by hand{both}",
+                    copy=copy)]
+    reason = "changed in source" if not target_changed else \
+        "overwrote a hand edit in the target (source-wins)"
+    return _update(rules, act, copy, wanted, reason)
+
+
+def _gone(rules: RouteRules, key: str, link: Link, found: object) -> list[Action]:
+    """An origin proved gone by a direct look-up."""
+    origin = origin_of(key)
+    act = _Maker(origin, rules.display(link.source_record_id), None)
+    if found is _MISSING:
+        return []
+    copies = found if isinstance(found, list) else ([found] if found is not None else [])
+    if not copies:
+        return [act(Kind.UNCHANGED, "origin and copy both gone", forget_link=True)]
+    if not rules.propagate_deletes:
+        return []
+    return [act(Kind.DELETE, "deleted in source (proved by a direct look-up)", copy=c,
+                forget_link=True) for c in copies]
+
+
+class _Maker:
+    """Builds actions of one origin without repeating its identity each time."""
+
+    def __init__(self, origin: Origin, shown: str, source: CanonicalEntry | None) -> None:
+        self.origin, self.shown, self.source = origin, shown, source
+
+    def __call__(self, kind: Kind, reason: str, **kw: object) -> Action:
+        task = self.source.task if self.source is not None else None
+        return Action(kind, self.origin, self.shown, reason, source=self.source,
+                      source_task=task, **kw)  # type: ignore[arg-type]
+
+
+def _create(rules: RouteRules, act: _Maker, source: CanonicalEntry, task: str,
+            reason: str, forget_link: bool = False) -> list[Action]:
+    return [act(Kind.CREATE, reason, draft=rules.fit(_draft(rules, source, task)),
+                forget_link=forget_link)]
+
+
+def _update(rules: RouteRules, act: _Maker, copy: CanonicalEntry, wanted: EntryDraft,
+            reason: str) -> list[Action]:
+    changes = _changes(copy, wanted)
+    movable = rules.capabilities.updatable
+    if any(name not in movable for name in changes):
+        # The target cannot change these in place: a delete and a create, one origin.
+        what = ", ".join(sorted(n for n in changes if n not in movable))
+        return [act(Kind.DELETE, f"{reason}; {what} cannot be changed in place", copy=copy,
+                    changes=changes),
+                act(Kind.CREATE, f"{reason}; replaces the deleted copy", draft=wanted,
+                    changes=changes)]
+    return [act(Kind.UPDATE, reason, copy=copy, draft=wanted, changes=changes)]
+
+
+def _draft(rules: RouteRules, source: CanonicalEntry, task: str) -> EntryDraft:
+    if rules.description == "{comment}":  # the default template, a million times over
+        comment = source.comment
+    else:
+        comment = rules.description.format_map({
+            "comment": source.comment, "author": source.author or "", "task": source.task,
+            "date": source.work_date.isoformat(), "origin": rules.display(source.record_id)})
+    return EntryDraft(source.origin, task, source.work_date, source.start, source.seconds,
+                      comment, rules.billable)
+
+
+def _same(copy: CanonicalEntry, wanted: EntryDraft) -> bool:
+    return not _changes(copy, wanted)
+
+
+def _changes(copy: CanonicalEntry, wanted: EntryDraft) -> dict[str, tuple[object, object]]:
+    """Fields where the copy differs from what it should hold, as (old, new)."""
+    changes: dict[str, tuple[object, object]] = {}
+    if copy.task != wanted.task:
+        changes["task"] = (copy.task, wanted.task)
+    if copy.work_date != wanted.work_date:
+        changes["work_date"] = (copy.work_date.isoformat(), wanted.work_date.isoformat())
+    if copy.seconds != wanted.seconds:
+        changes["seconds"] = (copy.seconds, wanted.seconds)
+    if normalise_comment(copy.comment) != normalise_comment(wanted.comment):
+        changes["comment"] = (copy.comment, wanted.comment)
+    return changes
+
+
+def _changed(entry: CanonicalEntry, version: str | None, content_hash: str | None) -> bool:
+    """Changed since the last sync? The system's own version is the fast path."""
+    if version is not None and entry.version == version:
+        return False
+    return entry.content_hash != content_hash
+
+
+def _brake(rules: RouteRules, inputs: Inputs, result: Plan) -> Plan:
+    """Refuse the deletes of a pass that would delete too large a share of the copies."""
+    deletes = [a for a in result.actions if a.kind is Kind.DELETE and a.forget_link]
+    if not deletes or rules.allow_deletes:
+        return result
+    in_window = sum(1 for link in inputs.links.values() if link.status == "linked"
+                    and link.work_date is not None and link.work_date in rules.window)
+    total = max(in_window, len(deletes))
+    if len(deletes) <= rules.max_delete_share * total:
+        return result
+    result.brake = (f"refused {len(deletes)} deletes of {total} copies in the window (more than "
+                    f"max_delete_share {rules.max_delete_share:g}); run with --allow-deletes "
+                    "to apply them")
+    refused = {id(a) for a in deletes}
+    result.actions = [dataclasses.replace(a, refused=True) if id(a) in refused else a
+                      for a in result.actions]
+    return result

@@ -1,0 +1,196 @@
+"""A progress display on stderr for backfill and long syncs.
+
+One line per route (records read per side, actions applied, elapsed time) and,
+when given rate limiters, a line with each API's pace, since on a long backfill
+the limiter is usually why it is slow. Shown only on a terminal and not with
+``--quiet``: stdout carries the machine-readable report and stays untouched
+(the display never redirects stdout), and a disabled display writes nothing
+anywhere and costs one attribute check per call.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from types import TracebackType
+
+from rich.console import Console, RenderableType
+from rich.progress import BarColumn, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as RichProgress
+from rich.text import Text
+
+from bridge.logs import stderr_console
+from connectors.ratelimit import RateLimiter
+
+Limiters = Mapping[str, RateLimiter] | Callable[[], Mapping[str, RateLimiter]]
+
+
+def shared_limiters() -> dict[str, RateLimiter]:
+    """Every process-wide limiter (``RateLimiter.shared``), labelled by the API's type.
+
+    Connectors are built lazily during a pass, so pass this function itself (not
+    its result) as ``limiters``: it is read at each refresh. Registry keys hold a
+    digest of the token; only their first word (``kaiten``, ``tracker``,
+    ``contracting``) is shown.
+    """
+    with RateLimiter._registry_lock:
+        items = list(RateLimiter._registry.items())
+    named: dict[str, RateLimiter] = {}
+    for key, limiter in items:
+        label = key.replace(":", " ").split(" ", 1)[0] or "api"
+        n, unique = 2, label
+        while unique in named:  # two accounts on one API: kaiten, kaiten#2
+            unique, n = f"{label}#{n}", n + 1
+        named[unique] = limiter
+    return named
+
+
+def pace_text(limiters: Mapping[str, RateLimiter]) -> str:
+    """``kaiten 5/s: 120 requests, waited 3.2 s · ...`` for the limiters that were used."""
+    parts = []
+    for name, limiter in limiters.items():
+        if not limiter.requests:
+            continue
+        rps = limiter.requests_per_second
+        rate = f"{rps:g}/s" if rps else "unlimited"
+        parts.append(f"{name} {rate}: {limiter.requests} requests, "
+                     f"waited {limiter.waited_seconds:.1f} s")
+    return " · ".join(parts)
+
+
+class _Display(RichProgress):
+    """rich's Progress plus one line of rate-limiter pace under the route lines."""
+
+    def __init__(self, *columns: object, pace: Callable[[], str], **kw: object) -> None:
+        # Set first: rich's constructor already renders once through get_renderables.
+        self._pace = pace
+        super().__init__(*columns, **kw)  # type: ignore[arg-type]
+
+    def get_renderables(self) -> Iterable[RenderableType]:
+        yield from super().get_renderables()
+        text = self._pace()
+        if text:
+            yield Text("pace  " + text, style="dim")
+
+
+class Progress:
+    """Progress of route passes on stderr; a context manager.
+
+    ``route(name)`` starts a route's line, ``read(side, count)`` sets how many
+    records a side has yielded so far, ``applied(n)`` counts actions applied.
+    ``callback()`` adapts it to ``run_pass(progress=...)``.
+    """
+
+    def __init__(self, *, enabled: bool, console: Console | None = None,
+                 limiters: Limiters | None = None) -> None:
+        self.enabled = enabled
+        self._limiters = limiters
+        self._display: _Display | None = None
+        self._task: TaskID | None = None
+        self._counts: dict[str, int] = {}
+        self._applied = 0
+        if enabled:
+            # Built only when enabled: a disabled Progress touches no console at all.
+            self._display = _Display(
+                SpinnerColumn(finished_text="[green]✓[/]"),
+                TextColumn("[bold]{task.description}"),
+                BarColumn(bar_width=16),
+                TextColumn("{task.fields[detail]}"),
+                TimeElapsedColumn(),
+                pace=self._pace,
+                console=console or stderr_console(),
+                # Never redirect stdout: it carries the JSON/CSV report.
+                redirect_stdout=False, redirect_stderr=False,
+                refresh_per_second=4,
+            )
+
+    @classmethod
+    def auto(cls, quiet: bool, *, limiters: Limiters | None = None) -> Progress:
+        """Enabled when stderr is a terminal and not ``quiet`` (pipes and cron get nothing)."""
+        enabled = not quiet and sys.stderr.isatty()
+        return cls(enabled=enabled, limiters=limiters)
+
+    def __enter__(self) -> Progress:
+        if self._display is not None:
+            self._display.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._display is not None:
+            self._finish_route()
+            self._display.stop()
+
+    # --- what the sync reports -------------------------------------------------------------
+
+    def route(self, name: str) -> None:
+        """A new route starts: the previous line is marked done, a new one begins."""
+        if self._display is None:
+            return
+        self._finish_route()
+        self._counts, self._applied = {}, 0
+        self._task = self._display.add_task(name, total=None, detail="starting")
+
+    def read(self, side: str, count: int) -> None:
+        """``side`` (source, target) has yielded ``count`` records so far in this route."""
+        if self._display is None:
+            return
+        self._counts[side] = count
+        self._update()
+
+    def applied(self, n: int = 1) -> None:
+        """``n`` more actions of this route were applied."""
+        if self._display is None:
+            return
+        self._applied += n
+        self._update()
+
+    def callback(self) -> Callable[[str, int], None]:
+        """A ``progress(stage, n)`` hook for ``run_pass``: ``"read source"``/``"read target"``
+        set a side's count, ``"applied"`` adds ``n`` applied actions; any other stage is
+        shown as a counter of its own."""
+        if self._display is None:
+            return _ignore
+
+        def hook(stage: str, n: int) -> None:
+            if stage == "applied":
+                self.applied(n)
+            else:
+                self.read(stage.removeprefix("read "), n)
+
+        return hook
+
+    # --- rendering -------------------------------------------------------------------------
+
+    def _ensure_task(self) -> TaskID:
+        # Counts reported before any route() still get a line rather than vanishing.
+        if self._task is None:
+            assert self._display is not None
+            self._task = self._display.add_task("sync", total=None, detail="")
+        return self._task
+
+    def _detail(self) -> str:
+        parts = [f"{side} {count:,}" for side, count in self._counts.items()]
+        if self._applied:
+            parts.append(f"applied {self._applied:,}")
+        return " · ".join(parts) or "starting"
+
+    def _update(self) -> None:
+        assert self._display is not None
+        self._display.update(self._ensure_task(), detail=self._detail())
+
+    def _finish_route(self) -> None:
+        if self._display is not None and self._task is not None:
+            # A total makes the bar full and stops the spinner and the clock.
+            self._display.update(self._task, total=1, completed=1, detail=self._detail())
+            self._task = None
+
+    def _pace(self) -> str:
+        limiters = self._limiters
+        if limiters is None:
+            return ""
+        return pace_text(limiters() if callable(limiters) else limiters)
+
+
+def _ignore(stage: str, n: int) -> None:
+    """The disabled hook: nothing to do, nothing written."""

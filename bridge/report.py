@@ -1,0 +1,101 @@
+"""Renderings of route passes: JSON (INTERFACE.md's report), CSV, and a table for people."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from bridge.execute import Outcome
+from bridge.sync import SUMMARY_KEYS, RouteResult
+
+CSV_COLUMNS = ["route", "action", "status", "origin", "target_id", "task", "date", "seconds",
+               "reason", "error"]
+_FIELD_NAMES = {"work_date": "date"}
+
+
+def action_dict(outcome: Outcome) -> dict[str, Any]:
+    """One listed action as INTERFACE.md's JSON shows it."""
+    a = outcome.action
+    held = a.draft if a.draft is not None else (outcome.copy or a.copy)
+    changes = None
+    if a.changes:
+        changes = {_FIELD_NAMES.get(k, k): [old, new] for k, (old, new) in a.changes.items()}
+    task = a.task if a.task is not None else (outcome.copy.task if outcome.copy else None)
+    return {
+        "action": outcome.kind.value,
+        "status": outcome.status,
+        "origin": a.display_origin,
+        "target_id": outcome.target_id,
+        "task": task,
+        "date": held.work_date.isoformat() if held is not None else None,
+        "seconds": held.seconds if held is not None else None,
+        "reason": outcome.reason,
+        "changes": changes,
+        "error": outcome.error,
+    }
+
+
+def route_dict(result: RouteResult) -> dict[str, Any]:
+    return {
+        "route": result.route,
+        "from": result.window.start.isoformat(),
+        "to": result.window.end.isoformat(),
+        "error": result.error,
+        "summary": result.summary,
+        "actions": [action_dict(o) for o in result.listed],
+    }
+
+
+def to_json(results: Sequence[RouteResult], dry_run: bool) -> str:
+    return json.dumps({"dry_run": dry_run, "routes": [route_dict(r) for r in results]},
+                      ensure_ascii=False, indent=2)
+
+
+def to_csv(results: Sequence[RouteResult]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, extrasaction="ignore",
+                            lineterminator="\n")
+    writer.writeheader()
+    for result in results:
+        for outcome in result.listed:
+            writer.writerow({"route": result.route, **action_dict(outcome)})
+    return out.getvalue()
+
+
+def hours(seconds: int | None) -> str:
+    if seconds is None:
+        return ""
+    minutes, rest = divmod(seconds, 60)
+    h, m = divmod(minutes, 60)
+    return f"{h}h{m:02d}m" + (f"{rest:02d}s" if rest else "")
+
+
+def print_table(results: Sequence[RouteResult], dry_run: bool, console: Console) -> None:
+    """Per route: the counts, then every listed action."""
+    for result in results:
+        title = (f"{result.route}  {result.window.start} .. {result.window.end}"
+                 + ("  (dry run)" if dry_run else ""))
+        counts = Table(title=title, show_header=True, header_style="bold")
+        for key in SUMMARY_KEYS:
+            counts.add_column(key, justify="right")
+        counts.add_row(*(str(result.summary[k]) for k in SUMMARY_KEYS))
+        console.print(counts)
+        if result.error:
+            console.print(f"[red]error:[/red] {result.error}", highlight=False)
+        if not result.listed:
+            continue
+        table = Table(show_header=True, header_style="bold")
+        for column in ("action", "status", "origin", "task", "date", "duration", "reason"):
+            table.add_column(column)
+        for outcome in result.listed:
+            row = action_dict(outcome)
+            reason = row["reason"] + (f" — {row['error']}" if row["error"] else "")
+            table.add_row(row["action"], row["status"], row["origin"], row["task"] or "",
+                          row["date"] or "", hours(row["seconds"]), reason)
+        console.print(table)

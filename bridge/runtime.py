@@ -1,0 +1,66 @@
+"""From a loaded config to live parts: connectors (one per name, shared by routes) and rules."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from bridge.actions import RouteRules
+from bridge.config import RouteConfig
+from bridge.config_loader import LoadedConfig
+from connectors.base import Connector, DateWindow
+from connectors.registry import build_connector
+
+
+class Runtime:
+    """Builds each connector once, lazily, so routes on one API share its client and budget."""
+
+    def __init__(self, loaded: LoadedConfig, **connector_options: Any) -> None:
+        self.loaded = loaded
+        self.config = loaded.config
+        self._options = connector_options
+        self._connectors: dict[str, Connector] = {}
+
+    def connector(self, name: str) -> Connector:
+        if name not in self._connectors:
+            self._connectors[name] = build_connector(
+                name, self.config.connectors[name], self.loaded.secret(name), **self._options)
+        return self._connectors[name]
+
+    def routes(self, names: list[str] | None = None) -> list[RouteConfig]:
+        """The routes to run, in config order; unknown names raise KeyError."""
+        if not names:
+            return list(self.config.routes)
+        for name in names:
+            self.config.route(name)
+        return [r for r in self.config.routes if r.name in set(names)]
+
+    def window(self, route: RouteConfig, today: date) -> DateWindow:
+        return DateWindow(today - timedelta(days=route.window_days), today)
+
+    def rules(self, route: RouteConfig, window: DateWindow, *,
+              allow_deletes: bool = False) -> RouteRules:
+        target = self.connector(route.target)
+        return RouteRules(
+            name=route.name, source=route.source,
+            source_ref=self.config.connectors[route.source].reference_source,
+            window=window, fit=target.fit, capabilities=target.capabilities,
+            tasks={str(k): str(v) for k, v in route.tasks.items()},
+            default_task=None if route.default_task is None else str(route.default_task),
+            description=route.description, propagate_deletes=route.propagate_deletes,
+            on_conflict=route.on_conflict, max_delete_share=route.max_delete_share,
+            allow_deletes=allow_deletes, billable=route.billable)
+
+    def source_filters(self, route: RouteConfig) -> dict[str, Any]:
+        return {k: v for k, v in route.filter.items() if v}
+
+    def target_filters(self, route: RouteConfig) -> dict[str, Any]:
+        """Narrow the target read to this route's copies where the API can filter by reference."""
+        if self.config.connectors[route.target].type == "contracting":
+            return {"reference_source": self.config.connectors[route.source].reference_source}
+        return {}
+
+    def close(self) -> None:
+        for connector in self._connectors.values():
+            connector.close()
+        self._connectors.clear()

@@ -1,0 +1,422 @@
+"""The state store: the bridge's memory of what it copied, so time logged once is billed once.
+
+It knows rows, nothing of any API. ``links`` holds one row per (route, origin): the
+copy the bridge made of that origin (or, as an ``intent``, the copy it is about to
+make, so a create whose answer is lost is looked for rather than sent again).
+``runs`` keeps each run's window, counts and failures for ``timebridge status``.
+
+SQLite (a file, or ``sqlite://`` in memory) by default, PostgreSQL by URL; tables are
+created and migrated on first use. Every write commits before the call returns, so
+each action's outcome is durable before the next action runs. Errors are
+:class:`StateError` with one line naming the store's URL without its password.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from bridge.locks import WRITE, Backend, open_backend
+from bridge.perf import gc_paused
+
+log = logging.getLogger(__name__)
+
+
+class StateError(Exception):
+    """The state store cannot be opened, migrated or used; ``str()`` is one line to print."""
+
+
+class RouteHeld(StateError):
+    """Another run (another process, or another store in this one) holds the route."""
+
+    def __init__(self, route: str) -> None:
+        self.route = route
+        super().__init__(f"route {route} is held by another run")
+
+
+class _UtcDateTime(sa.TypeDecorator):
+    """Aware UTC in, aware UTC out, on both backends (SQLite keeps no time zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.utcoffset() is None:
+            raise ValueError("state store timestamps must be timezone-aware")
+        return None if value is None else value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+_META = sa.MetaData()
+meta = sa.Table("meta", _META, sa.Column("schema_version", sa.Integer, nullable=False))
+
+# Schema version 1, frozen: a later change is a new migration that alters these tables
+# (migration 1 must keep creating exactly this shape, or migration 2 would meet its own
+# change already made on a fresh database).
+_V1 = sa.MetaData()
+links = sa.Table(
+    "links", _V1,
+    sa.Column("route", sa.String, primary_key=True),
+    sa.Column("origin", sa.String, primary_key=True),
+    sa.Column("source_record_id", sa.String, nullable=False),
+    sa.Column("source_task", sa.String, nullable=False),
+    *(sa.Column(name, sa.String) for name in (
+        "target_record_id", "target_task", "source_hash", "target_hash",
+        "source_version", "target_version")),
+    sa.Column("work_date", sa.Date),
+    sa.Column("status", sa.String, nullable=False),
+    sa.Column("conflict", sa.Text),
+    sa.Column("intent_at", _UtcDateTime),
+    sa.Column("synced_at", _UtcDateTime),
+    sa.CheckConstraint("status in ('intent', 'linked')", name="links_status"),
+    sa.Index("links_route_work_date", "route", "work_date"),
+    # Rows kept in key order, so a route's links are read in one sweep (twice as fast).
+    sqlite_with_rowid=False,
+)
+runs = sa.Table(
+    "runs", _V1,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("route", sa.String, nullable=False),
+    sa.Column("window_from", sa.Date, nullable=False),
+    sa.Column("window_to", sa.Date, nullable=False),
+    sa.Column("dry_run", sa.Boolean, nullable=False),
+    sa.Column("started_at", _UtcDateTime, nullable=False),
+    sa.Column("finished_at", _UtcDateTime),
+    sa.Column("summary", sa.JSON, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("failures", sa.JSON, nullable=False),
+    sa.Column("interrupted", sa.Boolean, nullable=False),
+    sa.Index("runs_route_id", "route", "id"),
+)
+
+#: Applied in order, each inside the one transaction that opens the store.
+MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [
+    (1, _V1.create_all),
+]
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """What the last sync knew of one origin's copy (``status`` "intent" or "linked")."""
+
+    route: str
+    origin: str
+    source_record_id: str
+    source_task: str
+    target_record_id: str | None
+    target_task: str | None
+    source_hash: str | None
+    target_hash: str | None
+    source_version: str | None
+    target_version: str | None
+    work_date: date | None
+    status: str
+    conflict: str | None
+    intent_at: datetime | None
+    synced_at: datetime | None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run of one route: its window, counts by action, error and failed actions."""
+
+    id: int
+    route: str
+    window_from: date
+    window_to: date
+    dry_run: bool
+    started_at: datetime
+    finished_at: datetime | None
+    summary: dict[str, int]
+    error: str | None
+    failures: list[dict]
+    interrupted: bool
+
+
+_FIELDS = [f.name for f in fields(Link)]
+# Links are read as the driver's values, converted by the backend's read_date/read_utc:
+# SQLAlchemy's own date parsing would take most of the time of loading a million links.
+_RAW_LINK = [sa.type_coerce(links.c[name], sa.types.NullType()) for name in _FIELDS]
+# What a link upsert overwrites: everything but the key, and intent_at (when the create began).
+_LINK_UPDATE = [name for name in _FIELDS if name not in ("route", "origin", "intent_at")]
+
+
+def _link_maker() -> Callable[..., Link]:
+    """``Link(...)`` for bulk loads, twice as fast: it fills the slots directly, where a
+    frozen dataclass's ``__init__`` goes through ``object.__setattr__`` field by field."""
+    env: dict[str, Any] = {"new": object.__new__, "Link": Link}
+    env.update({f"set_{name}": getattr(Link, name).__set__ for name in _FIELDS})
+    body = "".join(f"    set_{name}(link, {name})\n" for name in _FIELDS)
+    exec(f"def make({', '.join(_FIELDS)}):\n    link = new(Link)\n{body}    return link\n", env)
+    return env["make"]
+
+
+_make_link = _link_maker()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _one_line(exc: BaseException) -> str:
+    # The driver's own message, without SQLAlchemy's SQL echo and documentation link.
+    text = str(getattr(exc, "orig", None) or exc) or type(exc).__name__
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+class StateStore:
+    """The bridge's memory: ``sqlite:///PATH``, ``sqlite://`` or ``postgresql+psycopg://...``.
+
+    Opening creates the tables, or migrates them, as needed.
+    """
+
+    def __init__(self, url: str) -> None:
+        try:
+            self.url = sa.make_url(url)
+        except Exception:
+            raise StateError("cannot open the state store: its URL is not a valid URL") from None
+        if self.url.drivername in ("postgresql", "postgres"):
+            self.url = self.url.set(drivername="postgresql+psycopg")
+        shown = self.url
+        if "password" in shown.query:  # libpq also takes it as a query parameter
+            shown = shown.update_query_dict({"password": "***"})
+        self._shown = shown.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
+        self._backend: Backend | None = None
+        try:
+            self._backend = open_backend(self.url)
+            self.schema_version = self._migrate()
+        except (sa.exc.SQLAlchemyError, OSError, ValueError, ImportError) as exc:
+            self.close()
+            raise self._error(f"cannot open the state store at {self._shown}", exc) from None
+        except BaseException:
+            self.close()
+            raise
+
+    def _migrate(self) -> int:
+        known = MIGRATIONS[-1][0]
+        with self._tx(write=True, doing="cannot open") as conn:
+            self._open_backend.lock_schema(conn)
+            _META.create_all(conn)
+            found = conn.execute(sa.select(meta.c.schema_version)).scalar()
+            version = found or 0
+            if version > known:
+                raise StateError(f"state store schema version {version} is newer than this "
+                                 f"timebridge ({known}); upgrade timebridge")
+            for number, migrate in MIGRATIONS:
+                if number > version:
+                    try:
+                        migrate(conn)
+                    except sa.exc.SQLAlchemyError as exc:
+                        raise self._error(f"cannot migrate the state store at {self._shown} "
+                                          f"to schema version {number}", exc) from None
+                    version = number
+            if found is None:
+                conn.execute(meta.insert().values(schema_version=version))
+            elif found != version:
+                conn.execute(meta.update().values(schema_version=version))
+        return version
+
+    @property
+    def _open_backend(self) -> Backend:
+        if self._backend is None:
+            raise StateError(f"the state store at {self._shown} is closed")
+        return self._backend
+
+    def _error(self, what: str, exc: BaseException) -> StateError:
+        """``what``: the cause (the driver's reason, on one line and without the password)."""
+        reason = _one_line(exc)
+        secret = self.url.password or self.url.query.get("password")
+        if isinstance(secret, str) and secret:
+            reason = reason.replace(secret, "***")  # drivers should not echo it; be sure
+        return StateError(f"{what}: {reason}")
+
+    @contextlib.contextmanager
+    def _tx(self, write: bool = False, doing: str = "") -> Iterator[sa.Connection]:
+        """One transaction, committed on leaving; database errors become StateError."""
+        try:
+            with self._open_backend.engine.connect() as conn:
+                conn.execution_options(**{WRITE: write})
+                with conn.begin():
+                    yield conn
+        except sa.exc.SQLAlchemyError as exc:
+            doing = doing or ("cannot write to" if write else "cannot read")
+            raise self._error(f"{doing} the state store at {self._shown}", exc) from None
+
+    def _upsert(self, update: list[str], where: Any = None) -> Any:
+        """INSERT .. ON CONFLICT (route, origin) DO UPDATE, in this backend's dialect."""
+        insert = self._open_backend.insert(links)
+        return insert.on_conflict_do_update(
+            index_elements=[links.c.route, links.c.origin],
+            set_={name: insert.excluded[name] for name in update}, where=where)
+
+    # --- links --------------------------------------------------------------------------
+
+    def _links(self, where: Any, *order: Any) -> list[Link]:
+        """Links of a query, built straight from Core rows (a million load in seconds)."""
+        day, utc = self._open_backend.read_date, self._open_backend.read_utc
+        stmt = sa.select(*_RAW_LINK).where(where).order_by(*order)
+        with self._tx() as conn, gc_paused():
+            rows = conn.execute(stmt).all()  # one fetch: row by row costs psycopg 3x more
+            return [_make_link(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
+                               None if r[10] is None else day(r[10]), r[11], r[12],
+                               utc(r[13]), utc(r[14])) for r in rows]
+
+    def links(self, route: str) -> dict[str, Link]:
+        """Every link of ``route``, by origin ("SOURCE:ID")."""
+        return {link.origin: link for link in self._links(links.c.route == route)}
+
+    def link(self, route: str, origin: str) -> Link | None:
+        """The link of one origin, or ``None``."""
+        found = self._links(sa.and_(links.c.route == route, links.c.origin == origin))
+        return found[0] if found else None
+
+    def record_intent(self, route: str, origin: str, *, source_record_id: str,
+                      source_task: str, target_task: str, work_date: date) -> None:
+        """Before a create: remember that a copy of ``origin`` is about to be made.
+
+        Only for an origin without a linked copy (raises :class:`StateError` otherwise);
+        a previous intent of the same origin is replaced.
+        """
+        values = dict.fromkeys(_FIELDS)
+        values.update(route=route, origin=origin, source_record_id=source_record_id,
+                      source_task=source_task, target_task=target_task, work_date=work_date,
+                      status="intent", intent_at=_now())
+        # The WHERE makes the upsert skip a linked row; its rowcount of 0 says so, atomically.
+        stmt = self._upsert([*_LINK_UPDATE, "intent_at"], where=links.c.status == "intent")
+        stmt = stmt.execution_options(preserve_rowcount=True)  # an INSERT's is not kept else
+        with self._tx(write=True) as conn:
+            if conn.execute(stmt, values).rowcount == 0:
+                raise StateError(f"cannot record an intent for {origin} on route {route}: "
+                                 "it is already linked to a copy")
+
+    def record_link(self, route: str, origin: str, *, source_record_id: str,
+                    source_task: str, target_record_id: str, target_task: str,
+                    source_hash: str, target_hash: str, source_version: str | None,
+                    target_version: str | None, work_date: date) -> None:
+        """Record (insert or replace) the copy of ``origin`` as synced; clears its conflict."""
+        self.record_links(route, [{
+            "origin": origin, "source_record_id": source_record_id,
+            "source_task": source_task, "target_record_id": target_record_id,
+            "target_task": target_task, "source_hash": source_hash,
+            "target_hash": target_hash, "source_version": source_version,
+            "target_version": target_version, "work_date": work_date}])
+
+    def record_links(self, route: str, rows: list[dict]) -> None:
+        """:meth:`record_link` for many origins in one transaction (adopting many copies).
+
+        Each row holds ``origin`` and the keywords of :meth:`record_link` (the two
+        versions may be left out). Rows of one origin: the last one wins.
+        """
+        now = _now()
+        # By origin: a batched statement must not upsert the same row twice.
+        values = {row["origin"]: _link_values(route, now, **row) for row in rows}
+        if values:
+            with self._tx(write=True) as conn:
+                conn.execute(self._upsert(_LINK_UPDATE), list(values.values()))
+
+    def remove_link(self, route: str, origin: str) -> None:
+        """Forget the copy of ``origin`` (its copy is gone); no error when there is none."""
+        with self._tx(write=True) as conn:
+            conn.execute(links.delete().where(links.c.route == route, links.c.origin == origin))
+
+    def set_conflict(self, route: str, origin: str, reason: str | None) -> None:
+        """Mark the link of ``origin`` for a person's attention (``None`` clears it).
+
+        An origin without a link has nothing to mark: the call does nothing.
+        """
+        with self._tx(write=True) as conn:
+            conn.execute(links.update().where(links.c.route == route, links.c.origin == origin)
+                         .values(conflict=reason))
+
+    def conflicts(self, route: str | None = None) -> list[Link]:
+        """Links with a conflict waiting for a person, by route and origin."""
+        where = links.c.conflict.is_not(None)
+        if route is not None:
+            where = sa.and_(where, links.c.route == route)
+        return self._links(where, links.c.route, links.c.origin)
+
+    # --- runs ---------------------------------------------------------------------------
+
+    def start_run(self, route: str, window_from: date, window_to: date, dry_run: bool) -> int:
+        """Record that a run of ``route`` began; returns its id for :meth:`finish_run`."""
+        with self._tx(write=True) as conn:
+            result = conn.execute(runs.insert().values(
+                route=route, window_from=window_from, window_to=window_to, dry_run=dry_run,
+                started_at=_now(), summary={}, failures=[], interrupted=False))
+            return int(result.inserted_primary_key[0])
+
+    def finish_run(self, run_id: int, *, summary: dict[str, int], error: str | None,
+                   failures: list[dict], interrupted: bool = False) -> None:
+        """Record how run ``run_id`` ended: counts by action, route error, failed actions."""
+        with self._tx(write=True) as conn:
+            done = conn.execute(runs.update().where(runs.c.id == run_id).values(
+                finished_at=_now(), summary=dict(summary), error=error,
+                failures=list(failures), interrupted=interrupted))
+            if done.rowcount == 0:
+                raise StateError(f"cannot finish run {run_id}: the state store has no such run")
+
+    def last_runs(self) -> dict[str, RunRecord]:
+        """The latest run (finished or not) of each route, by route name."""
+        latest = sa.select(sa.func.max(runs.c.id)).group_by(runs.c.route)
+        stmt = sa.select(runs).where(runs.c.id.in_(latest)).order_by(runs.c.route)
+        with self._tx() as conn:
+            return {row.route: RunRecord(**row._asdict()) for row in conn.execute(stmt)}
+
+    # --- locks and lifetime -------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock_route(self, route: str) -> Iterator[None]:
+        """Hold ``route`` for the ``with`` block; :class:`RouteHeld` at once if it is held.
+
+        Never waits. The lock dies with its process (see :mod:`bridge.locks`).
+        """
+        try:
+            held = self._open_backend.locks.try_acquire(route)
+        except (sa.exc.SQLAlchemyError, OSError) as exc:
+            raise self._error(f"cannot lock route {route} in the state store at "
+                              f"{self._shown}", exc) from None
+        if held is None:
+            raise RouteHeld(route)
+        try:
+            yield
+        finally:
+            try:
+                held.release()
+            except Exception as exc:  # its connection or file is closed: the lock is gone
+                log.warning("releasing the lock of route %s: %s", route, _one_line(exc))
+
+    def close(self) -> None:
+        """Close every connection (a lock still held keeps its own until its block ends)."""
+        backend, self._backend = self._backend, None
+        if backend is not None:
+            backend.dispose()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _link_values(route: str, now: datetime, *, origin: str, source_record_id: str,
+                 source_task: str, target_record_id: str, target_task: str,
+                 source_hash: str, target_hash: str, work_date: date,
+                 source_version: str | None = None,
+                 target_version: str | None = None) -> dict[str, Any]:
+    return {"route": route, "origin": origin, "source_record_id": source_record_id,
+            "source_task": source_task, "target_record_id": target_record_id,
+            "target_task": target_task, "source_hash": source_hash,
+            "target_hash": target_hash, "source_version": source_version,
+            "target_version": target_version, "work_date": work_date, "status": "linked",
+            "conflict": None, "intent_at": None, "synced_at": now}

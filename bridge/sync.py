@@ -1,0 +1,190 @@
+"""One route pass: lock, read both sides, prove, plan, execute, record the run.
+
+The pass reads each side once through its list endpoint, makes only the direct
+look-ups the planner asks for, plans once and executes once. A read that fails
+part-way is recorded as the route's error and the plan then deletes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+
+from bridge.actions import Kind, ProofRequest, Proofs, RouteRules
+from bridge.config import RouteConfig
+from bridge.execute import Executor, Outcome
+from bridge.model import CanonicalEntry, Skip
+from bridge.plan import Inputs, plan, proofs_needed
+from bridge.runtime import Runtime
+from bridge.state import RouteHeld, StateStore
+from connectors.base import Connector, ConnectorError, DateWindow
+
+log = logging.getLogger("timebridge.sync")
+SUMMARY_KEYS = ("create", "update", "delete", "unchanged", "conflict", "skip", "failed")
+
+
+@dataclass
+class RouteResult:
+    """The outcome of one route pass, as the reports show it."""
+
+    route: str
+    window: DateWindow
+    dry_run: bool
+    outcomes: list[Outcome] = field(default_factory=list)
+    unchanged: int = 0
+    error: str | None = None
+    interrupted: bool = False
+
+    @property
+    def summary(self) -> dict[str, int]:
+        counts = Counter({k: 0 for k in SUMMARY_KEYS})
+        counts["unchanged"] = self.unchanged
+        for o in self.outcomes:
+            if o.status == "failed":
+                counts["failed"] += 1
+            elif o.kind is not Kind.UNCHANGED:
+                counts[o.kind.value] += 1
+        return dict(counts)
+
+    @property
+    def listed(self) -> list[Outcome]:
+        """Every outcome that is not "unchanged" (INTERFACE.md: those are not listed)."""
+        return [o for o in self.outcomes if o.kind is not Kind.UNCHANGED]
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None or any(o.status == "failed" for o in self.outcomes)
+
+
+Progress = Callable[[str, int], None]
+
+
+@dataclass(frozen=True)
+class PassSpec:
+    """Everything one pass needs, already built: both connectors, the rules, the filters."""
+
+    source: Connector
+    target: Connector
+    rules: RouteRules
+    source_filters: dict = field(default_factory=dict)
+    target_filters: dict = field(default_factory=dict)
+
+
+def run_route(runtime: Runtime, route: RouteConfig, window: DateWindow, store: StateStore, *,
+              dry_run: bool = False, allow_deletes: bool = False,
+              stop: threading.Event | None = None, progress: Progress | None = None) -> RouteResult:
+    """One reconciliation pass of a configured route over ``window``."""
+    try:
+        spec = PassSpec(runtime.connector(route.source), runtime.connector(route.target),
+                        runtime.rules(route, window, allow_deletes=allow_deletes),
+                        runtime.source_filters(route), runtime.target_filters(route))
+    except ConnectorError as exc:
+        return RouteResult(route.name, window, dry_run, error=str(exc))
+    return run_pass(spec, store, dry_run=dry_run, stop=stop, progress=progress)
+
+
+def run_pass(spec: PassSpec, store: StateStore, *, dry_run: bool = False,
+             stop: threading.Event | None = None, progress: Progress | None = None) -> RouteResult:
+    """Lock the route, read both sides, prove, plan, execute, record; never raises for API
+    failures (they become the route's error or an action's)."""
+    result = RouteResult(spec.rules.name, spec.rules.window, dry_run)
+    try:
+        with nullcontext() if dry_run else store.lock_route(spec.rules.name):
+            _pass(spec, store, result, stop, progress)
+    except RouteHeld as exc:
+        result.error = str(exc)
+    return result
+
+
+def _pass(spec: PassSpec, store: StateStore, result: RouteResult,
+          stop: threading.Event | None, progress: Progress | None) -> None:
+    rules, window = spec.rules, spec.rules.window
+    run_id = None if result.dry_run else store.start_run(rules.name, window.start, window.end,
+                                                         result.dry_run)
+    errors: list[str] = []
+    source_items, source_complete = _read(spec.source, window, spec.source_filters, errors,
+                                          "source", progress)
+    target_items, target_complete = _read(spec.target, window, spec.target_filters, errors,
+                                          "target", progress)
+    targets = [t for t in target_items if isinstance(t, CanonicalEntry)]
+    inputs = Inputs(source_items, targets, store.links(rules.name), source_complete,
+                    target_complete)
+    wanted_source, wanted_target = proofs_needed(rules, inputs)
+    proofs = Proofs(_prove_sources(spec.source, wanted_source),
+                    _prove_targets(spec.target, wanted_target))
+    planned = plan(rules, inputs, proofs)
+    if planned.brake:
+        errors.append(planned.brake)
+    executor = Executor(rules.name, spec.target, store, stop)
+    result.outcomes = executor.run(
+        _ticking(planned.actions, None if result.dry_run else progress), dry_run=result.dry_run)
+    result.unchanged = planned.unchanged
+    if executor.fatal:
+        errors.append(executor.fatal)
+    result.interrupted = bool(stop and stop.is_set())
+    if result.interrupted:
+        errors.append("interrupted by a signal; run again to finish")
+    result.error = "; ".join(errors) or None
+    if run_id is not None:
+        failures = [{"origin": o.action.display_origin, "action": o.kind.value, "error": o.error}
+                    for o in result.outcomes if o.status == "failed"]
+        store.finish_run(run_id, summary=result.summary, error=result.error, failures=failures,
+                         interrupted=result.interrupted)
+
+
+def _read(connector: Connector, window: DateWindow, filters: dict, errors: list[str],
+          side: str, progress: Progress | None) -> tuple[list[CanonicalEntry | Skip], bool]:
+    items: list[CanonicalEntry | Skip] = []
+    try:
+        for item in connector.read(window, filters):
+            items.append(item)
+            if progress is not None and len(items) % 100 == 0:
+                progress(f"read {side}", len(items))
+    except ConnectorError as exc:
+        errors.append(f"{side} read failed part-way after {len(items)} records: {exc}")
+        return items, False
+    if progress is not None:
+        progress(f"read {side}", len(items))
+    return items, True
+
+
+def _ticking(actions: list, progress: Progress | None) -> Iterator:
+    """The actions, reporting each one applied (the generator resumes after it was)."""
+    for action in actions:
+        yield action
+        if progress is not None and action.kind is not Kind.UNCHANGED:
+            progress("applied", 1)
+
+
+def _prove_sources(source: Connector, requests: list[ProofRequest]) -> dict:
+    proofs: dict[str, CanonicalEntry | None] = {}
+    for r in requests:
+        try:
+            found = source.lookup(r.record_id or "", r.task or "")
+        except ConnectorError as exc:
+            log.warning("could not look up %s: %s; deciding nothing for it", r.key, exc)
+            continue
+        if found is None or isinstance(found, CanonicalEntry):
+            proofs[r.key] = found
+    return proofs
+
+
+def _prove_targets(target: Connector, requests: list[ProofRequest]) -> dict:
+    proofs: dict[str, object] = {}
+    for r in requests:
+        try:
+            if r.record_id is not None:
+                found = target.lookup(r.record_id, r.task or "")
+                if isinstance(found, Skip):
+                    continue
+                proofs[r.key] = found
+            else:
+                proofs[r.key] = target.find_copies(r.origin, r.task)
+        except ConnectorError as exc:
+            log.warning("could not look up the copy of %s: %s; deciding nothing for it",
+                        r.key, exc)
+    return proofs

@@ -1,0 +1,206 @@
+"""The contracting (billing) API connector.
+
+Talks to ``{base_url}/api/v1`` with ``Authorization: Bearer <token>`` and a
+``tenant-id`` header, only through :class:`connectors.http.HttpClient`.
+
+Documented (seeds/002): ``GET /time-entries`` with ``dateFrom``/``dateTo``
+(inclusive), ``projectId``, ``billableId``, ``referenceSource``, ``referenceId``;
+the list is under ``data``. Everything else is ASSUMED from the usual REST
+conventions of such an API, and each assumption lives in one place here:
+
+* ``POST /time-entries`` with ``{projectId, date, durationSeconds, description,
+  referenceSource, referenceId, billableId}`` answers 201 ``{"data": entry}``
+  (body built in :func:`connectors.contracting.mapper.body_from_draft`);
+* ``PUT /time-entries/{id}`` REPLACES the entry (a field left out is erased), so
+  the full body is always sent, the reference and the billable included; the
+  entry's current billable is kept when the draft names none. 200 ``{"data": entry}``;
+* ``DELETE /time-entries/{id}`` answers 204; ``GET /time-entries/{id}`` answers
+  ``{"data": entry}`` or 404 when the entry is gone (404 is the proof of deletion);
+* an entry on an invoiced billable refuses PUT/DELETE with 409, which the chokepoint
+  turns into :class:`ConflictError` and which is left to propagate (a reported
+  conflict, not a crash);
+* the list is not paged in the document; it is read with a :class:`LinkPaginator`
+  so that a ``Link: rel="next"`` header or a cursor in the body is followed if the
+  API ever sends one. No page-size parameter is sent (none is documented);
+* ``description`` is sent verbatim (an empty comment as ``""``) and read back
+  verbatim: the reference fields, not a comment marker, say where a copy came from;
+  entries carry no author and no start time, so ``author`` and ``start`` are None;
+* an entry with only one of ``referenceSource``/``referenceId`` set is an original;
+  a numeric ``referenceId`` is read as its string; ``expand`` is never sent, but an
+  expanded ``project``/``billable`` object is read by its ``id``;
+* errors come as ``{"message", "errors"}``: 400/422 for validation (BadRequestError),
+  401 for a bad token, 400 for a missing ``tenant-id`` and 403 for a tenant the token
+  may not use (ForbiddenError);
+* ``check()`` lists today's entries: the API has no documented "who am I", so it
+  proves the token and the tenant and answers ``tenant <tenant_id>``;
+* every request of the process to one ``base_url`` shares one rate limiter
+  (``requests_per_second``, unlimited when unset; a 429 pauses them all).
+
+Risk of the assumed ``GET /time-entries/{id}``: if the real API had no such route,
+every look-up would answer 404 and every copy would look deleted at its origin; the
+reconciler's ``max_delete_share`` brake is what stops that from deleting copies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from bridge.model import CanonicalEntry, MappingError, Origin, Skip
+from connectors.base import (
+    Capabilities,
+    DateWindow,
+    EntryDraft,
+    FatalError,
+    NotFoundError,
+    ReadItem,
+    UnknownOutcomeError,
+)
+from connectors.contracting import mapper
+from connectors.contracting.config import ContractingConfig, ContractingFilter
+from connectors.http import HttpClient, RateLimiter, RetryPolicy
+from connectors.paging import LinkPaginator
+
+API_PREFIX = "/api/v1"
+ENTRIES = "/time-entries"
+CAPABILITIES = Capabilities(
+    updatable=frozenset({"task", "work_date", "seconds", "comment", "billable"}),
+    keeps_start=False,
+    granularity_seconds=1,
+    comment_limit=None,
+)
+# The narrowing key the reconciler adds when it reads this system as a target.
+REFERENCE_FILTER = "reference_source"
+
+
+class ContractingConnector:
+    """:class:`connectors.base.Connector` for the contracting API's time entries."""
+
+    def __init__(self, name: str, config: ContractingConfig, token: str, *,
+                 retry: RetryPolicy | None = None,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self.name = name
+        self.reference_source = config.reference_source
+        self.capabilities = CAPABILITIES
+        self.config = config
+        self._pager = LinkPaginator(items_key="data")
+        self._http = HttpClient(
+            connector=name,
+            base_url=config.base_url + API_PREFIX,
+            headers={"Authorization": f"Bearer {token}", "tenant-id": config.tenant_id,
+                     "Accept": "application/json"},
+            secrets=(token,),
+            rate_limiter=RateLimiter.shared(f"contracting {config.base_url}",
+                                            config.requests_per_second),
+            retry=retry,
+            timeout=config.timeout_seconds,
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:
+        return f"ContractingConnector(name={self.name!r}, base_url={self.config.base_url!r})"
+
+    # --- reading -------------------------------------------------------------------------
+
+    def read(self, window: DateWindow, filters: Mapping[str, Any]) -> Iterator[ReadItem]:
+        """Entries dated in ``window``: one list query per ``project_ids`` entry (or one).
+
+        ``filters`` holds the route's :class:`ContractingFilter` keys, plus
+        ``reference_source`` to ask the server only for copies made from that source.
+        """
+        route_keys = {k: v for k, v in filters.items() if k != REFERENCE_FILTER}
+        route_filter = ContractingFilter.model_validate(route_keys)
+        params = {"dateFrom": window.start.isoformat(), "dateTo": window.end.isoformat()}
+        if filters.get(REFERENCE_FILTER):
+            params["referenceSource"] = str(filters[REFERENCE_FILTER])
+        # dict.fromkeys: a project listed twice must not be read (and yielded) twice.
+        projects: list[str | None] = list(dict.fromkeys(route_filter.project_ids)) or [None]
+        for project in projects:
+            query = params if project is None else {**params, "projectId": project}
+            for page in self._pager.pages(self._http, "GET", ENTRIES, params=query):
+                for raw in page:
+                    item = self._map(raw)
+                    # The server filters by date; an entry it let through anyway is not ours.
+                    if isinstance(item, Skip) or item.work_date in window:
+                        yield item
+
+    def lookup(self, record_id: str, task: str) -> ReadItem | None:
+        """The entry by id (``task`` is not needed here); None when the API says 404."""
+        try:
+            body = self._http.get_json(self._path(record_id))
+        except NotFoundError:
+            return None
+        return self._map(mapper.unwrap(body))
+
+    def find_copies(self, origin: Origin, task: str | None) -> list[CanonicalEntry]:
+        """Entries whose ``referenceSource``/``referenceId`` is ``origin`` (``task`` unused)."""
+        params = {"referenceSource": origin.source, "referenceId": origin.record_id}
+        found = []
+        for page in self._pager.pages(self._http, "GET", ENTRIES, params=params):
+            for raw in page:
+                item = self._map(raw)
+                if isinstance(item, CanonicalEntry) and item.origin == origin:
+                    found.append(item)
+        return found
+
+    # --- writing -------------------------------------------------------------------------
+
+    def fit(self, draft: EntryDraft) -> EntryDraft:
+        """The draft as the API holds it (seconds unchanged, no start time). Pure."""
+        return mapper.fit_draft(draft)
+
+    def create(self, draft: EntryDraft) -> CanonicalEntry:
+        """``POST /time-entries``; a lost answer raises :class:`UnknownOutcomeError`."""
+        body = self._http.post_json(ENTRIES, mapper.body_from_draft(draft))
+        try:
+            return self._entry(mapper.unwrap(body))
+        except MappingError as error:
+            # The entry was made but we cannot tell which: the reconciler must look it up.
+            raise UnknownOutcomeError(f"POST {ENTRIES} answered an entry that does not map: "
+                                      f"{error}", connector=self.name) from None
+
+    def update(self, current: CanonicalEntry, draft: EntryDraft) -> CanonicalEntry:
+        """``PUT`` the whole entry; the reference and the current billable are kept."""
+        body = mapper.body_from_draft(draft, billable=current.billable)
+        answer = self._http.send_json("PUT", self._path(current.record_id), body)
+        try:
+            return self._entry(mapper.unwrap(answer))
+        except MappingError as error:
+            raise FatalError(f"PUT {ENTRIES}/{{id}} answered an entry that does not map: "
+                             f"{error}", connector=self.name) from None
+
+    def delete(self, entry: CanonicalEntry) -> None:
+        """``DELETE`` the entry; :class:`NotFoundError` when already gone, 409 -> ConflictError."""
+        self._http.send_json("DELETE", self._path(entry.record_id))
+
+    # --- the rest ------------------------------------------------------------------------
+
+    def check(self) -> str:
+        """List today's entries to prove the token and the tenant; ``tenant <id>``."""
+        today = datetime.now(UTC).date().isoformat()
+        body = self._http.get_json(ENTRIES, params={"dateFrom": today, "dateTo": today})
+        if not isinstance(mapper.unwrap(body), list):
+            raise FatalError(f"GET {ENTRIES} answered without a 'data' list", connector=self.name)
+        return f"tenant {self.config.tenant_id}"
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        self._http.close()
+
+    @staticmethod
+    def _path(record_id: str) -> str:
+        return f"{ENTRIES}/{quote(str(record_id), safe='')}"
+
+    def _entry(self, raw: object) -> CanonicalEntry:
+        return mapper.entry_from_raw(raw, connector=self.name,
+                                     reference_source=self.reference_source)
+
+    def _map(self, raw: object) -> ReadItem:
+        try:
+            return self._entry(raw)
+        except MappingError as error:
+            return Skip(connector=self.name, record_id=mapper.record_id_of(raw), reason=str(error))

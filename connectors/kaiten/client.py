@@ -1,0 +1,235 @@
+"""The Kaiten connector: card time logs through the shared HTTP chokepoint.
+
+Endpoints (base ``{base_url}/api/latest``, ``Authorization: Bearer <token>``):
+
+* read: ``GET /time-logs?from&to`` (``to`` inclusive) with the route's
+  ``user_ids``/``space_ids``/``board_ids``/``card_ids`` comma-separated, paged by
+  ``limit`` (200, the maximum) and ``offset``; the answer is a bare JSON array;
+* write: ``POST /cards/{card}/time-logs``, ``PATCH`` and ``DELETE
+  /cards/{card}/time-logs/{id}``;
+* look-ups: ``GET /cards/{card}/time-logs`` (all of one card's logs);
+* who am I: ``GET /users/current``.
+
+Assumptions where the documents are silent (each kept in one place):
+
+* ``PATCH`` takes ``time_spent``, ``for_date`` and ``comment`` (and ``role_id``,
+  which is never sent so a hand-set role is kept); a log cannot move to another
+  card, so ``task`` is not in :data:`CAPABILITIES` ``updatable`` (see
+  :func:`connectors.kaiten.mapper.update_body`).
+* ``GET /cards/{card}/time-logs`` answers every log of the card in one bare JSON
+  array, without paging; 404 there means the card is gone, so its logs are too.
+* The 4096-character comment limit counts Unicode code points, marker included
+  (:data:`connectors.kaiten.mapper.COMMENT_LIMIT`).
+* ``for_date`` is ``YYYY-MM-DD``; a UTC-midnight timestamp form is read as that
+  date (:data:`connectors.kaiten.mapper._MIDNIGHT`).
+* The list is stable while paged (ordered by id); a record seen twice because
+  the list shifted between pages is reported once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+
+from bridge.model import CanonicalEntry, MappingError, Origin, Skip
+from connectors.base import (
+    BadRequestError,
+    Capabilities,
+    DateWindow,
+    EntryDraft,
+    FatalError,
+    FeatureUnavailableError,
+    NotFoundError,
+    ReadItem,
+)
+from connectors.http import HttpClient, RateLimiter, RetryPolicy
+from connectors.kaiten import mapper
+from connectors.kaiten.config import KaitenConfig, KaitenFilter
+from connectors.paging import OffsetPaginator
+
+API_PATH = "/api/latest"
+PAGE_SIZE = 200  # the documented maximum of GET /time-logs
+CAPABILITIES = Capabilities(
+    updatable=frozenset({"seconds", "comment", "work_date"}),
+    keeps_start=False,
+    granularity_seconds=mapper.GRANULARITY,
+    comment_limit=mapper.COMMENT_LIMIT,
+)
+
+
+class KaitenConnector:
+    """Kaiten card time logs as canonical entries (see the module docstring for the API)."""
+
+    capabilities = CAPABILITIES
+
+    def __init__(self, name: str, config: KaitenConfig, token: str, *,
+                 retry: RetryPolicy | None = None,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self.name = name
+        self.config = config
+        self.reference_source = config.reference_source
+        # One budget per Kaiten account (host + token), shared by every client
+        # of the process; the token itself never becomes part of the key.
+        digest = hashlib.sha256(token.encode()).hexdigest()[:12]
+        limiter = RateLimiter.shared(f"kaiten:{config.base_url}:{digest}",
+                                     config.requests_per_second)
+        self._http = HttpClient(
+            connector=name,
+            base_url=config.base_url + API_PATH,
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            secrets=(token,),
+            rate_limiter=limiter,
+            retry=retry,
+            timeout=config.timeout_seconds,
+            transport=transport,
+        )
+        self._pages = OffsetPaginator(page_size=PAGE_SIZE)
+
+    def __repr__(self) -> str:
+        return f"KaitenConnector(name={self.name!r}, base_url={self.config.base_url!r})"
+
+    # -- reading ---------------------------------------------------------------------
+
+    def read(self, window: DateWindow, filters: Mapping[str, Any]) -> Iterator[ReadItem]:
+        """Stream the time logs dated in ``window`` that pass ``filters`` (a KaitenFilter dict).
+
+        The filters go to the server; unmappable logs come out as :class:`Skip`;
+        a page that fails after retries raises, so the read is known incomplete.
+        """
+        chosen = filters if isinstance(filters, KaitenFilter) else KaitenFilter.model_validate(
+            dict(filters or {}))
+        params: dict[str, Any] = {"from": window.start.isoformat(), "to": window.end.isoformat()}
+        for key in ("user_ids", "space_ids", "board_ids", "card_ids"):
+            ids = getattr(chosen, key)
+            if ids:
+                params[key] = ",".join(str(i) for i in ids)
+        seen: set[str] = set()
+        for page in self._pages.pages(self._http, "GET", "/time-logs", params=params):
+            for raw in page:
+                item = self._item(raw)
+                key = item.record_id if item.record_id is not None else ""
+                if key and key in seen:
+                    continue  # offset paging over a list that grew: already reported
+                seen.add(key)
+                yield item
+
+    def lookup(self, record_id: str, task: str) -> ReadItem | None:
+        """The log ``record_id`` of card ``task``, from the card's logs; None when it is gone.
+
+        A card that no longer exists (404) has no logs, so that is None as well.
+        """
+        for raw in self._card_logs(task):
+            if mapper.record_id_of(raw) == str(record_id):
+                return self._item(raw)
+        return None
+
+    def find_copies(self, origin: Origin, task: str | None) -> list[CanonicalEntry]:
+        """The logs of card ``task`` whose marker names ``origin``.
+
+        Kaiten can only be searched card by card, so without a task (None) there
+        is nowhere to look and the answer is an empty list.
+        """
+        if task is None:
+            return []
+        items = (self._item(raw) for raw in self._card_logs(task))
+        return [i for i in items if isinstance(i, CanonicalEntry) and i.origin == origin]
+
+    def check(self) -> str:
+        """Prove the token works (``GET /users/current``); returns who it belongs to."""
+        user = self._http.get_json("/users/current")
+        if not isinstance(user, dict):
+            raise FatalError("GET /users/current answered something that is not a user",
+                             connector=self.name)
+        name = user.get("full_name") or user.get("username") or "unknown user"
+        email = f" <{user['email']}>" if user.get("email") else ""
+        return f"{name}{email} (user id {user.get('id')})"
+
+    # -- writing ---------------------------------------------------------------------
+
+    def fit(self, draft: EntryDraft) -> EntryDraft:
+        """The draft as Kaiten will hold it: whole minutes by the configured rounding,
+        the comment trimmed to fit the limit with its marker, no start, no billable."""
+        return mapper.fit_draft(draft, self.config.rounding)
+
+    def create(self, draft: EntryDraft) -> CanonicalEntry:
+        """Add the log to card ``draft.task``. A lost answer raises UnknownOutcomeError."""
+        card = self._card(draft.task)
+        body = mapper.create_body(draft, role_id=self.config.role_id,
+                                  rounding=self.config.rounding)
+        with self._tariff(card, "create a time log"):
+            raw = self._http.post_json(f"/cards/{card}/time-logs", body)
+        return self._written(raw, "POST", card)
+
+    def update(self, current: CanonicalEntry, draft: EntryDraft) -> CanonicalEntry:
+        """PATCH ``current`` to hold ``draft``'s minutes, date and comment (same card only)."""
+        card = self._card(current.task)
+        if draft.task != current.task:
+            raise BadRequestError(
+                f"time log {current.record_id} cannot move from card {current.task} to "
+                f"{draft.task}: Kaiten has no such update (delete and create instead)",
+                connector=self.name)
+        body = mapper.update_body(draft, rounding=self.config.rounding)
+        with self._tariff(card, f"update time log {current.record_id}"):
+            raw = self._http.send_json(
+                "PATCH", f"/cards/{card}/time-logs/{current.record_id}", body)
+        return self._written(raw, "PATCH", card)
+
+    def delete(self, entry: CanonicalEntry) -> None:
+        """Delete the log; one already gone raises :class:`NotFoundError`."""
+        card = self._card(entry.task)
+        with self._tariff(card, f"delete time log {entry.record_id}"):
+            self._http.send_json("DELETE", f"/cards/{card}/time-logs/{entry.record_id}")
+
+    def close(self) -> None:
+        """Release the HTTP client."""
+        self._http.close()
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _item(self, raw: Any) -> ReadItem:
+        try:
+            return mapper.to_entry(raw, connector=self.name,
+                                   reference_source=self.reference_source)
+        except MappingError as error:
+            return Skip(connector=self.name, record_id=mapper.record_id_of(raw),
+                        reason=str(error))
+
+    def _card_logs(self, task: str) -> list[Any]:
+        card = self._card(task)
+        try:
+            logs = self._http.get_json(f"/cards/{card}/time-logs")
+        except NotFoundError:
+            return []
+        if not isinstance(logs, list):
+            raise FatalError(f"GET /cards/{card}/time-logs answered something that is not a "
+                             "list of time logs", connector=self.name)
+        return logs
+
+    def _card(self, task: str) -> int:
+        try:
+            return mapper.card_id(task)
+        except MappingError as error:
+            raise BadRequestError(str(error), connector=self.name) from None
+
+    def _written(self, raw: Any, method: str, card: int) -> CanonicalEntry:
+        # The write was applied; an answer we cannot map is reported, not retried.
+        item = self._item(raw)
+        if isinstance(item, Skip):
+            raise FatalError(f"{method} /cards/{card}/time-logs answered a time log that "
+                             f"cannot be read back: {item.reason}", connector=self.name)
+        return item
+
+    @contextmanager
+    def _tariff(self, card: int, what: str) -> Iterator[None]:
+        """Re-word a 402 so the report names the card; it fails this record only."""
+        try:
+            yield
+        except FeatureUnavailableError as error:
+            raise FeatureUnavailableError(
+                f"cannot {what} on card {card}: time tracking is not included in the tariff "
+                "of the card's space (Kaiten answered 402)",
+                connector=self.name, status=error.status) from None

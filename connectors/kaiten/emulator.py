@@ -1,0 +1,301 @@
+"""A stateful local emulator of the Kaiten API's time tracking (Starlette).
+
+Serves, under ``/api/latest`` and ``/api/v1``, what the connector uses: the
+timesheet ``GET /time-logs``, a card's time logs (``GET``/``POST
+/cards/{card_id}/time-logs``, ``PATCH``/``DELETE .../{id}``) and ``GET
+/users/current``, with the documented answers: 400 ``{"message": ...}`` for
+validation, 401 ``Invalid token`` as plain text, 402 for a card whose space has
+no time tracking in its tariff, 404 with no body, and a per-token rate limit
+(429 when exceeded) with ``X-RateLimit-Remaining``/``X-RateLimit-Reset`` on every
+answer. Choices where the documents are silent: ``limit`` above 200 is a 400
+(a silent clamp would hide a client that pages by a size it never gets),
+``from`` after ``to`` is a 400, the list is ordered by id, and any known user
+may change any log. Faults come from the shared runtime (``server.faults``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import threading
+import time
+from datetime import UTC, date, datetime
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.types import Receive, Scope, Send
+
+from connectors.emulator import EmulatorServer, TokenBucket
+
+MAX_LIMIT, DEFAULT_LIMIT, COMMENT_LIMIT = 200, 100, 4096
+_IDS = re.compile(r"[0-9]+(,[0-9]+)*")
+_FILTERS = {f"{key}_ids": f"{key}_id" for key in ("user", "card", "space", "board")}
+
+
+class _Invalid(Exception):
+    """A request the API refuses: answered as ``status`` with ``{"message": ...}`` (or empty)."""
+
+    def __init__(self, status: int, message: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def _int(value: Any) -> bool:  # bool is an int subclass; JSON true is not a number
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _date(text: Any, name: str) -> str:
+    try:
+        if not isinstance(text, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text, re.ASCII):
+            raise ValueError
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise _Invalid(400, f"{name} must be a date in format YYYY-MM-DD") from None
+
+
+def _json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw) if raw.strip() else None
+    except ValueError:
+        raise _Invalid(400, "request body is not valid JSON") from None
+
+
+class KaitenEmulator:
+    """In-memory Kaiten: users (tokens), spaces, boards, cards and time logs; thread-safe.
+
+    ``rate``: requests per second per token, as Kaiten enforces it (5 by default).
+    """
+
+    def __init__(self, *, rate: float = 5.0) -> None:
+        self._lock = threading.RLock()
+        self._ids = itertools.count(1001)
+        self._last_stamp = 0.0
+        self.tokens: dict[str, int] = {}
+        self.users: dict[int, dict[str, Any]] = {}
+        self.spaces: dict[int, dict[str, Any]] = {}
+        self.boards: dict[int, dict[str, Any]] = {}
+        self.cards: dict[int, dict[str, Any]] = {}
+        self.time_logs: dict[int, dict[str, Any]] = {}
+        self.bucket = TokenBucket(rate)
+        logs, log = "/cards/{card_id:int}/time-logs", "/cards/{card_id:int}/time-logs/{log_id:int}"
+        routes = [
+            Route("/time-logs", self._endpoint(self._list), methods=["GET"]),
+            Route(logs, self._endpoint(self._card_logs), methods=["GET"]),
+            Route(logs, self._endpoint(self._add), methods=["POST"]),
+            Route(log, self._endpoint(self._patch), methods=["PATCH"]),
+            Route(log, self._endpoint(self._remove), methods=["DELETE"]),
+            Route("/users/current", self._endpoint(self._current_user), methods=["GET"]),
+        ]
+        self.app = Starlette(routes=[Mount("/api/latest", routes=routes),
+                                     Mount("/api/v1", routes=routes)])
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+    def serve(self) -> EmulatorServer:
+        """An (unstarted) server for this emulator: ``with emulator.serve() as server: ...``."""
+        return EmulatorServer(self)
+
+    # -- seeding -------------------------------------------------------------------
+
+    def add_user(self, full_name: str = "Test User", email: str | None = None, *,
+                 token: str | None = None) -> int:
+        """Add a user (and the token that logs in as them, if given); returns the id."""
+        with self._lock:
+            uid = next(self._ids)
+            username = f"user{uid}"
+            self.users[uid] = {"id": uid, "full_name": full_name, "username": username,
+                               "email": email or f"{username}@example.com", "activated": True}
+            if token is not None:
+                self.tokens[token] = uid
+            return uid
+
+    def add_space(self, title: str = "Space", *, time_tracking: bool = True) -> int:
+        """Add a space; without ``time_tracking`` its cards' time-log writes answer 402."""
+        with self._lock:
+            sid = next(self._ids)
+            self.spaces[sid] = {"id": sid, "title": title, "time_tracking": time_tracking}
+            return sid
+
+    def add_board(self, space_id: int, title: str = "Board") -> int:
+        """Add a board to a space; returns its id."""
+        with self._lock:
+            bid = next(self._ids)
+            self.boards[bid] = {"id": bid, "space_id": space_id, "title": title}
+            return bid
+
+    def add_card(self, *, space_id: int | None = None, board_id: int | None = None,
+                 title: str = "Card") -> int:
+        """Add a card on ``board_id`` (or a new board of ``space_id``, or of a new space)."""
+        with self._lock:
+            if board_id is None:
+                board_id = self.add_board(space_id if space_id is not None else self.add_space())
+            cid = next(self._ids)
+            board = self.boards[board_id]
+            self.cards[cid] = {"id": cid, "title": title, "board_id": board_id,
+                               "space_id": board["space_id"]}
+            return cid
+
+    def remove_card(self, card_id: int) -> None:
+        """Delete a card and its time logs (as deleting a card in Kaiten does)."""
+        with self._lock:
+            self.cards.pop(card_id, None)
+            for lid in [i for i, log in self.time_logs.items() if log["card_id"] == card_id]:
+                del self.time_logs[lid]
+
+    def add_time_log(self, *, card_id: int, user_id: int, time_spent: Any, for_date: Any,
+                     comment: str | None = None, role_id: int = -1) -> int:
+        """Store a time log as given, unvalidated (so malformed ones can be seeded too)."""
+        with self._lock:
+            lid, stamp = next(self._ids), self._stamp()
+            self.time_logs[lid] = {
+                "id": lid, "card_id": card_id, "user_id": user_id, "role_id": role_id,
+                "author_id": user_id, "updater_id": user_id, "time_spent": time_spent,
+                "for_date": for_date, "comment": comment, "created": stamp, "updated": stamp}
+            return lid
+
+    def add_malformed_time_log(self, *, card_id: int, user_id: int, for_date: str) -> int:
+        """A log with a null ``time_spent``, which a reader must skip."""
+        return self.add_time_log(card_id=card_id, user_id=user_id, time_spent=None,
+                                 for_date=for_date)
+
+    def get_time_log(self, log_id: int) -> dict[str, Any] | None:
+        """A copy of the stored log, or None when there is none."""
+        with self._lock:
+            log = self.time_logs.get(log_id)
+            return dict(log) if log is not None else None
+
+    # -- plumbing ------------------------------------------------------------------
+
+    def _stamp(self) -> str:
+        # Strictly increasing, so every PATCH gives a new `updated` even within 1 ms.
+        now = max(time.time(), self._last_stamp + 0.001)
+        self._last_stamp = now
+        return datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+    def _full(self, log: dict[str, Any]) -> dict[str, Any]:
+        user = self.users.get(log["user_id"], {"id": log["user_id"]})
+        card = self.cards.get(log["card_id"], {"id": log["card_id"]})
+        return {**log, "role": {"id": log["role_id"], "name": "Employee"},
+                "user": dict(user), "card": dict(card)}
+
+    def _endpoint(self, handler: Any) -> Any:
+        async def endpoint(request: Request) -> Response:
+            return await self._guard(request, handler)
+
+        return endpoint
+
+    async def _guard(self, request: Request, handler: Any) -> Response:
+        """Rate limit, auth, then the handler; rate-limit headers on every answer."""
+        header = request.headers.get("authorization", "")
+        token = header[7:].strip() if header[:7].lower() == "bearer " else ""
+        client = request.client.host if request.client else "anonymous"
+        allowed, remaining, reset = self.bucket.acquire(token or client)
+        if not allowed:
+            response: Response = JSONResponse({"message": "Too many requests"}, 429)
+        elif token not in self.tokens:
+            response = PlainTextResponse("Invalid token", 401)
+        else:
+            try:
+                body = _json(await request.body())
+                with self._lock:
+                    response = JSONResponse(handler(request, self.tokens[token], body))
+            except _Invalid as error:
+                response = (JSONResponse({"message": error.message}, error.status)
+                            if error.message else Response(status_code=error.status))
+        response.headers["X-RateLimit-Remaining"] = str(remaining)
+        response.headers["X-RateLimit-Reset"] = str(reset)
+        return response
+
+    def _card(self, request: Request, *, writing: bool = False) -> dict[str, Any]:
+        card = self.cards.get(request.path_params["card_id"])
+        if card is None:
+            raise _Invalid(404)
+        if writing and not self.spaces.get(card["space_id"], {}).get("time_tracking", True):
+            raise _Invalid(402, "Feature is not supported by tariff")
+        return card
+
+    def _log(self, request: Request) -> dict[str, Any]:
+        card = self._card(request, writing=True)
+        log = self.time_logs.get(request.path_params["log_id"])
+        if log is None or log["card_id"] != card["id"]:
+            raise _Invalid(404)
+        return log
+
+    # -- endpoints -----------------------------------------------------------------
+
+    def _list(self, request: Request, uid: int, body: Any) -> list[dict[str, Any]]:
+        query = request.query_params
+        for name in ("from", "to"):
+            if not query.get(name):
+                raise _Invalid(400, f"{name} is required")
+        start, end = _date(query["from"], "from"), _date(query["to"], "to")
+        if start > end:
+            raise _Invalid(400, "from must not be after to")
+        limit, offset = query.get("limit", str(DEFAULT_LIMIT)), query.get("offset", "0")
+        if not limit.isdigit() or not 1 <= int(limit) <= MAX_LIMIT:
+            raise _Invalid(400, f"limit must be an integer from 1 to {MAX_LIMIT}")
+        if not offset.isdigit():
+            raise _Invalid(400, "offset must be a non-negative integer")
+        wanted: dict[str, set[int]] = {}
+        for name, field in _FILTERS.items():
+            if query.get(name):
+                if not _IDS.fullmatch(query[name]):
+                    raise _Invalid(400, f"{name} must be comma-separated integers")
+                wanted[field] = {int(i) for i in query[name].split(",")}
+        found = []
+        for _, log in sorted(self.time_logs.items()):
+            card = self.cards.get(log["card_id"], {})
+            values = {**log, "space_id": card.get("space_id"), "board_id": card.get("board_id")}
+            in_range = isinstance(log["for_date"], str) and start <= log["for_date"][:10] <= end
+            if in_range and all(values[f] in ids for f, ids in wanted.items()):
+                found.append(self._full(log))
+        return found[int(offset): int(offset) + int(limit)]
+
+    def _card_logs(self, request: Request, uid: int, body: Any) -> list[dict[str, Any]]:
+        cid = self._card(request)["id"]
+        return [self._full(v) for _, v in sorted(self.time_logs.items()) if v["card_id"] == cid]
+
+    def _add(self, request: Request, uid: int, body: Any) -> dict[str, Any]:
+        card = self._card(request, writing=True)
+        fields = self._validated(body, required=True)
+        lid = self.add_time_log(card_id=card["id"], user_id=uid, **fields)
+        return dict(self.time_logs[lid])
+
+    def _patch(self, request: Request, uid: int, body: Any) -> dict[str, Any]:
+        log = self._log(request)
+        log.update(self._validated(body, required=False), updater_id=uid, updated=self._stamp())
+        return dict(log)
+
+    def _remove(self, request: Request, uid: int, body: Any) -> dict[str, Any]:
+        log = self._log(request)
+        del self.time_logs[log["id"]]
+        return {"id": log["id"]}
+
+    def _current_user(self, request: Request, uid: int, body: Any) -> dict[str, Any]:
+        return dict(self.users[uid])
+
+    @staticmethod
+    def _validated(body: Any, *, required: bool) -> dict[str, Any]:
+        """The writable fields of a POST (all required but comment) or PATCH body."""
+        if not isinstance(body, dict):
+            raise _Invalid(400, "request body must be a JSON object")
+        names = ("role_id", "time_spent", "for_date")
+        for name in names if required else ():
+            if body.get(name) is None:
+                raise _Invalid(400, f"{name} is required")
+        if "role_id" in body and not _int(body["role_id"]):
+            raise _Invalid(400, "role_id must be an integer")
+        if "time_spent" in body and not (_int(body["time_spent"]) and body["time_spent"] >= 1):
+            raise _Invalid(400, "time_spent must be an integer, minimum 1")
+        comment = body.get("comment")
+        if comment is not None and (not isinstance(comment, str) or len(comment) > COMMENT_LIMIT):
+            raise _Invalid(400, f"comment must be a string of at most {COMMENT_LIMIT} characters")
+        fields = {k: body[k] for k in (*names, "comment") if k in body}
+        if "for_date" in fields:
+            fields["for_date"] = _date(fields["for_date"], "for_date")
+        return fields

@@ -1,0 +1,258 @@
+"""The Yandex Tracker connector: issue worklogs through the shared HTTP chokepoint.
+
+Endpoints (base ``{base_url}/v2``; ``Authorization: OAuth <token>`` or ``Bearer <token>``
+and ``X-Org-ID`` or ``X-Cloud-Org-ID``, as configured):
+
+* read: ``POST /worklog/_search`` with ``{"createdBy", "createdAt": {"from", "to"}}``,
+  paged by ``page``/``perPage`` in the query string;
+* write: ``POST /issues/{key}/worklog`` (201), ``PATCH`` (200) and ``DELETE`` (204)
+  ``/issues/{key}/worklog/{id}``;
+* look-ups: ``GET /issues/{key}/worklog`` (every worklog of the issue);
+* who am I: ``GET /myself``.
+
+Tracker searches worklogs by CREATION time, not by work date. A read therefore asks
+for everything created from ``created_lookback_days`` before the window's first day
+(00:00 in the configured zone) up to now, once per ``created_by`` author of the route
+filter (or once unfiltered), and keeps the worklogs whose ``start`` falls in the
+window on the zone's calendar. A worklog created before the look-back but re-dated
+into the window is not seen; a longer ``created_lookback_days`` finds it.
+
+Assumptions where the documents are silent (each kept in one place):
+
+* Paging: 1-based ``page`` and ``perPage`` go in the query string even for the POST
+  search, and the answer ends by ``X-Total-Pages`` or the ``Link`` header (see
+  :class:`connectors.paging.PageNumberPaginator`). No maximum ``perPage`` is
+  documented for worklogs; :data:`PAGE_SIZE` is 100.
+* ``PATCH`` takes ``duration`` and ``comment`` only (the documented fields; ``start``
+  is not documented as editable), so :data:`CAPABILITIES` ``updatable`` is
+  ``seconds`` and ``comment``: a re-dated copy is deleted and created again, and a
+  worklog cannot move to another issue (see :func:`connectors.tracker.mapper.patch_body`).
+* ``GET /issues/{key}/worklog`` answers every worklog of the issue in one JSON array,
+  unpaged; 404 there means the issue is gone, and its worklogs with it.
+* No comment length limit is documented, so none is applied.
+* Durations use the configured ``workday_hours`` for ``P1D`` (``P1W`` = 5 days), the
+  same as the Tracker organisation's setting; years and months are skipped.
+* The search's upper bound "now" is this machine's clock plus :data:`CLOCK_SKEW` (one
+  minute): nothing is created in the future, and a server clock a little ahead of
+  ours must not hide a worklog created just now.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from pydantic import ValidationError
+
+from bridge.model import CanonicalEntry, MappingError, Origin, Skip
+from bridge.units import format_tracker_datetime, start_for_date
+from connectors.base import (
+    BadRequestError,
+    Capabilities,
+    DateWindow,
+    EntryDraft,
+    FatalError,
+    NotFoundError,
+    ReadItem,
+)
+from connectors.http import HttpClient, RateLimiter, RetryPolicy
+from connectors.paging import PageNumberPaginator
+from connectors.tracker import mapper
+from connectors.tracker.config import TrackerConfig, TrackerFilter
+
+API_PATH = "/v2"
+PAGE_SIZE = 100  # no documented maximum for worklogs: see the module docstring
+CLOCK_SKEW = timedelta(minutes=1)  # allowance on the search's "now"
+CAPABILITIES = Capabilities(
+    updatable=frozenset({"seconds", "comment"}),
+    keeps_start=True,
+    granularity_seconds=1,
+    comment_limit=None,
+)
+
+
+class TrackerConnector:
+    """Yandex Tracker worklogs as canonical entries (see the module docstring for the API)."""
+
+    capabilities = CAPABILITIES
+    page_size = PAGE_SIZE
+
+    def __init__(self, name: str, config: TrackerConfig, token: str, *,
+                 retry: RetryPolicy | None = None,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self.name = name
+        self.config = config
+        self.reference_source = config.reference_source
+        self._map = mapper.TrackerMapping.from_config(name, config)
+        org = ("X-Org-ID", config.org_id) if config.org_id is not None else (
+            "X-Cloud-Org-ID", config.cloud_org_id)
+        # One budget per Tracker account (host + organisation + token), shared by every
+        # client of the process; the token itself never becomes part of the key.
+        digest = hashlib.sha256(token.encode()).hexdigest()[:12]
+        limiter = RateLimiter.shared(f"tracker:{config.base_url}:{org[1]}:{digest}",
+                                     config.requests_per_second)
+        self._http = HttpClient(
+            connector=name,
+            base_url=config.base_url + API_PATH,
+            headers={"Authorization": f"{config.auth_scheme} {token}", org[0]: str(org[1]),
+                     "Accept": "application/json"},
+            secrets=(token,),
+            rate_limiter=limiter,
+            retry=retry,
+            timeout=config.timeout_seconds,
+            transport=transport,
+        )
+        self._pages = PageNumberPaginator(page_size=PAGE_SIZE)
+
+    def __repr__(self) -> str:
+        return f"TrackerConnector(name={self.name!r}, base_url={self.config.base_url!r})"
+
+    # -- reading ---------------------------------------------------------------------
+
+    def read(self, window: DateWindow, filters: Mapping[str, Any]) -> Iterator[ReadItem]:
+        """Stream the worklogs whose work date is in ``window`` (see the module docstring).
+
+        One creation-time search per ``created_by`` author, each paged; a worklog is
+        reported once however many searches return it. Unmappable worklogs come out
+        as :class:`Skip` (unless their start dates them outside the window); a page
+        that fails after retries raises, so the read is known incomplete.
+        """
+        chosen = self._filter(filters)
+        since = start_for_date(window.start - timedelta(days=self.config.created_lookback_days),
+                               self._map.tz, time(0, 0))
+        created = {"from": format_tracker_datetime(since),
+                   "to": format_tracker_datetime(datetime.now(UTC) + CLOCK_SKEW)}
+        seen: set[str] = set()
+        for author in chosen.created_by or [None]:
+            body: dict[str, Any] = {"createdAt": created}
+            if author is not None:
+                body["createdBy"] = author
+            for page in self._pages.pages(self._http, "POST", "/worklog/_search", json=body):
+                for raw in page:
+                    record_id = mapper.record_id_of(raw)
+                    if record_id is not None:
+                        if record_id in seen:
+                            continue  # another author's search (or a shifted page) had it
+                        seen.add(record_id)
+                    item = self._item(raw)
+                    day = item.work_date if isinstance(item, CanonicalEntry) else \
+                        mapper.work_date_of(raw, self._map)
+                    if day is None or day in window:
+                        yield item
+
+    def lookup(self, record_id: str, task: str) -> ReadItem | None:
+        """Worklog ``record_id`` of issue ``task``, from the issue's worklogs; None when gone.
+
+        An issue that no longer exists (404) has no worklogs, so that is None as well.
+        """
+        for raw in self._issue_worklogs(task):
+            if mapper.record_id_of(raw) == str(record_id):
+                return self._item(raw)
+        return None
+
+    def find_copies(self, origin: Origin, task: str | None) -> list[CanonicalEntry]:
+        """The worklogs of issue ``task`` whose marker names ``origin`` ([] without a task)."""
+        if task is None:
+            return []
+        items = (self._item(raw) for raw in self._issue_worklogs(task))
+        return [i for i in items if isinstance(i, CanonicalEntry) and i.origin == origin]
+
+    def check(self) -> str:
+        """Prove the token and organisation work (``GET /myself``); returns who the token is."""
+        user = self._http.get_json("/myself")
+        if not isinstance(user, dict) or not (user.get("login") or user.get("display")):
+            raise FatalError("GET /myself answered something that is not a user",
+                             connector=self.name)
+        login, display = user.get("login"), user.get("display")
+        return f"{display} ({login})" if display and login else str(display or login)
+
+    # -- writing ---------------------------------------------------------------------
+
+    def fit(self, draft: EntryDraft) -> EntryDraft:
+        """The draft as Tracker will hold it: a start on the work date (to the millisecond)
+        in the configured zone, every second of the duration, the comment's trailing
+        whitespace gone, no billable."""
+        return mapper.fit_draft(draft, self._map)
+
+    def create(self, draft: EntryDraft) -> CanonicalEntry:
+        """Add the worklog to issue ``draft.task``. A lost answer raises UnknownOutcomeError."""
+        body = self._body(mapper.create_body, draft)
+        raw = self._http.post_json(f"{self._issue_path(draft.task)}/worklog", body)
+        return self._written(raw, "POST", draft.task)
+
+    def update(self, current: CanonicalEntry, draft: EntryDraft) -> CanonicalEntry:
+        """PATCH ``current`` to hold ``draft``'s duration and comment.
+
+        Tracker cannot move a worklog to another issue or change its start, so a
+        draft on another task or work date is refused (plan delete + create).
+        """
+        for field, old, new in (("task", current.task, draft.task),
+                                ("work_date", current.work_date, draft.work_date)):
+            if old != new:
+                raise BadRequestError(
+                    f"worklog {current.record_id} cannot change its {field} from {old} to "
+                    f"{new}: Tracker only edits duration and comment (delete and create instead)",
+                    connector=self.name)
+        body = self._body(mapper.patch_body, draft)
+        path = f"{self._issue_path(current.task)}/worklog/{quote(current.record_id, safe='')}"
+        return self._written(self._http.send_json("PATCH", path, body), "PATCH", current.task)
+
+    def delete(self, entry: CanonicalEntry) -> None:
+        """Delete the worklog; one already gone raises :class:`NotFoundError`."""
+        path = f"{self._issue_path(entry.task)}/worklog/{quote(entry.record_id, safe='')}"
+        self._http.send_json("DELETE", path)
+
+    def close(self) -> None:
+        """Release the HTTP client."""
+        self._http.close()
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _filter(self, filters: Mapping[str, Any] | TrackerFilter) -> TrackerFilter:
+        if isinstance(filters, TrackerFilter):
+            return filters
+        try:
+            return TrackerFilter.model_validate(dict(filters or {}))
+        except ValidationError as error:
+            raise BadRequestError(f"route filter does not fit a Tracker source: "
+                                  f"{error.errors()[0]['msg']}", connector=self.name) from None
+
+    def _item(self, raw: Any) -> ReadItem:
+        try:
+            return mapper.to_entry(raw, self._map)
+        except MappingError as error:
+            return Skip(connector=self.name, record_id=mapper.record_id_of(raw),
+                        reason=str(error))
+
+    def _issue_worklogs(self, task: str) -> list[Any]:
+        path = f"{self._issue_path(task)}/worklog"
+        try:
+            worklogs = self._http.get_json(path)
+        except NotFoundError:
+            return []
+        if not isinstance(worklogs, list):
+            raise FatalError(f"GET {path} answered something that is not a list of worklogs",
+                             connector=self.name)
+        return worklogs
+
+    @staticmethod
+    def _issue_path(task: str) -> str:
+        return f"/issues/{quote(str(task), safe='')}"
+
+    def _body(self, build: Any, draft: EntryDraft) -> dict[str, Any]:
+        try:
+            return build(draft, self._map)
+        except MappingError as error:  # a day the zone skipped, an id a marker cannot hold
+            raise BadRequestError(str(error), connector=self.name) from None
+
+    def _written(self, raw: Any, method: str, task: str) -> CanonicalEntry:
+        # The write was applied; an answer we cannot map is reported, not retried.
+        item = self._item(raw)
+        if isinstance(item, Skip):
+            raise FatalError(f"{method} {self._issue_path(task)}/worklog answered a worklog "
+                             f"that cannot be read back: {item.reason}", connector=self.name)
+        return item

@@ -1,0 +1,134 @@
+"""Logging: JSON lines off a terminal, readable lines on one, never a token, one handler."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+from collections.abc import Iterator
+from datetime import datetime
+
+import pytest
+
+from bridge.logs import setup_logging
+from connectors.redact import LOG_FILTER
+
+TOKEN = "tok-logs-test-9f8e7d6c5b4a"
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+class FakeTty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """Leave the root logger and the noisy loggers as they were."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    noisy = {n: logging.getLogger(n).level for n in ("httpx", "httpcore", "stamina")}
+    LOG_FILTER.add([TOKEN])
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, lvl in noisy.items():
+        logging.getLogger(name).setLevel(lvl)
+
+
+def lines(stream: io.StringIO) -> list[dict]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_json_lines_have_the_keys() -> None:
+    stream = io.StringIO()
+    setup_logging(stream=stream)
+    logging.getLogger("timebridge.sync").info("route %s: %d actions", "kb", 3)
+    logging.getLogger("timebridge.sync").debug("not at INFO")
+    [doc] = lines(stream)
+    assert {"ts", "level", "logger", "message"} <= doc.keys()
+    assert doc["level"] == "INFO" and doc["logger"] == "timebridge.sync"
+    assert doc["message"] == "route kb: 3 actions"
+    ts = datetime.fromisoformat(doc["ts"].replace("Z", "+00:00"))
+    assert ts.utcoffset().total_seconds() == 0
+
+
+def test_debug_level_and_quiet_http_loggers() -> None:
+    stream = io.StringIO()
+    setup_logging(stream=stream)
+    logging.getLogger("httpx").info("GET https://x/")
+    assert stream.getvalue() == ""
+    setup_logging(stream=stream, debug=True)
+    logging.getLogger("httpx").info("GET https://x/")
+    logging.getLogger("a.b").debug("detail")
+    assert [d["message"] for d in lines(stream)] == ["GET https://x/", "detail"]
+
+
+def test_a_token_never_appears_whatever_the_logger() -> None:
+    stream = io.StringIO()
+    setup_logging(stream=stream, debug=True)
+    other = logging.getLogger("some.other")
+    assert LOG_FILTER not in other.filters   # scrubbed by the handler, not the logger
+    other.warning("header Authorization: %s", TOKEN)
+    other.info(f"inline {TOKEN} and OAuth abcdefgh")
+    try:
+        raise RuntimeError(f"request failed with {TOKEN}")
+    except RuntimeError:
+        other.exception("failed")
+    out = stream.getvalue()
+    assert TOKEN not in out
+    docs = lines(stream)
+    assert docs[0]["message"] == "header Authorization: ***"
+    assert "abcdefgh" not in docs[1]["message"]
+    assert "Traceback" in docs[2]["exc"]
+    assert "RuntimeError: request failed with ***" in docs[2]["exc"]
+
+
+def test_without_debug_only_the_last_line_of_a_traceback() -> None:
+    stream = io.StringIO()
+    setup_logging(stream=stream)
+    try:
+        raise ValueError(f"bad {TOKEN}")
+    except ValueError:
+        logging.getLogger("x").exception("oops")
+    [doc] = lines(stream)
+    assert "exc" not in doc and doc["error"] == "ValueError: bad ***"
+    assert TOKEN not in stream.getvalue()
+
+
+def test_calling_twice_gives_one_line_per_record() -> None:
+    stream = io.StringIO()
+    setup_logging(stream=stream)
+    setup_logging(stream=stream)
+    logging.getLogger("timebridge").warning("once")
+    assert len(stream.getvalue().splitlines()) == 1
+
+
+def test_human_lines_on_a_terminal() -> None:
+    tty = FakeTty()
+    setup_logging(stream=tty)
+    logging.getLogger("some.other").warning("token %s is fine", TOKEN)
+    try:
+        raise KeyError("k")
+    except KeyError:
+        logging.getLogger("timebridge.sync").error("route failed", exc_info=True)
+    out = ANSI.sub("", tty.getvalue())
+    assert TOKEN not in out
+    assert not out.lstrip().startswith("{")
+    first, second = [line.rstrip() for line in out.splitlines() if line.strip()]
+    assert re.match(r"\d\d:\d\d:\d\d +WARNING +some\.other: token \*\*\* is fine$", first)
+    assert re.match(r"\d\d:\d\d:\d\d +ERROR +timebridge\.sync: route failed \(KeyError: 'k'\)$",
+                    second)
+    assert "Traceback" not in out
+
+
+def test_human_lines_show_the_traceback_with_debug() -> None:
+    tty = FakeTty()
+    setup_logging(stream=tty, debug=True)
+    try:
+        raise RuntimeError(f"with {TOKEN}")
+    except RuntimeError:
+        logging.getLogger("timebridge").exception("failed")
+    out = ANSI.sub("", tty.getvalue())
+    assert "Traceback" in out and "RuntimeError: with ***" in out and TOKEN not in out
