@@ -94,13 +94,6 @@ def parse_date(value: str, option: str) -> date:
         fail(f"{option}: not a date YYYY-MM-DD: {value!r}")
 
 
-def not_built(ctx: typer.Context, config: str | None, what: str) -> NoReturn:
-    """Commands whose machinery is not built yet say so plainly instead of pretending."""
-    load(ctx, config)  # still validate the config, so mistakes surface first
-    fail(f"{what} is not built yet in timebridge {__version__}; "
-         "`timebridge check --offline` validates the config")
-
-
 def passes(ctx: typer.Context, config: str | None, **kw: object) -> NoReturn:
     """Run sync/backfill/report passes and exit with their code."""
     # Imported here: the reconciler's stack (SQLAlchemy and all) is not needed for
@@ -241,7 +234,14 @@ def report(
 @app.command()
 def daemon(ctx: typer.Context, config: ConfigOpt = None) -> None:
     """Run every route once, then on its schedule, until SIGTERM/SIGINT."""
-    not_built(ctx, config, "daemon")
+    from bridge.daemon import run_daemon
+
+    loaded = load(ctx, config)
+    try:
+        code = run_daemon(loaded)  # 0 after SIGTERM/SIGINT; 1 if the store cannot open
+    except ConfigError as exc:  # a bad $TIMEBRIDGE_TODAY, found before anything starts
+        fail(str(exc))
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -267,8 +267,14 @@ def status(
 
 @app.command()
 def demo() -> None:
-    """The whole bridge against built-in local emulators of the three APIs; no credentials."""
-    fail("demo is not built yet; see README.md for what works today")
+    """The whole bridge against built-in local emulators of the three APIs; no credentials.
+
+    Seeds the emulators, backfills every route, then syncs again to show that the second
+    pass changes nothing; prints where the config and state file are.
+    """
+    from bridge.demo import run_demo
+
+    raise typer.Exit(run_demo())
 
 
 def main() -> None:

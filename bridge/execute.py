@@ -63,17 +63,29 @@ class Executor:
         self.store = store
         self.stop = stop or threading.Event()
         self.fatal: str | None = None   # set when going on is pointless (token rejected)
+        self.not_started = 0            # actions left when a stop came
 
     def run(self, actions: Iterable[Action], *, dry_run: bool) -> list[Outcome]:
+        """Apply (or, in a dry run, only list) the actions, in order.
+
+        After a stop (a signal) the actions not started are left out of the
+        outcomes and counted in :attr:`not_started`: nothing failed, they simply
+        wait for the next run, which plans them again.
+        """
         outcomes = []
+        self.not_started = 0
         for action in actions:
             if dry_run or self.store is None:
                 outcomes.append(self._planned(action))
-            elif self.fatal or self.stop.is_set():
-                why = self.fatal or "interrupted before this action"
-                outcomes.append(self._failed(action, why))
+            elif self.stop.is_set():
+                self.not_started += 1
+            elif self.fatal:
+                outcomes.append(self._failed(action, self.fatal))
             else:
                 outcomes.append(self._apply(action))
+        if self.not_started:
+            log.warning("route %s: stopped; %d actions not started (the next run does them)",
+                        self.route, self.not_started)
         return outcomes
 
     # --- one action ---------------------------------------------------------------------

@@ -106,8 +106,11 @@ def _proofs_needed(rules: RouteRules, inputs: Inputs) -> tuple[list[ProofRequest
         present = key in idx.sources
         if not present:
             if (link.work_date is None or link.work_date not in rules.window
-                    or key in idx.skipped or not inputs.source_complete):
-                continue  # out of scope is kept as it is; a failed read decides nothing
+                    or key in idx.skipped
+                    or not (inputs.source_complete and inputs.target_complete)):
+                # Out of scope is kept as it is. After a read that failed part-way (either
+                # side) nothing is looked up, so nothing can be proved gone or deleted.
+                continue
             source_requests.append(ProofRequest(key, origin, link.source_record_id,
                                                 link.source_task))
         if key in idx.copies or not inputs.target_complete:
@@ -135,12 +138,13 @@ def _plan(rules: RouteRules, inputs: Inputs, proofs: Proofs) -> Plan:
     ]
     for key, source in idx.sources.items():
         actions.extend(_decide(rules, key, source, inputs.links.get(key),
-                               _copy(idx, proofs, key, inputs.links.get(key))))
+                               _copy(idx, proofs, key, inputs.links.get(key),
+                                     inputs.target_complete)))
     for key, link in inputs.links.items():
         if key in idx.sources or key in idx.skipped or key not in proofs.source:
             continue
         now = proofs.source[key]
-        copy = _copy(idx, proofs, key, link)
+        copy = _copy(idx, proofs, key, link, inputs.target_complete)
         if now is None:
             actions.extend(_gone(rules, key, link, copy))
         elif not now.is_copy and copy is not _MISSING:
@@ -150,13 +154,17 @@ def _plan(rules: RouteRules, inputs: Inputs, proofs: Proofs) -> Plan:
     return _brake(rules, inputs, Plan(actions, unchanged=unchanged))
 
 
-def _copy(idx: _Index, proofs: Proofs, key: str, link: Link | None) -> object:
+def _copy(idx: _Index, proofs: Proofs, key: str, link: Link | None,
+          target_complete: bool) -> object:
     """The copy of ``key``: read, else looked up (None: proved gone), else _MISSING."""
     copies = idx.copies.get(key)
     if copies:
         return copies
     if link is None:
-        return None  # never copied, as far as anyone knows
+        # Never copied as far as anyone knows, if the whole target was read. After a
+        # target read that failed part-way its copy may sit on a page never read (the
+        # state store lost, say): creating now could bill it twice, so decide nothing.
+        return None if target_complete else _MISSING
     return proofs.target.get(key, _MISSING)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import date, timedelta
 from typing import Any
 
@@ -20,12 +21,16 @@ class Runtime:
         self.config = loaded.config
         self._options = connector_options
         self._connectors: dict[str, Connector] = {}
+        self._lock = threading.Lock()  # daemon routes build connectors from several threads
 
     def connector(self, name: str) -> Connector:
-        if name not in self._connectors:
-            self._connectors[name] = build_connector(
-                name, self.config.connectors[name], self.loaded.secret(name), **self._options)
-        return self._connectors[name]
+        """The connector ``name``, built on first use and shared from then on."""
+        with self._lock:
+            if name not in self._connectors:
+                self._connectors[name] = build_connector(
+                    name, self.config.connectors[name], self.loaded.secret(name),
+                    **self._options)
+            return self._connectors[name]
 
     def routes(self, names: list[str] | None = None) -> list[RouteConfig]:
         """The routes to run, in config order; unknown names raise KeyError."""
@@ -61,6 +66,7 @@ class Runtime:
         return {}
 
     def close(self) -> None:
-        for connector in self._connectors.values():
-            connector.close()
-        self._connectors.clear()
+        with self._lock:
+            for connector in self._connectors.values():
+                connector.close()
+            self._connectors.clear()

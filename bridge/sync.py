@@ -107,15 +107,15 @@ def _pass(spec: PassSpec, store: StateStore, result: RouteResult,
                                                          result.dry_run)
     errors: list[str] = []
     source_items, source_complete = _read(spec.source, window, spec.source_filters, errors,
-                                          "source", progress)
+                                          "source", progress, stop)
     target_items, target_complete = _read(spec.target, window, spec.target_filters, errors,
-                                          "target", progress)
+                                          "target", progress, stop)
     targets = [t for t in target_items if isinstance(t, CanonicalEntry)]
     inputs = Inputs(source_items, targets, store.links(rules.name), source_complete,
                     target_complete)
     wanted_source, wanted_target = proofs_needed(rules, inputs)
-    proofs = Proofs(_prove_sources(spec.source, wanted_source),
-                    _prove_targets(spec.target, wanted_target))
+    proofs = Proofs(_prove_sources(spec.source, wanted_source, stop),
+                    _prove_targets(spec.target, wanted_target, stop))
     planned = plan(rules, inputs, proofs)
     if planned.brake:
         errors.append(planned.brake)
@@ -127,7 +127,8 @@ def _pass(spec: PassSpec, store: StateStore, result: RouteResult,
         errors.append(executor.fatal)
     result.interrupted = bool(stop and stop.is_set())
     if result.interrupted:
-        errors.append("interrupted by a signal; run again to finish")
+        left = f"; {executor.not_started} actions not started" if executor.not_started else ""
+        errors.append(f"interrupted by a signal{left}; run again to finish")
     result.error = "; ".join(errors) or None
     if run_id is not None:
         failures = [{"origin": o.action.display_origin, "action": o.kind.value, "error": o.error}
@@ -137,10 +138,18 @@ def _pass(spec: PassSpec, store: StateStore, result: RouteResult,
 
 
 def _read(connector: Connector, window: DateWindow, filters: dict, errors: list[str],
-          side: str, progress: Progress | None) -> tuple[list[CanonicalEntry | Skip], bool]:
+          side: str, progress: Progress | None,
+          stop: threading.Event | None = None) -> tuple[list[CanonicalEntry | Skip], bool]:
+    """Everything one side holds in the window, and whether the read got to its end.
+
+    A stop (a signal) ends the read early: it then counts as incomplete, so the
+    pass deletes nothing, and the executor will start no write either.
+    """
     items: list[CanonicalEntry | Skip] = []
     try:
         for item in connector.read(window, filters):
+            if stop is not None and stop.is_set():
+                return items, False
             items.append(item)
             if progress is not None and len(items) % 100 == 0:
                 progress(f"read {side}", len(items))
@@ -160,9 +169,12 @@ def _ticking(actions: list, progress: Progress | None) -> Iterator:
             progress("applied", 1)
 
 
-def _prove_sources(source: Connector, requests: list[ProofRequest]) -> dict:
+def _prove_sources(source: Connector, requests: list[ProofRequest],
+                   stop: threading.Event | None = None) -> dict:
     proofs: dict[str, CanonicalEntry | None] = {}
     for r in requests:
+        if stop is not None and stop.is_set():
+            break  # an origin not looked up is decided nothing for
         try:
             found = source.lookup(r.record_id or "", r.task or "")
         except ConnectorError as exc:
@@ -173,9 +185,12 @@ def _prove_sources(source: Connector, requests: list[ProofRequest]) -> dict:
     return proofs
 
 
-def _prove_targets(target: Connector, requests: list[ProofRequest]) -> dict:
+def _prove_targets(target: Connector, requests: list[ProofRequest],
+                   stop: threading.Event | None = None) -> dict:
     proofs: dict[str, object] = {}
     for r in requests:
+        if stop is not None and stop.is_set():
+            break
         try:
             if r.record_id is not None:
                 found = target.lookup(r.record_id, r.task or "")

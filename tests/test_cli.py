@@ -108,16 +108,6 @@ def test_bad_dates_and_usage_are_exit_2() -> None:
     assert run("frobnicate").returncode == 2
 
 
-@pytest.mark.parametrize("command", [["daemon"]])
-def test_unbuilt_commands_say_so_with_exit_2(command: list[str]) -> None:
-    result = run(*command, "-c", str(EXAMPLE), env=ENV_TOKENS)
-    assert_one_line_error(result, 2, "not built yet")
-
-
-def test_demo_is_not_pretended() -> None:
-    assert_one_line_error(run("demo"), 2, "not built yet")
-
-
 def test_unknown_route_is_exit_2(tmp_path: Path) -> None:
     result = run("sync", "--route", "nope", "-c", str(EXAMPLE), env=ENV_TOKENS, cwd=tmp_path)
     assert_one_line_error(result, 2, "--route", "'nope'", "kaiten-billing")

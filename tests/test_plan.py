@@ -228,6 +228,23 @@ def test_a_failed_source_read_looks_nothing_up_and_deletes_nothing() -> None:
     assert all(w.copies_of(i) for i in ids)
 
 
+def test_a_failed_target_read_deletes_nothing_and_creates_nothing_unlinked() -> None:
+    w = World(rules(allow_deletes=True))
+    ids = [w.add_source(date(2026, 11, 3), 600) for _ in range(4)]
+    w.sync()
+    del w.source[ids[0]]                      # proved gone only by a look-up...
+    w.links.clear()                            # ...and the state store lost
+    inputs = w.inputs()
+    inputs.target_complete = False             # the target read stopped part-way
+    inputs.target = inputs.target[:2]          # only some copies were read
+    assert proofs_needed(w.rules, inputs)[0] == []
+    result = plan(w.rules, inputs, w.proofs(inputs))
+    assert not [a for a in result.actions if a.kind in (Kind.DELETE, Kind.CREATE)]
+    # the copies that were read are adopted again; the rest waits for a complete read
+    assert result.actions and all(a.kind is Kind.UNCHANGED and a.record_link
+                                  for a in result.actions)
+
+
 def test_the_delete_brake_refuses_a_mass_delete_unless_allowed() -> None:
     w = World(rules(max_delete_share=0.2))
     ids = [w.add_source(date(2026, 11, 3), 600) for _ in range(10)]

@@ -1,0 +1,155 @@
+"""``timebridge daemon``: every route once at start, then on its schedule, until a signal.
+
+Design (why each piece is the way it is):
+
+* **One process-wide** :class:`~bridge.runtime.Runtime` **and one state store.** Routes on
+  one API share its connector, so every request to that API goes through one
+  ``HttpClient`` and the one shared :class:`~connectors.ratelimit.RateLimiter`. The
+  connectors are built up front in the main thread: ``Runtime.connector`` builds lazily
+  without a lock, and two passes starting at once could each build (and leak) a client.
+  Connectors keep no per-call state and ``httpx.Client`` is thread-safe, so two routes
+  may read through one connector at the same time.
+* **APScheduler's** ``BackgroundScheduler`` with a small thread pool, so routes on
+  different APIs run at once while the main thread only waits for a signal. Signals are
+  delivered to the main thread only; a ``BlockingScheduler`` would own that thread, and
+  its shutdown would then have to run inside a signal handler, blocked there until every
+  running pass has finished.
+* **No route overlaps itself**, twice over: each job has ``max_instances=1`` and
+  ``coalesce=True``, so a run due while the last one still goes is skipped (and logged
+  here) and a backlog of missed runs becomes one; and every pass takes the state store's
+  route lock, which also keeps out another process (a second replica, a manual
+  ``timebridge sync``): that pass reports ``route ... is held by another run``.
+* **Shutdown** (SIGTERM or SIGINT): the scheduler stops handing out work, the stop event
+  that every running pass holds is set (its executor finishes the write in flight, records
+  the run as interrupted and returns), the pool is drained, the store and connectors are
+  closed, and the daemon returns 0. Work queued but not started sees the event and does
+  nothing. Reads are not interrupted: a pass stopped while reading finishes that read
+  first (then plans nothing it could write), so allow for one read in ``TimeoutStopSec``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import UTC, datetime
+
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bridge.commands import stop_on_signals
+from bridge.config import RouteConfig
+from bridge.config_loader import LoadedConfig, today
+from bridge.runtime import Runtime
+from bridge.state import StateError, StateStore
+from bridge.sync import run_route
+from connectors.base import ConnectorError
+
+log = logging.getLogger("timebridge.daemon")
+
+EXIT_OK, EXIT_FAILED = 0, 1
+MAX_WORKERS = 4  # routes running at once; each API's rate limit is shared anyway
+POLL_SECONDS = 0.5  # how often the main thread looks at an external stop event
+
+
+def trigger_for(route: RouteConfig) -> BaseTrigger:
+    """The APScheduler trigger of ``route.schedule``: an interval, or a crontab in UTC."""
+    schedule = route.parsed_schedule
+    if schedule.interval is not None:
+        return IntervalTrigger(seconds=int(schedule.interval.total_seconds()), timezone=UTC)
+    return CronTrigger.from_crontab(schedule.crontab, timezone=UTC)
+
+
+def run_daemon(loaded: LoadedConfig, *, stop: threading.Event | None = None) -> int:
+    """Run every route once, then on its schedule, until SIGTERM/SIGINT; return the exit code.
+
+    0 after a clean stop; 1 when the state store cannot be opened (one line logged).
+    ``stop`` (tests, embedding) stops the daemon like a signal does. A bad
+    ``$TIMEBRIDGE_TODAY`` raises :class:`~bridge.config_loader.ConfigError` before anything
+    starts, as it does for ``sync``.
+    """
+    today()  # a bad pinned date is a config error: say so now, not in every pass
+    # Handlers first: a signal during start-up must stop the daemon, not kill it mid-write.
+    with stop_on_signals() as stopping:
+        try:
+            store = StateStore(loaded.state_url)
+        except StateError as exc:
+            log.error("cannot start the daemon: %s", exc)
+            return EXIT_FAILED
+        runtime = Runtime(loaded)
+        try:
+            return _serve(runtime, store, stopping, stop)
+        finally:
+            runtime.close()
+            store.close()
+            log.info("daemon stopped")
+
+
+def _serve(runtime: Runtime, store: StateStore, stopping: threading.Event,
+           external: threading.Event | None) -> int:
+    routes = runtime.routes()
+    if not routes:
+        log.warning("no routes in %s: nothing to schedule", runtime.loaded.path)
+        return EXIT_OK
+    for name in dict.fromkeys(n for r in routes for n in (r.source, r.target)):
+        try:
+            runtime.connector(name)
+        except ConnectorError as exc:  # its passes will report it as their error
+            log.error("connector %s: %s", name, exc)
+    # An in-memory SQLite store is one shared connection: its passes must take turns.
+    in_memory = store.url.get_backend_name() == "sqlite" and store.url.database in (
+        None, "", ":memory:")
+    workers = 1 if in_memory else min(len(routes), MAX_WORKERS)
+    scheduler = BackgroundScheduler(
+        timezone=UTC, executors={"default": ThreadPoolExecutor(max_workers=workers)},
+        # misfire_grace_time None: a run that starts late (every worker busy) still runs.
+        job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None})
+    scheduler.add_listener(_skipped, EVENT_JOB_MAX_INSTANCES)
+    now = datetime.now(UTC)
+    for route in routes:
+        # next_run_time=now: the start-up run goes through the same pool and overlap guard.
+        scheduler.add_job(_pass, trigger_for(route), args=(runtime, route, store, stopping),
+                          id=route.name, name=route.name, next_run_time=now)
+    log.info("daemon started: %s", ", ".join(f"{r.name} ({r.schedule})" for r in routes))
+    scheduler.start()
+    try:
+        while not stopping.wait(POLL_SECONDS):
+            if external is not None and external.is_set():
+                stopping.set()
+        log.info("stopping: no new passes; waiting for the running ones to finish")
+    finally:
+        stopping.set()  # also on an unexpected exit of the loop: passes must not linger
+        scheduler.shutdown(wait=True)  # stops triggering, then drains the pool
+    return EXIT_OK
+
+
+def _pass(runtime: Runtime, route: RouteConfig, store: StateStore,
+          stopping: threading.Event) -> None:
+    """One scheduled pass of ``route``; logs one line, and never lets an exception out."""
+    if stopping.is_set():
+        return  # queued before the signal, started after it: do nothing
+    began = time.monotonic()
+    try:
+        window = runtime.window(route, today())
+        result = run_route(runtime, route, window, store, dry_run=False, allow_deletes=False,
+                           stop=stopping)
+    except Exception:
+        # A bug, or the state store failing under us: report it, and keep the schedule.
+        log.exception("route %s: the pass failed unexpectedly; the daemon goes on", route.name)
+        return
+    counts = " ".join(f"{k}={v}" for k, v in result.summary.items())
+    level = logging.WARNING if result.failed else logging.INFO
+    log.log(level, "route %s %s..%s: %s in %.1fs%s", route.name, window.start, window.end,
+            counts, time.monotonic() - began,
+            f"; error: {result.error}" if result.error else "")
+
+
+def _skipped(event: JobSubmissionEvent) -> None:
+    """A run came due while the route's previous pass was still going: say it was skipped."""
+    due = ", ".join(t.isoformat(timespec="seconds") for t in event.scheduled_run_times)
+    log.warning("route %s: previous pass still running; skipped the run due at %s",
+                event.job_id, due)
