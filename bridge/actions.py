@@ -35,7 +35,8 @@ class Action:
     the link (its copy is gone). ``changes``: ``{field: (old, new)}`` of an update.
     A create with ``forget_link`` replaces a copy deleted by hand (its link is stale).
     A delete without ``forget_link`` is half of a replace (delete + create of one
-    origin, where the target cannot change a field in place).
+    origin, where the target cannot change a field in place); its ``replacement`` is
+    what the create that follows will make.
     """
 
     kind: Kind
@@ -50,6 +51,7 @@ class Action:
     forget_link: bool = False
     source_task: str | None = None
     refused: bool = False            # a delete the delete brake refused
+    replacement: EntryDraft | None = None   # a replace's delete half: the copy to follow
 
     @property
     def task(self) -> str | None:
@@ -97,6 +99,7 @@ class Proofs:
     ``source``: origin key -> the origin as fetched now (None: proved gone).
     ``target``: origin key -> the copy as fetched now (None: proved gone; a list when
     found by origin, which may find several).
+    ``replaced``: origin key -> the copy an unfinished replace was deleting, fetched now.
     A key absent from a mapping means that look-up was not made (or failed):
     the planner then decides nothing that would need it.
     """
@@ -104,13 +107,18 @@ class Proofs:
     source: Mapping[str, CanonicalEntry | None] = field(default_factory=dict)
     target: Mapping[str, CanonicalEntry | list[CanonicalEntry] | None] = field(
         default_factory=dict)
+    replaced: Mapping[str, CanonicalEntry | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class ProofRequest:
-    """One look-up: by record id (``record_id`` set) or by origin (find_copies)."""
+    """One look-up: by record id (``record_id`` set) or by origin (find_copies).
+
+    ``replaced``: the look-up is of the copy an unfinished replace was deleting.
+    """
 
     key: str
     origin: Origin
     record_id: str | None
     task: str | None
+    replaced: bool = False

@@ -10,9 +10,11 @@ Exactly once, crash point by crash point:
 * after each write the link is recorded before the next action runs, so a crash
   between actions loses at most the knowledge of one write, which the next
   pass rebuilds from the origin carried in the copy;
-* a replace (the target cannot change a field in place) forgets the old link
-  first: if the process dies between the delete and the create, the next pass
-  sees a new origin and creates it, or finds the old copy and adopts it.
+* a replace (the target cannot change a field in place) first turns the link
+  into an intent that names the copy it replaces, in one statement; killed
+  between the delete and the create, the next pass (wherever the origin is
+  dated) deletes the old copy if it is still there and makes or adopts the new
+  one. A replace whose delete fails or is refused does not create at all.
 
 One failed action is reported and the rest go on. A dry run writes nothing.
 """
@@ -64,6 +66,7 @@ class Executor:
         self.stop = stop or threading.Event()
         self.fatal: str | None = None   # set when going on is pointless (token rejected)
         self.not_started = 0            # actions left when a stop came
+        self._held: set[str] = set()    # origins whose replace could not delete its old copy
 
     def run(self, actions: Iterable[Action], *, dry_run: bool) -> list[Outcome]:
         """Apply (or, in a dry run, only list) the actions, in order.
@@ -93,6 +96,8 @@ class Executor:
     def _apply(self, a: Action) -> Outcome:
         if a.refused:
             return self._failed(a, "refused by the delete brake (see the route's error)")
+        if str(a.origin) in self._held:
+            return self._failed(a, "not done: the copy it replaces could not be deleted")
         try:
             if a.kind is Kind.CREATE:
                 return self._create(a)
@@ -113,14 +118,22 @@ class Executor:
             return self._done(a, a.copy)
         except ConflictError as exc:
             # An invoiced or locked copy refuses the change: a conflict for a person.
+            self._hold_replace(a)
             reason = f"the target refused the change: {exc}"
             self.store.set_conflict(self.route, str(a.origin), reason)
             return Outcome(a, Kind.CONFLICT, "done", a.target_id, reason)
         except AuthError as exc:
+            self._hold_replace(a)
             self.fatal = str(exc)
             return self._failed(a, str(exc))
         except ConnectorError as exc:
+            self._hold_replace(a)
             return self._failed(a, str(exc))
+
+    def _hold_replace(self, a: Action) -> None:
+        """A replace whose old copy stays must not create the new one: two copies."""
+        if a.kind is Kind.DELETE and not a.forget_link:
+            self._held.add(str(a.origin))
 
     def _create(self, a: Action) -> Outcome:
         assert a.draft is not None and a.source is not None
@@ -151,8 +164,13 @@ class Executor:
         assert a.copy is not None
         key = str(a.origin)
         if not a.forget_link:
-            # Half of a replace: forget the old copy first (see the module docstring).
-            self.store.remove_link(self.route, key)
+            # Half of a replace: the intent names the copy being replaced, durably,
+            # before it is deleted (see the module docstring).
+            assert a.source is not None and a.replacement is not None
+            self.store.record_intent(
+                self.route, key, source_record_id=a.source.record_id,
+                source_task=a.source.task, target_task=a.replacement.task,
+                work_date=a.replacement.work_date, replaces=(a.copy.record_id, a.copy.task))
         with contextlib.suppress(NotFoundError):  # already gone: the goal is reached
             self.target.delete(a.copy)
         if a.forget_link:

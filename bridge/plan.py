@@ -87,6 +87,13 @@ class _Index:
             origin = entry.origin
             if origin.source == rules.source_ref and entry.is_copy:
                 self.copies.setdefault(prefix + origin.record_id, []).append(entry)
+        # A copy of an origin that exists, unknown to the store: the store has forgotten
+        # things (lost, restored from an old backup). Then an origin it does not know may
+        # have a copy the target read did not cover (dated elsewhere), so creates ask by
+        # origin first. (A reference to an origin that does not exist is someone else's
+        # record, not evidence: it must not cost a look-up per create on every pass.)
+        self.recovering = any(key not in inputs.links and key in self.sources
+                              for key in self.copies)
 
 
 def proofs_needed(rules: RouteRules, inputs: Inputs) -> tuple[list[ProofRequest],
@@ -103,23 +110,36 @@ def _proofs_needed(rules: RouteRules, inputs: Inputs) -> tuple[list[ProofRequest
     target_requests: list[ProofRequest] = []
     for key, link in inputs.links.items():
         origin = origin_of(key)
-        present = key in idx.sources
-        if not present:
-            if (link.work_date is None or link.work_date not in rules.window
-                    or key in idx.skipped
+        linked = link.status == "linked"
+        if key not in idx.sources:
+            in_window = link.work_date is not None and link.work_date in rules.window
+            if (key in idx.skipped or (linked and not in_window)
                     or not (inputs.source_complete and inputs.target_complete)):
-                # Out of scope is kept as it is. After a read that failed part-way (either
-                # side) nothing is looked up, so nothing can be proved gone or deleted.
+                # Out of scope is kept as it is (an unfinished intent is looked at
+                # wherever it is dated). After a read that failed part-way, either side,
+                # nothing is looked up, so nothing can be proved gone or deleted.
                 continue
             source_requests.append(ProofRequest(key, origin, link.source_record_id,
                                                 link.source_task))
-        if key in idx.copies or not inputs.target_complete:
+        if not inputs.target_complete:
             continue
-        if link.status == "linked" and link.target_record_id:
-            target_requests.append(ProofRequest(key, origin, link.target_record_id,
-                                                link.target_task))
-        else:  # an intent: the create's answer was lost; find the copy by its origin
+        read = {c.record_id for c in idx.copies.get(key, ())}
+        if linked:
+            if not read and link.target_record_id:
+                target_requests.append(ProofRequest(key, origin, link.target_record_id,
+                                                    link.target_task))
+            continue
+        replaced = link.replaces_record_id
+        if replaced and replaced not in read:  # the copy an interrupted replace was deleting
+            target_requests.append(ProofRequest(key, origin, replaced, link.replaces_task,
+                                                replaced=True))
+        if not read - {replaced}:  # a create whose answer was lost: find it by its origin
             target_requests.append(ProofRequest(key, origin, None, link.target_task))
+    if idx.recovering and inputs.target_complete:
+        for key, source in idx.sources.items():
+            task = rules.target_task(source.task)
+            if key not in inputs.links and key not in idx.copies and task is not None:
+                target_requests.append(ProofRequest(key, source.origin, None, task))
     return source_requests, target_requests
 
 
@@ -137,35 +157,72 @@ def _plan(rules: RouteRules, inputs: Inputs, proofs: Proofs) -> Plan:
         for s in idx.skips
     ]
     for key, source in idx.sources.items():
-        actions.extend(_decide(rules, key, source, inputs.links.get(key),
-                               _copy(idx, proofs, key, inputs.links.get(key),
-                                     inputs.target_complete)))
+        link = inputs.links.get(key)
+        actions.extend(_origin(rules, idx, proofs, key, source, link, inputs.target_complete))
     for key, link in inputs.links.items():
         if key in idx.sources or key in idx.skipped or key not in proofs.source:
             continue
         now = proofs.source[key]
-        copy = _copy(idx, proofs, key, link, inputs.target_complete)
-        if now is None:
-            actions.extend(_gone(rules, key, link, copy))
-        elif not now.is_copy and copy is not _MISSING:
-            actions.extend(_decide(rules, key, now, link, copy))
+        if now is None or not now.is_copy:
+            actions.extend(_origin(rules, idx, proofs, key, now, link, inputs.target_complete))
     acted = {str(a.origin) for a in actions if a.kind is not Kind.UNCHANGED}
     unchanged = sum(1 for key in idx.sources if key not in acted)
     return _brake(rules, inputs, Plan(actions, unchanged=unchanged))
 
 
+def _origin(rules: RouteRules, idx: _Index, proofs: Proofs, key: str,
+            source: CanonicalEntry | None, link: Link | None,
+            target_complete: bool) -> list[Action]:
+    """The actions of one origin; ``source`` None means proved gone by a look-up."""
+    replaced = link.replaces_record_id if link is not None and link.status != "linked" \
+        else None
+    copy = _copy(idx, proofs, key, link, target_complete, exclude=replaced)
+    if replaced is None:
+        if source is None:
+            return _gone(rules, key, link, copy)
+        return _decide(rules, key, source, link, copy)
+    # An interrupted replace: delete the copy it was replacing if that still exists,
+    # then go on as for any intent (adopt the new copy if it was made, else create).
+    old: object = next((c for c in idx.copies.get(key, ()) if c.record_id == replaced),
+                       proofs.replaced.get(key, _MISSING))
+    if old is _MISSING or copy is _MISSING:
+        return []
+    if source is None:
+        found = [old] if isinstance(old, CanonicalEntry) else []
+        return _gone(rules, key, link, found + copy if isinstance(copy, list) else found)
+    rest = _decide(rules, key, source, link, copy)
+    if not isinstance(old, CanonicalEntry):
+        return rest
+    wanted = next((a.draft for a in rest if a.draft is not None), None)
+    half = Action(Kind.DELETE, source.origin, rules.display(source.record_id),
+                  "finishing an interrupted replace", source=source, copy=old,
+                  source_task=source.task, replacement=wanted)
+    return [half, *rest]
+
+
 def _copy(idx: _Index, proofs: Proofs, key: str, link: Link | None,
-          target_complete: bool) -> object:
-    """The copy of ``key``: read, else looked up (None: proved gone), else _MISSING."""
-    copies = idx.copies.get(key)
+          target_complete: bool, exclude: str | None = None) -> object:
+    """The copy of ``key``: read, else looked up (None: proved gone), else _MISSING.
+
+    ``exclude``: a record id that is not the copy (the one a replace was deleting).
+    """
+    copies = [c for c in idx.copies.get(key, ()) if c.record_id != exclude]
     if copies:
         return copies
     if link is None:
-        # Never copied as far as anyone knows, if the whole target was read. After a
-        # target read that failed part-way its copy may sit on a page never read (the
-        # state store lost, say): creating now could bill it twice, so decide nothing.
+        # Never copied as far as anyone knows, if the whole target was read and the
+        # store forgot nothing. After a target read that failed part-way, its copy may
+        # sit on a page never read: creating now could bill it twice, so decide nothing.
+        # When the store forgot things, the look-up by origin decides (see _Index).
+        if idx.recovering:
+            found = proofs.target.get(key, _MISSING)
+            return [c for c in found if c.record_id != exclude] if isinstance(found, list) \
+                else found
         return None if target_complete else _MISSING
-    return proofs.target.get(key, _MISSING)
+    found = proofs.target.get(key, _MISSING)
+    if isinstance(found, list):
+        return [c for c in found if c.record_id != exclude]
+    return found
 
 
 def _decide(rules: RouteRules, key: str, source: CanonicalEntry, link: Link | None,
@@ -261,7 +318,7 @@ def _update(rules: RouteRules, act: _Maker, copy: CanonicalEntry, wanted: EntryD
         # The target cannot change these in place: a delete and a create, one origin.
         what = ", ".join(sorted(n for n in changes if n not in movable))
         return [act(Kind.DELETE, f"{reason}; {what} cannot be changed in place", copy=copy,
-                    changes=changes),
+                    changes=changes, replacement=wanted),
                 act(Kind.CREATE, f"{reason}; replaces the deleted copy", draft=wanted,
                     changes=changes)]
     return [act(Kind.UPDATE, reason, copy=copy, draft=wanted, changes=changes)]

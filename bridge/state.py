@@ -64,7 +64,7 @@ meta = sa.Table("meta", _META, sa.Column("schema_version", sa.Integer, nullable=
 # (migration 1 must keep creating exactly this shape, or migration 2 would meet its own
 # change already made on a fresh database).
 _V1 = sa.MetaData()
-links = sa.Table(
+_links_v1 = sa.Table(
     "links", _V1,
     sa.Column("route", sa.String, primary_key=True),
     sa.Column("origin", sa.String, primary_key=True),
@@ -99,9 +99,30 @@ runs = sa.Table(
     sa.Index("runs_route_id", "route", "id"),
 )
 
+# Schema version 2: an intent may name the copy it replaces (a delete + create of one
+# origin, for targets that cannot move a record), so a run killed between the two can
+# finish the replace instead of losing or doubling the copy.
+_V2_COLUMNS = ("replaces_record_id", "replaces_task")
+
+
+def _migrate_to_v2(conn: sa.Connection) -> None:
+    for column in _V2_COLUMNS:
+        conn.execute(sa.text(f"ALTER TABLE links ADD COLUMN {column} VARCHAR"))
+
+
+# The tables as the code uses them now (the latest schema version).
+_NOW = sa.MetaData()
+links = sa.Table(
+    "links", _NOW,
+    *(sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+      for c in _links_v1.columns),
+    *(sa.Column(name, sa.String) for name in _V2_COLUMNS),
+)
+
 #: Applied in order, each inside the one transaction that opens the store.
 MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [
     (1, _V1.create_all),
+    (2, _migrate_to_v2),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -125,6 +146,8 @@ class Link:
     conflict: str | None
     intent_at: datetime | None
     synced_at: datetime | None
+    replaces_record_id: str | None = None   # an intent's copy to replace (see schema v2)
+    replaces_task: str | None = None
 
 
 @dataclass(frozen=True)
@@ -270,7 +293,7 @@ class StateStore:
             rows = conn.execute(stmt).all()  # one fetch: row by row costs psycopg 3x more
             return [_make_link(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
                                None if r[10] is None else day(r[10]), r[11], r[12],
-                               utc(r[13]), utc(r[14])) for r in rows]
+                               utc(r[13]), utc(r[14]), r[15], r[16]) for r in rows]
 
     def links(self, route: str) -> dict[str, Link]:
         """Every link of ``route``, by origin ("SOURCE:ID")."""
@@ -282,18 +305,29 @@ class StateStore:
         return found[0] if found else None
 
     def record_intent(self, route: str, origin: str, *, source_record_id: str,
-                      source_task: str, target_task: str, work_date: date) -> None:
+                      source_task: str, target_task: str, work_date: date,
+                      replaces: tuple[str, str] | None = None) -> None:
         """Before a create: remember that a copy of ``origin`` is about to be made.
 
-        Only for an origin without a linked copy (raises :class:`StateError` otherwise);
-        a previous intent of the same origin is replaced.
+        ``replaces`` = (record id, task) of the copy a replace is about to delete; it
+        turns the origin's linked row into this intent in one statement, so no moment
+        exists in which the old copy is forgotten. Without it, only an origin without a
+        linked copy may get an intent (:class:`StateError` otherwise); a previous intent
+        of the same origin is replaced, keeping the copy it replaces, if any.
         """
         values = dict.fromkeys(_FIELDS)
         values.update(route=route, origin=origin, source_record_id=source_record_id,
                       source_task=source_task, target_task=target_task, work_date=work_date,
                       status="intent", intent_at=_now())
-        # The WHERE makes the upsert skip a linked row; its rowcount of 0 says so, atomically.
-        stmt = self._upsert([*_LINK_UPDATE, "intent_at"], where=links.c.status == "intent")
+        update = [*_LINK_UPDATE, "intent_at"]
+        if replaces is not None:
+            values.update(replaces_record_id=replaces[0], replaces_task=replaces[1])
+            stmt = self._upsert(update)
+        else:
+            # Keep what an earlier intent said it replaces: that copy may still exist.
+            update = [n for n in update if n not in _V2_COLUMNS]
+            # The WHERE makes the upsert skip a linked row; its rowcount of 0 says so.
+            stmt = self._upsert(update, where=links.c.status == "intent")
         stmt = stmt.execution_options(preserve_rowcount=True)  # an INSERT's is not kept else
         with self._tx(write=True) as conn:
             if conn.execute(stmt, values).rowcount == 0:
@@ -419,4 +453,5 @@ def _link_values(route: str, now: datetime, *, origin: str, source_record_id: st
             "target_task": target_task, "source_hash": source_hash,
             "target_hash": target_hash, "source_version": source_version,
             "target_version": target_version, "work_date": work_date, "status": "linked",
-            "conflict": None, "intent_at": None, "synced_at": now}
+            "conflict": None, "intent_at": None, "synced_at": now,
+            "replaces_record_id": None, "replaces_task": None}

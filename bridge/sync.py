@@ -114,8 +114,8 @@ def _pass(spec: PassSpec, store: StateStore, result: RouteResult,
     inputs = Inputs(source_items, targets, store.links(rules.name), source_complete,
                     target_complete)
     wanted_source, wanted_target = proofs_needed(rules, inputs)
-    proofs = Proofs(_prove_sources(spec.source, wanted_source, stop),
-                    _prove_targets(spec.target, wanted_target, stop))
+    copies, replaced = _prove_targets(spec.target, wanted_target, stop)
+    proofs = Proofs(_prove_sources(spec.source, wanted_source, stop), copies, replaced)
     planned = plan(rules, inputs, proofs)
     if planned.brake:
         errors.append(planned.brake)
@@ -186,20 +186,21 @@ def _prove_sources(source: Connector, requests: list[ProofRequest],
 
 
 def _prove_targets(target: Connector, requests: list[ProofRequest],
-                   stop: threading.Event | None = None) -> dict:
+                   stop: threading.Event | None = None) -> tuple[dict, dict]:
+    """(copies found, copies being replaced found), by origin key; failures left out."""
     proofs: dict[str, object] = {}
+    replaced: dict[str, CanonicalEntry | None] = {}
     for r in requests:
         if stop is not None and stop.is_set():
             break
         try:
-            if r.record_id is not None:
-                found = target.lookup(r.record_id, r.task or "")
-                if isinstance(found, Skip):
-                    continue
-                proofs[r.key] = found
-            else:
+            if r.record_id is None:
                 proofs[r.key] = target.find_copies(r.origin, r.task)
+                continue
+            found = target.lookup(r.record_id, r.task or "")
+            if not isinstance(found, Skip):
+                (replaced if r.replaced else proofs)[r.key] = found
         except ConnectorError as exc:
             log.warning("could not look up the copy of %s: %s; deciding nothing for it",
                         r.key, exc)
-    return proofs
+    return proofs, replaced

@@ -79,12 +79,13 @@ class World:
         wanted_source, wanted_target = proofs_needed(self.rules, inputs)
         source = {r.key: self.source.get(r.record_id) for r in wanted_source}
         target: dict[str, object] = {}
+        replaced: dict[str, object] = {}
         for r in wanted_target:
-            if r.record_id is not None:
-                target[r.key] = self.target.get(r.record_id)
-            else:
+            if r.record_id is None:
                 target[r.key] = [e for e in self.target.values() if e.origin == r.origin]
-        return Proofs(source, target)  # type: ignore[arg-type]
+            else:
+                (replaced if r.replaced else target)[r.key] = self.target.get(r.record_id)
+        return Proofs(source, target, replaced)  # type: ignore[arg-type]
 
     def sync(self, **kw):
         inputs = self.inputs(**kw)
@@ -243,6 +244,34 @@ def test_a_failed_target_read_deletes_nothing_and_creates_nothing_unlinked() -> 
     # the copies that were read are adopted again; the rest waits for a complete read
     assert result.actions and all(a.kind is Kind.UNCHANGED and a.record_link
                                   for a in result.actions)
+
+
+def test_a_lost_store_asks_by_origin_before_creating_what_it_does_not_see() -> None:
+    w = World(rules())
+    seen = w.add_source(date(2026, 11, 3), 600)
+    away = w.add_source(date(2026, 11, 4), 600)
+    w.sync()
+    w.edit(w.source, away, work_date=date(2026, 10, 20))   # its copy follows it out
+    w.sync()
+    w.links.clear()                                         # the state store is lost
+    w.edit(w.source, away, work_date=date(2026, 11, 6))    # and the origin comes back
+    inputs = w.inputs()
+    asked = [r.origin for r in proofs_needed(w.rules, inputs)[1] if r.record_id is None]
+    assert asked == [Origin(source="KAITEN", record_id=away)]
+    result = w.sync()
+    assert not any(a.kind is Kind.CREATE for a in result.actions)
+    assert [(c.work_date) for c in w.copies_of(away)] == [date(2026, 11, 6)]
+    assert len(w.copies_of(seen)) == 1
+
+
+def test_a_fresh_backfill_asks_nothing_by_origin() -> None:
+    w = World(rules())
+    for i in range(5):
+        w.add_source(date(2026, 11, 1 + i), 600)
+    # someone else's record referring to an origin that does not exist is no evidence
+    w.add_target(origin=Origin(source="KAITEN", record_id="404"), task="T-1",
+                 day=date(2026, 11, 3), seconds=60)
+    assert proofs_needed(w.rules, w.inputs()) == ([], [])
 
 
 def test_the_delete_brake_refuses_a_mass_delete_unless_allowed() -> None:

@@ -83,7 +83,7 @@ def columns(url: str, table: str) -> set[str]:
 # --- tables and migrations ----------------------------------------------------------------
 
 def test_opening_an_empty_database_creates_the_tables(url: str, store: StateStore) -> None:
-    assert store.schema_version == state.SCHEMA_VERSION == state.MIGRATIONS[-1][0] == 1
+    assert store.schema_version == state.SCHEMA_VERSION == state.MIGRATIONS[-1][0] == 2
     assert columns(url, "links") >= {"route", "origin", "target_record_id", "status",
                                      "conflict", "intent_at", "synced_at", "work_date"}
     assert columns(url, "runs") >= {"id", "summary", "failures", "interrupted", "error"}
@@ -108,21 +108,21 @@ def test_a_later_migration_runs_once_and_keeps_the_rows(
         calls.append(1)
         conn.execute(sa.text("alter table links add column note text"))
 
-    original = state.MIGRATIONS
-    monkeypatch.setattr(state, "MIGRATIONS", [*original, (2, add_note)])
+    original, later = state.MIGRATIONS, state.SCHEMA_VERSION + 1
+    monkeypatch.setattr(state, "MIGRATIONS", [*original, (later, add_note)])
     new = opened(url)
-    assert new.schema_version == 2 and calls == [1]
+    assert new.schema_version == later and calls == [1]
     assert "note" in columns(url, "links")
     assert new.link("r", "KAITEN:1").target_record_id == "ent_1"
     new.close()
-    assert opened(url).schema_version == 2 and calls == [1]   # migrated once only
+    assert opened(url).schema_version == later and calls == [1]   # migrated once only
     assert count_rows(url, "meta") == 1
 
     monkeypatch.setattr(state, "MIGRATIONS", original)
     with pytest.raises(StateError) as exc:
         opened(url)
-    assert str(exc.value) == ("state store schema version 2 is newer than this timebridge (1); "
-                              "upgrade timebridge")
+    assert str(exc.value) == (f"state store schema version {later} is newer than this "
+                              f"timebridge ({later - 1}); upgrade timebridge")
 
 
 def test_a_failed_migration_changes_nothing(
@@ -133,12 +133,13 @@ def test_a_failed_migration_changes_nothing(
         conn.execute(sa.text("alter table links add column note text"))
         conn.execute(sa.text("alter table no_such_table add column x text"))
 
-    monkeypatch.setattr(state, "MIGRATIONS", [*state.MIGRATIONS, (2, half_done)])
+    later = state.SCHEMA_VERSION + 1
+    monkeypatch.setattr(state, "MIGRATIONS", [*state.MIGRATIONS, (later, half_done)])
     with pytest.raises(StateError, match=r"cannot migrate the state store at .* to schema "
-                                         "version 2: "):
+                                         f"version {later}: "):
         opened(url)
     monkeypatch.undo()
-    assert opened(url).schema_version == 1
+    assert opened(url).schema_version == later - 1
     assert "note" not in columns(url, "links")   # the whole migration was rolled back
 
 
@@ -285,7 +286,7 @@ def test_reopening_keeps_everything(url: str, opened: Callable[[str], StateStore
     again = opened(url)
     assert again.links("r") == links and len(links) == 2
     assert again.conflicts() == conflicts and again.last_runs() == runs
-    assert again.schema_version == 1
+    assert again.schema_version == state.SCHEMA_VERSION
 
 
 def test_timestamps_come_back_aware_in_utc(url: str, opened: Callable[[str], StateStore]
@@ -462,3 +463,46 @@ def test_any_route_name_makes_a_lock_file_beside_the_database(tmp_path, route: s
     held.release()
     held.release()
     assert lock_file_name("a/b") != lock_file_name("a_b")
+
+
+def test_a_version_1_store_is_migrated_to_2_keeping_its_links(
+        url: str, opened: Callable[[str], StateStore], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(state, "MIGRATIONS", state.MIGRATIONS[:1])   # the 0.1 schema
+    old = opened(url)
+    assert old.schema_version == 1
+    old.close()
+    engine = sa.create_engine(url)   # a row as timebridge 0.1 wrote it
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "insert into links (route, origin, source_record_id, source_task, "
+            "target_record_id, target_task, status) values "
+            "('r', 'KAITEN:1', '1', '1001', 'ent_1', 'prj_a', 'linked')"))
+    engine.dispose()
+    monkeypatch.undo()
+    new = opened(url)
+    assert new.schema_version == 2
+    assert {"replaces_record_id", "replaces_task"} <= set(columns(url, "links"))
+    link = new.link("r", "KAITEN:1")
+    assert link.target_record_id == "ent_1" and link.replaces_record_id is None
+
+
+def test_an_intent_that_replaces_a_copy_takes_over_its_link_and_keeps_it(
+        url: str, opened: Callable[[str], StateStore]) -> None:
+    store = opened(url)
+    store.record_link("r", "KAITEN:1", **link_fields(1))
+    with pytest.raises(StateError, match="already linked"):
+        store.record_intent("r", "KAITEN:1", source_record_id="1", source_task="1001",
+                            target_task="prj_b", work_date=DAY)
+    store.record_intent("r", "KAITEN:1", source_record_id="1", source_task="1001",
+                        target_task="prj_b", work_date=DAY, replaces=("ent_1", "prj_a"))
+    intent = store.link("r", "KAITEN:1")
+    assert (intent.status, intent.target_record_id, intent.target_task) == \
+        ("intent", None, "prj_b")
+    assert (intent.replaces_record_id, intent.replaces_task) == ("ent_1", "prj_a")
+    # the create half records its own intent: what it replaces is kept until linked
+    store.record_intent("r", "KAITEN:1", source_record_id="1", source_task="1001",
+                        target_task="prj_b", work_date=DAY)
+    assert store.link("r", "KAITEN:1").replaces_record_id == "ent_1"
+    store.record_link("r", "KAITEN:1", **link_fields(1, target_task="prj_b"))
+    linked = store.link("r", "KAITEN:1")
+    assert linked.status == "linked" and linked.replaces_record_id is None
