@@ -16,7 +16,7 @@ import typer
 
 from bridge import __version__
 from bridge.config_loader import ConfigError, LoadedConfig, load_config
-from connectors.base import ConnectorError
+from connectors.base import ConnectorError, explain
 from connectors.http import RetryPolicy
 from connectors.registry import build_connector
 
@@ -164,7 +164,7 @@ def check(
                 connector.close()
         except ConnectorError as exc:
             failed = True
-            typer.echo(f"{name}: FAILED: {exc}", err=True)
+            typer.echo(f"{name}: FAILED: {explain(exc)}", err=True)
         else:
             typer.echo(f"{name}: ok ({who})")
     if failed:

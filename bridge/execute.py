@@ -37,6 +37,7 @@ from connectors.base import (
     ConnectorError,
     NotFoundError,
     UnknownOutcomeError,
+    explain,
 )
 
 log = logging.getLogger("timebridge.execute")
@@ -124,11 +125,11 @@ class Executor:
             return Outcome(a, Kind.CONFLICT, "done", a.target_id, reason)
         except AuthError as exc:
             self._hold_replace(a)
-            self.fatal = str(exc)
-            return self._failed(a, str(exc))
+            self.fatal = explain(exc)
+            return self._failed(a, self.fatal)
         except ConnectorError as exc:
             self._hold_replace(a)
-            return self._failed(a, str(exc))
+            return self._failed(a, explain(exc))
 
     def _hold_replace(self, a: Action) -> None:
         """A replace whose old copy stays must not create the new one: two copies."""

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -24,6 +23,21 @@ import sqlalchemy as sa
 
 from bridge.locks import WRITE, Backend, open_backend
 from bridge.perf import gc_paused
+from bridge.schema import (  # noqa: F401  (re-exported: the store's public names)
+    LINK_FIELDS,
+    LINK_UPDATE,
+    META_TABLES,
+    MIGRATIONS,
+    RAW_LINK_COLUMNS,
+    SCHEMA_VERSION,
+    V2_COLUMNS,
+    Link,
+    RunRecord,
+    links,
+    make_link,
+    meta,
+    runs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,154 +52,6 @@ class RouteHeld(StateError):
     def __init__(self, route: str) -> None:
         self.route = route
         super().__init__(f"route {route} is held by another run")
-
-
-class _UtcDateTime(sa.TypeDecorator):
-    """Aware UTC in, aware UTC out, on both backends (SQLite keeps no time zone)."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is not None and value.utcoffset() is None:
-            raise ValueError("state store timestamps must be timezone-aware")
-        return None if value is None else value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-_META = sa.MetaData()
-meta = sa.Table("meta", _META, sa.Column("schema_version", sa.Integer, nullable=False))
-
-# Schema version 1, frozen: a later change is a new migration that alters these tables
-# (migration 1 must keep creating exactly this shape, or migration 2 would meet its own
-# change already made on a fresh database).
-_V1 = sa.MetaData()
-_links_v1 = sa.Table(
-    "links", _V1,
-    sa.Column("route", sa.String, primary_key=True),
-    sa.Column("origin", sa.String, primary_key=True),
-    sa.Column("source_record_id", sa.String, nullable=False),
-    sa.Column("source_task", sa.String, nullable=False),
-    *(sa.Column(name, sa.String) for name in (
-        "target_record_id", "target_task", "source_hash", "target_hash",
-        "source_version", "target_version")),
-    sa.Column("work_date", sa.Date),
-    sa.Column("status", sa.String, nullable=False),
-    sa.Column("conflict", sa.Text),
-    sa.Column("intent_at", _UtcDateTime),
-    sa.Column("synced_at", _UtcDateTime),
-    sa.CheckConstraint("status in ('intent', 'linked')", name="links_status"),
-    sa.Index("links_route_work_date", "route", "work_date"),
-    # Rows kept in key order, so a route's links are read in one sweep (twice as fast).
-    sqlite_with_rowid=False,
-)
-runs = sa.Table(
-    "runs", _V1,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("route", sa.String, nullable=False),
-    sa.Column("window_from", sa.Date, nullable=False),
-    sa.Column("window_to", sa.Date, nullable=False),
-    sa.Column("dry_run", sa.Boolean, nullable=False),
-    sa.Column("started_at", _UtcDateTime, nullable=False),
-    sa.Column("finished_at", _UtcDateTime),
-    sa.Column("summary", sa.JSON, nullable=False),
-    sa.Column("error", sa.Text),
-    sa.Column("failures", sa.JSON, nullable=False),
-    sa.Column("interrupted", sa.Boolean, nullable=False),
-    sa.Index("runs_route_id", "route", "id"),
-)
-
-# Schema version 2: an intent may name the copy it replaces (a delete + create of one
-# origin, for targets that cannot move a record), so a run killed between the two can
-# finish the replace instead of losing or doubling the copy.
-_V2_COLUMNS = ("replaces_record_id", "replaces_task")
-
-
-def _migrate_to_v2(conn: sa.Connection) -> None:
-    for column in _V2_COLUMNS:
-        conn.execute(sa.text(f"ALTER TABLE links ADD COLUMN {column} VARCHAR"))
-
-
-# The tables as the code uses them now (the latest schema version).
-_NOW = sa.MetaData()
-links = sa.Table(
-    "links", _NOW,
-    *(sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
-      for c in _links_v1.columns),
-    *(sa.Column(name, sa.String) for name in _V2_COLUMNS),
-)
-
-#: Applied in order, each inside the one transaction that opens the store.
-MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [
-    (1, _V1.create_all),
-    (2, _migrate_to_v2),
-]
-SCHEMA_VERSION = MIGRATIONS[-1][0]
-
-
-@dataclass(frozen=True, slots=True)
-class Link:
-    """What the last sync knew of one origin's copy (``status`` "intent" or "linked")."""
-
-    route: str
-    origin: str
-    source_record_id: str
-    source_task: str
-    target_record_id: str | None
-    target_task: str | None
-    source_hash: str | None
-    target_hash: str | None
-    source_version: str | None
-    target_version: str | None
-    work_date: date | None
-    status: str
-    conflict: str | None
-    intent_at: datetime | None
-    synced_at: datetime | None
-    replaces_record_id: str | None = None   # an intent's copy to replace (see schema v2)
-    replaces_task: str | None = None
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """One run of one route: its window, counts by action, error and failed actions."""
-
-    id: int
-    route: str
-    window_from: date
-    window_to: date
-    dry_run: bool
-    started_at: datetime
-    finished_at: datetime | None
-    summary: dict[str, int]
-    error: str | None
-    failures: list[dict]
-    interrupted: bool
-
-
-_FIELDS = [f.name for f in fields(Link)]
-# Links are read as the driver's values, converted by the backend's read_date/read_utc:
-# SQLAlchemy's own date parsing would take most of the time of loading a million links.
-_RAW_LINK = [sa.type_coerce(links.c[name], sa.types.NullType()) for name in _FIELDS]
-# What a link upsert overwrites: everything but the key, and intent_at (when the create began).
-_LINK_UPDATE = [name for name in _FIELDS if name not in ("route", "origin", "intent_at")]
-
-
-def _link_maker() -> Callable[..., Link]:
-    """``Link(...)`` for bulk loads, twice as fast: it fills the slots directly, where a
-    frozen dataclass's ``__init__`` goes through ``object.__setattr__`` field by field."""
-    env: dict[str, Any] = {"new": object.__new__, "Link": Link}
-    env.update({f"set_{name}": getattr(Link, name).__set__ for name in _FIELDS})
-    body = "".join(f"    set_{name}(link, {name})\n" for name in _FIELDS)
-    exec(f"def make({', '.join(_FIELDS)}):\n    link = new(Link)\n{body}    return link\n", env)
-    return env["make"]
-
-
-_make_link = _link_maker()
 
 
 def _now() -> datetime:
@@ -230,7 +96,7 @@ class StateStore:
         known = MIGRATIONS[-1][0]
         with self._tx(write=True, doing="cannot open") as conn:
             self._open_backend.lock_schema(conn)
-            _META.create_all(conn)
+            META_TABLES.create_all(conn)
             found = conn.execute(sa.select(meta.c.schema_version)).scalar()
             version = found or 0
             if version > known:
@@ -288,10 +154,10 @@ class StateStore:
     def _links(self, where: Any, *order: Any) -> list[Link]:
         """Links of a query, built straight from Core rows (a million load in seconds)."""
         day, utc = self._open_backend.read_date, self._open_backend.read_utc
-        stmt = sa.select(*_RAW_LINK).where(where).order_by(*order)
+        stmt = sa.select(*RAW_LINK_COLUMNS).where(where).order_by(*order)
         with self._tx() as conn, gc_paused():
             rows = conn.execute(stmt).all()  # one fetch: row by row costs psycopg 3x more
-            return [_make_link(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
+            return [make_link(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
                                None if r[10] is None else day(r[10]), r[11], r[12],
                                utc(r[13]), utc(r[14]), r[15], r[16]) for r in rows]
 
@@ -315,17 +181,17 @@ class StateStore:
         linked copy may get an intent (:class:`StateError` otherwise); a previous intent
         of the same origin is replaced, keeping the copy it replaces, if any.
         """
-        values = dict.fromkeys(_FIELDS)
+        values = dict.fromkeys(LINK_FIELDS)
         values.update(route=route, origin=origin, source_record_id=source_record_id,
                       source_task=source_task, target_task=target_task, work_date=work_date,
                       status="intent", intent_at=_now())
-        update = [*_LINK_UPDATE, "intent_at"]
+        update = [*LINK_UPDATE, "intent_at"]
         if replaces is not None:
             values.update(replaces_record_id=replaces[0], replaces_task=replaces[1])
             stmt = self._upsert(update)
         else:
             # Keep what an earlier intent said it replaces: that copy may still exist.
-            update = [n for n in update if n not in _V2_COLUMNS]
+            update = [n for n in update if n not in V2_COLUMNS]
             # The WHERE makes the upsert skip a linked row; its rowcount of 0 says so.
             stmt = self._upsert(update, where=links.c.status == "intent")
         stmt = stmt.execution_options(preserve_rowcount=True)  # an INSERT's is not kept else
@@ -357,7 +223,7 @@ class StateStore:
         values = {row["origin"]: _link_values(route, now, **row) for row in rows}
         if values:
             with self._tx(write=True) as conn:
-                conn.execute(self._upsert(_LINK_UPDATE), list(values.values()))
+                conn.execute(self._upsert(LINK_UPDATE), list(values.values()))
 
     def remove_link(self, route: str, origin: str) -> None:
         """Forget the copy of ``origin`` (its copy is gone); no error when there is none."""

@@ -21,7 +21,7 @@ from bridge.model import CanonicalEntry, Skip
 from bridge.plan import Inputs, plan, proofs_needed
 from bridge.runtime import Runtime
 from bridge.state import RouteHeld, StateStore
-from connectors.base import Connector, ConnectorError, DateWindow
+from connectors.base import Connector, ConnectorError, DateWindow, explain
 
 log = logging.getLogger("timebridge.sync")
 SUMMARY_KEYS = ("create", "update", "delete", "unchanged", "conflict", "skip", "failed")
@@ -83,7 +83,7 @@ def run_route(runtime: Runtime, route: RouteConfig, window: DateWindow, store: S
                         runtime.rules(route, window, allow_deletes=allow_deletes),
                         runtime.source_filters(route), runtime.target_filters(route))
     except ConnectorError as exc:
-        return RouteResult(route.name, window, dry_run, error=str(exc))
+        return RouteResult(route.name, window, dry_run, error=explain(exc))
     return run_pass(spec, store, dry_run=dry_run, stop=stop, progress=progress)
 
 
@@ -154,7 +154,8 @@ def _read(connector: Connector, window: DateWindow, filters: dict, errors: list[
             if progress is not None and len(items) % 100 == 0:
                 progress(f"read {side}", len(items))
     except ConnectorError as exc:
-        errors.append(f"{side} read failed part-way after {len(items)} records: {exc}")
+        errors.append(f"{side} read failed part-way, after {len(items)} records: "
+                      f"{explain(exc)}")
         return items, False
     if progress is not None:
         progress(f"read {side}", len(items))

@@ -18,9 +18,13 @@ from bridge.model import CanonicalEntry, Origin, Skip
 
 
 class ConnectorError(Exception):
-    """Base of every error a connector raises. ``retriable`` says whether trying later may help."""
+    """Base of every error a connector raises. ``retriable`` says whether trying later may help.
+
+    ``hint`` says what a person can do about it; :func:`explain` adds it to the message.
+    """
 
     retriable = False
+    hint = ""
 
     def __init__(self, message: str, *, connector: str | None = None, status: int | None = None):
         self.connector = connector
@@ -32,17 +36,27 @@ class ConnectorError(Exception):
 class BadRequestError(ConnectorError):
     """400/422: the API rejected what was sent (validation); sending it again will not help."""
 
+    hint = "the API rejected the record; see its message"
+
 
 class AuthError(ConnectorError):
     """401: the token is missing, wrong or expired."""
+
+    hint = ("check the connector's token (token_env, token_file or token) and that it has "
+            "not expired")
 
 
 class FeatureUnavailableError(ConnectorError):
     """402: the feature is not in the tariff (Kaiten: time tracking for that card's space)."""
 
+    hint = ("enable time tracking for that space in the Kaiten tariff, or map its cards "
+            "elsewhere in [routes.tasks]")
+
 
 class ForbiddenError(ConnectorError):
     """403: the token's user may not see or change this."""
+
+    hint = "give the token's user access to it in that system, or narrow the route's filter"
 
 
 class NotFoundError(ConnectorError):
@@ -56,6 +70,8 @@ class ConflictError(ConnectorError):
 class RateLimitedError(ConnectorError):
     """429 that did not clear within the retry budget. ``retry_after`` in seconds."""
 
+    hint = "the API kept refusing: lower requests_per_second or run again later"
+
     retriable = True
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any):
@@ -65,6 +81,8 @@ class RateLimitedError(ConnectorError):
 
 class TransientError(ConnectorError):
     """5xx, a network failure, an HTML error page or a broken body: may work later."""
+
+    hint = "check base_url and the network, or run again later"
 
     retriable = True
 
@@ -78,6 +96,11 @@ class UnknownOutcomeError(TransientError):
 
 class FatalError(ConnectorError):
     """Anything else: a status or an answer the connector cannot make sense of."""
+
+
+def explain(exc: ConnectorError) -> str:
+    """The error's message and, when there is one, what to do about it."""
+    return f"{exc} ({exc.hint})" if exc.hint else str(exc)
 
 
 @dataclass(frozen=True)
