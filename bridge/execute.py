@@ -67,7 +67,8 @@ class Executor:
         self.stop = stop or threading.Event()
         self.fatal: str | None = None   # set when going on is pointless (token rejected)
         self.not_started = 0            # actions left when a stop came
-        self._held: set[str] = set()    # origins whose replace could not delete its old copy
+        # Origins whose replace could not delete its old copy -> why ("conflict"/"failed").
+        self._held: dict[str, str] = {}
 
     def run(self, actions: Iterable[Action], *, dry_run: bool) -> list[Outcome]:
         """Apply (or, in a dry run, only list) the actions, in order.
@@ -97,7 +98,11 @@ class Executor:
     def _apply(self, a: Action) -> Outcome:
         if a.refused:
             return self._failed(a, "refused by the delete brake (see the route's error)")
-        if str(a.origin) in self._held:
+        held = self._held.get(str(a.origin))
+        if held == "conflict":  # the old copy refuses to go: the origin waits for a person
+            return Outcome(a, Kind.SKIP, "done", None,
+                           "waits: the copy it replaces refused to be deleted (see the conflict)")
+        if held:
             return self._failed(a, "not done: the copy it replaces could not be deleted")
         try:
             if a.kind is Kind.CREATE:
@@ -119,7 +124,7 @@ class Executor:
             return self._done(a, a.copy)
         except ConflictError as exc:
             # An invoiced or locked copy refuses the change: a conflict for a person.
-            self._hold_replace(a)
+            self._hold_replace(a, "conflict")
             reason = f"the target refused the change: {exc}"
             self.store.set_conflict(self.route, str(a.origin), reason)
             return Outcome(a, Kind.CONFLICT, "done", a.target_id, reason)
@@ -131,10 +136,10 @@ class Executor:
             self._hold_replace(a)
             return self._failed(a, explain(exc))
 
-    def _hold_replace(self, a: Action) -> None:
+    def _hold_replace(self, a: Action, why: str = "failed") -> None:
         """A replace whose old copy stays must not create the new one: two copies."""
         if a.kind is Kind.DELETE and not a.forget_link:
-            self._held.add(str(a.origin))
+            self._held[str(a.origin)] = why
 
     def _create(self, a: Action) -> Outcome:
         assert a.draft is not None and a.source is not None

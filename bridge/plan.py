@@ -22,14 +22,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bridge.actions import Action, Kind, ProofRequest, Proofs, RouteRules
-from bridge.model import CanonicalEntry, Origin, Skip, normalise_comment
+from bridge.decide import MISSING, decide, gone, origin_of
+from bridge.model import CanonicalEntry, Skip
 from bridge.perf import gc_paused
-from connectors.base import EntryDraft
 
 if TYPE_CHECKING:  # the planner reads links' attributes only; it never touches the store
     from bridge.state import Link
 
-_MISSING = object()
 
 
 @dataclass
@@ -60,11 +59,6 @@ class Plan:
 
     def count(self, kind: Kind) -> int:
         return sum(1 for a in self.actions if a.kind is kind)
-
-
-def origin_of(key: str) -> Origin:
-    source, record_id = key.split(":", 1)
-    return Origin(source=source, record_id=record_id)
 
 
 class _Index:
@@ -179,18 +173,18 @@ def _origin(rules: RouteRules, idx: _Index, proofs: Proofs, key: str,
     copy = _copy(idx, proofs, key, link, target_complete, exclude=replaced)
     if replaced is None:
         if source is None:
-            return _gone(rules, key, link, copy)
-        return _decide(rules, key, source, link, copy)
+            return gone(rules, key, link, copy)
+        return decide(rules, key, source, link, copy)
     # An interrupted replace: delete the copy it was replacing if that still exists,
     # then go on as for any intent (adopt the new copy if it was made, else create).
     old: object = next((c for c in idx.copies.get(key, ()) if c.record_id == replaced),
-                       proofs.replaced.get(key, _MISSING))
-    if old is _MISSING or copy is _MISSING:
+                       proofs.replaced.get(key, MISSING))
+    if old is MISSING or copy is MISSING:
         return []
     if source is None:
         found = [old] if isinstance(old, CanonicalEntry) else []
-        return _gone(rules, key, link, found + copy if isinstance(copy, list) else found)
-    rest = _decide(rules, key, source, link, copy)
+        return gone(rules, key, link, found + copy if isinstance(copy, list) else found)
+    rest = decide(rules, key, source, link, copy)
     if not isinstance(old, CanonicalEntry):
         return rest
     wanted = next((a.draft for a in rest if a.draft is not None), None)
@@ -202,7 +196,7 @@ def _origin(rules: RouteRules, idx: _Index, proofs: Proofs, key: str,
 
 def _copy(idx: _Index, proofs: Proofs, key: str, link: Link | None,
           target_complete: bool, exclude: str | None = None) -> object:
-    """The copy of ``key``: read, else looked up (None: proved gone), else _MISSING.
+    """The copy of ``key``: read, else looked up (None: proved gone), else MISSING.
 
     ``exclude``: a record id that is not the copy (the one a replace was deleting).
     """
@@ -215,149 +209,14 @@ def _copy(idx: _Index, proofs: Proofs, key: str, link: Link | None,
         # sit on a page never read: creating now could bill it twice, so decide nothing.
         # When the store forgot things, the look-up by origin decides (see _Index).
         if idx.recovering:
-            found = proofs.target.get(key, _MISSING)
+            found = proofs.target.get(key, MISSING)
             return [c for c in found if c.record_id != exclude] if isinstance(found, list) \
                 else found
-        return None if target_complete else _MISSING
-    found = proofs.target.get(key, _MISSING)
+        return None if target_complete else MISSING
+    found = proofs.target.get(key, MISSING)
     if isinstance(found, list):
         return [c for c in found if c.record_id != exclude]
     return found
-
-
-def _decide(rules: RouteRules, key: str, source: CanonicalEntry, link: Link | None,
-            found: object) -> list[Action]:
-    """An origin that exists: create, adopt, update, conflict, or nothing."""
-    if found is _MISSING:
-        return []  # the copy's state is unknown (failed read or look-up): decide nothing
-    copies: list[CanonicalEntry] = found if isinstance(found, list) else (
-        [found] if isinstance(found, CanonicalEntry) else [])
-    if (len(copies) == 1 and link is not None and link.status == "linked"
-            and not _changed(source, link.source_version, link.source_hash)
-            and not _changed(copies[0], link.target_version, link.target_hash)):
-        return []  # the steady state, decided before building anything
-    # An in-scope source is an original, so its origin is its own reference.
-    act = _Maker(source.origin, rules.display(source.record_id), source)
-    task = rules.target_task(source.task)
-    if len(copies) > 1:
-        return [act(Kind.CONFLICT, f"{len(copies)} copies of this origin in the target; "
-                    "a person must remove the extra ones", copy=copies[0])]
-    copy = copies[0] if copies else None
-    if task is None:
-        if copy is not None and (link is None or link.status != "linked"):
-            return [act(Kind.UNCHANGED, "adopted", copy=copy, record_link=True)]
-        if copy is None and link is None:
-            return [act(Kind.SKIP, f"no target task for source task {source.task} "
-                                   "(add a row to [routes.tasks] or set default_task)")]
-        return []  # out of scope now: the copy is kept as it is
-    if copy is None:
-        if link is not None and link.status == "linked":
-            if rules.on_conflict != "source-wins":
-                return [act(Kind.CONFLICT, "the copy was deleted in the target by hand")]
-            # The old link points at a copy that is gone: forget it as the create starts.
-            return _create(rules, act, source, task, "the copy was deleted in the target; "
-                           "recreated (source-wins)", forget_link=True)
-        return _create(rules, act, source, task, "new in source")
-    wanted = rules.fit(_draft(rules, source, task))
-    same = _same(copy, wanted)
-    if link is None or link.status != "linked":
-        if same:
-            return [act(Kind.UNCHANGED, "adopted", copy=copy, record_link=True)]
-        return _update(rules, act, copy, wanted, "adopted; the copy differs from its origin")
-    source_changed = _changed(source, link.source_version, link.source_hash)
-    target_changed = _changed(copy, link.target_version, link.target_hash)
-    if same:
-        return [act(Kind.UNCHANGED, "already equal", copy=copy, record_link=True)]
-    if target_changed and rules.on_conflict != "source-wins":
-        both = " and its origin changed too" if source_changed else ""
-        return [act(Kind.CONFLICT, f"the copy was edited in the target by hand{both}",
-                    copy=copy)]
-    reason = "changed in source" if not target_changed else \
-        "overwrote a hand edit in the target (source-wins)"
-    return _update(rules, act, copy, wanted, reason)
-
-
-def _gone(rules: RouteRules, key: str, link: Link, found: object) -> list[Action]:
-    """An origin proved gone by a direct look-up."""
-    origin = origin_of(key)
-    act = _Maker(origin, rules.display(link.source_record_id), None)
-    if found is _MISSING:
-        return []
-    copies = found if isinstance(found, list) else ([found] if found is not None else [])
-    if not copies:
-        return [act(Kind.UNCHANGED, "origin and copy both gone", forget_link=True)]
-    if not rules.propagate_deletes:
-        return []
-    return [act(Kind.DELETE, "deleted in source (proved by a direct look-up)", copy=c,
-                forget_link=True) for c in copies]
-
-
-class _Maker:
-    """Builds actions of one origin without repeating its identity each time."""
-
-    def __init__(self, origin: Origin, shown: str, source: CanonicalEntry | None) -> None:
-        self.origin, self.shown, self.source = origin, shown, source
-
-    def __call__(self, kind: Kind, reason: str, **kw: object) -> Action:
-        task = self.source.task if self.source is not None else None
-        return Action(kind, self.origin, self.shown, reason, source=self.source,
-                      source_task=task, **kw)  # type: ignore[arg-type]
-
-
-def _create(rules: RouteRules, act: _Maker, source: CanonicalEntry, task: str,
-            reason: str, forget_link: bool = False) -> list[Action]:
-    return [act(Kind.CREATE, reason, draft=rules.fit(_draft(rules, source, task)),
-                forget_link=forget_link)]
-
-
-def _update(rules: RouteRules, act: _Maker, copy: CanonicalEntry, wanted: EntryDraft,
-            reason: str) -> list[Action]:
-    changes = _changes(copy, wanted)
-    movable = rules.capabilities.updatable
-    if any(name not in movable for name in changes):
-        # The target cannot change these in place: a delete and a create, one origin.
-        what = ", ".join(sorted(n for n in changes if n not in movable))
-        return [act(Kind.DELETE, f"{reason}; {what} cannot be changed in place", copy=copy,
-                    changes=changes, replacement=wanted),
-                act(Kind.CREATE, f"{reason}; replaces the deleted copy", draft=wanted,
-                    changes=changes)]
-    return [act(Kind.UPDATE, reason, copy=copy, draft=wanted, changes=changes)]
-
-
-def _draft(rules: RouteRules, source: CanonicalEntry, task: str) -> EntryDraft:
-    if rules.description == "{comment}":  # the default template, a million times over
-        comment = source.comment
-    else:
-        comment = rules.description.format_map({
-            "comment": source.comment, "author": source.author or "", "task": source.task,
-            "date": source.work_date.isoformat(), "origin": rules.display(source.record_id)})
-    return EntryDraft(source.origin, task, source.work_date, source.start, source.seconds,
-                      comment, rules.billable)
-
-
-def _same(copy: CanonicalEntry, wanted: EntryDraft) -> bool:
-    return not _changes(copy, wanted)
-
-
-def _changes(copy: CanonicalEntry, wanted: EntryDraft) -> dict[str, tuple[object, object]]:
-    """Fields where the copy differs from what it should hold, as (old, new)."""
-    changes: dict[str, tuple[object, object]] = {}
-    if copy.task != wanted.task:
-        changes["task"] = (copy.task, wanted.task)
-    if copy.work_date != wanted.work_date:
-        changes["work_date"] = (copy.work_date.isoformat(), wanted.work_date.isoformat())
-    if copy.seconds != wanted.seconds:
-        changes["seconds"] = (copy.seconds, wanted.seconds)
-    if normalise_comment(copy.comment) != normalise_comment(wanted.comment):
-        changes["comment"] = (copy.comment, wanted.comment)
-    return changes
-
-
-def _changed(entry: CanonicalEntry, version: str | None, content_hash: str | None) -> bool:
-    """Changed since the last sync? The system's own version is the fast path."""
-    if version is not None and entry.version == version:
-        return False
-    return entry.content_hash != content_hash
 
 
 def _brake(rules: RouteRules, inputs: Inputs, result: Plan) -> Plan:

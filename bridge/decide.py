@@ -1,0 +1,161 @@
+"""What to do about one origin: create, adopt, update, conflict, delete, or nothing.
+
+The per-origin half of the planner (:mod:`bridge.plan` indexes the reads, asks for
+look-ups and calls these). Pure functions of one origin's source record, its link
+(what the last sync knew) and its copy as read or looked up.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bridge.actions import Action, Kind, RouteRules
+from bridge.model import CanonicalEntry, Origin, normalise_comment
+from connectors.base import EntryDraft
+
+if TYPE_CHECKING:  # the planner reads links' attributes only; it never touches the store
+    from bridge.state import Link
+
+#: The state of a copy nobody could find out (a failed read or look-up): decide nothing.
+MISSING = object()
+
+
+def origin_of(key: str) -> Origin:
+    """The origin an origin key ("SOURCE:ID") names."""
+    source, record_id = key.split(":", 1)
+    return Origin(source=source, record_id=record_id)
+
+
+def decide(rules: RouteRules, key: str, source: CanonicalEntry, link: Link | None,
+            found: object) -> list[Action]:
+    """An origin that exists: create, adopt, update, conflict, or nothing."""
+    if found is MISSING:
+        return []  # the copy's state is unknown (failed read or look-up): decide nothing
+    copies: list[CanonicalEntry] = found if isinstance(found, list) else (
+        [found] if isinstance(found, CanonicalEntry) else [])
+    if (len(copies) == 1 and link is not None and link.status == "linked"
+            and not _changed(source, link.source_version, link.source_hash)
+            and not _changed(copies[0], link.target_version, link.target_hash)):
+        return []  # the steady state, decided before building anything
+    # An in-scope source is an original, so its origin is its own reference.
+    act = _Maker(source.origin, rules.display(source.record_id), source)
+    task = rules.target_task(source.task)
+    if len(copies) > 1:
+        return [act(Kind.CONFLICT, f"{len(copies)} copies of this origin in the target; "
+                    "a person must remove the extra ones", copy=copies[0])]
+    copy = copies[0] if copies else None
+    if task is None:
+        if copy is not None and (link is None or link.status != "linked"):
+            return [act(Kind.UNCHANGED, "adopted", copy=copy, record_link=True)]
+        if copy is None and link is None:
+            return [act(Kind.SKIP, f"no target task for source task {source.task} "
+                                   "(add a row to [routes.tasks] or set default_task)")]
+        return []  # out of scope now: the copy is kept as it is
+    if copy is None:
+        if link is not None and link.status == "linked":
+            if rules.on_conflict != "source-wins":
+                return [act(Kind.CONFLICT, "the copy was deleted in the target by hand")]
+            # The old link points at a copy that is gone: forget it as the create starts.
+            return _create(rules, act, source, task, "the copy was deleted in the target; "
+                           "recreated (source-wins)", forget_link=True)
+        return _create(rules, act, source, task, "new in source")
+    wanted = rules.fit(_draft(rules, source, task))
+    same = _same(copy, wanted)
+    if link is None or link.status != "linked":
+        if same:
+            return [act(Kind.UNCHANGED, "adopted", copy=copy, record_link=True)]
+        return _update(rules, act, copy, wanted, "adopted; the copy differs from its origin")
+    source_changed = _changed(source, link.source_version, link.source_hash)
+    target_changed = _changed(copy, link.target_version, link.target_hash)
+    if same:
+        return [act(Kind.UNCHANGED, "already equal", copy=copy, record_link=True)]
+    if target_changed and rules.on_conflict != "source-wins":
+        both = " and its origin changed too" if source_changed else ""
+        return [act(Kind.CONFLICT, f"the copy was edited in the target by hand{both}",
+                    copy=copy)]
+    reason = "changed in source" if not target_changed else \
+        "overwrote a hand edit in the target (source-wins)"
+    return _update(rules, act, copy, wanted, reason)
+
+
+def gone(rules: RouteRules, key: str, link: Link, found: object) -> list[Action]:
+    """An origin proved gone by a direct look-up."""
+    origin = origin_of(key)
+    act = _Maker(origin, rules.display(link.source_record_id), None)
+    if found is MISSING:
+        return []
+    copies = found if isinstance(found, list) else ([found] if found is not None else [])
+    if not copies:
+        return [act(Kind.UNCHANGED, "origin and copy both gone", forget_link=True)]
+    if not rules.propagate_deletes:
+        return []
+    return [act(Kind.DELETE, "deleted in source (proved by a direct look-up)", copy=c,
+                forget_link=True) for c in copies]
+
+
+class _Maker:
+    """Builds actions of one origin without repeating its identity each time."""
+
+    def __init__(self, origin: Origin, shown: str, source: CanonicalEntry | None) -> None:
+        self.origin, self.shown, self.source = origin, shown, source
+
+    def __call__(self, kind: Kind, reason: str, **kw: object) -> Action:
+        task = self.source.task if self.source is not None else None
+        return Action(kind, self.origin, self.shown, reason, source=self.source,
+                      source_task=task, **kw)  # type: ignore[arg-type]
+
+
+def _create(rules: RouteRules, act: _Maker, source: CanonicalEntry, task: str,
+            reason: str, forget_link: bool = False) -> list[Action]:
+    return [act(Kind.CREATE, reason, draft=rules.fit(_draft(rules, source, task)),
+                forget_link=forget_link)]
+
+
+def _update(rules: RouteRules, act: _Maker, copy: CanonicalEntry, wanted: EntryDraft,
+            reason: str) -> list[Action]:
+    changes = _changes(copy, wanted)
+    movable = rules.capabilities.updatable
+    if any(name not in movable for name in changes):
+        # The target cannot change these in place: a delete and a create, one origin.
+        what = ", ".join(sorted(n for n in changes if n not in movable))
+        return [act(Kind.DELETE, f"{reason}; {what} cannot be changed in place", copy=copy,
+                    changes=changes, replacement=wanted),
+                act(Kind.CREATE, f"{reason}; replaces the deleted copy", draft=wanted,
+                    changes=changes)]
+    return [act(Kind.UPDATE, reason, copy=copy, draft=wanted, changes=changes)]
+
+
+def _draft(rules: RouteRules, source: CanonicalEntry, task: str) -> EntryDraft:
+    if rules.description == "{comment}":  # the default template, a million times over
+        comment = source.comment
+    else:
+        comment = rules.description.format_map({
+            "comment": source.comment, "author": source.author or "", "task": source.task,
+            "date": source.work_date.isoformat(), "origin": rules.display(source.record_id)})
+    return EntryDraft(source.origin, task, source.work_date, source.start, source.seconds,
+                      comment, rules.billable)
+
+
+def _same(copy: CanonicalEntry, wanted: EntryDraft) -> bool:
+    return not _changes(copy, wanted)
+
+
+def _changes(copy: CanonicalEntry, wanted: EntryDraft) -> dict[str, tuple[object, object]]:
+    """Fields where the copy differs from what it should hold, as (old, new)."""
+    changes: dict[str, tuple[object, object]] = {}
+    if copy.task != wanted.task:
+        changes["task"] = (copy.task, wanted.task)
+    if copy.work_date != wanted.work_date:
+        changes["work_date"] = (copy.work_date.isoformat(), wanted.work_date.isoformat())
+    if copy.seconds != wanted.seconds:
+        changes["seconds"] = (copy.seconds, wanted.seconds)
+    if normalise_comment(copy.comment) != normalise_comment(wanted.comment):
+        changes["comment"] = (copy.comment, wanted.comment)
+    return changes
+
+
+def _changed(entry: CanonicalEntry, version: str | None, content_hash: str | None) -> bool:
+    """Changed since the last sync? The system's own version is the fast path."""
+    if version is not None and entry.version == version:
+        return False
+    return entry.content_hash != content_hash
