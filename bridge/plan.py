@@ -185,9 +185,9 @@ def _origin(rules: RouteRules, idx: _Index, proofs: Proofs, key: str,
         found = [old] if isinstance(old, CanonicalEntry) else []
         return gone(rules, key, link, found + copy if isinstance(copy, list) else found)
     rest = decide(rules, key, source, link, copy)
-    if not isinstance(old, CanonicalEntry):
-        return rest
     wanted = next((a.draft for a in rest if a.draft is not None), None)
+    if not isinstance(old, CanonicalEntry) or wanted is None:
+        return rest  # no old copy left, or the origin is out of scope: keep it as it is
     half = Action(Kind.DELETE, source.origin, rules.display(source.record_id),
                   "finishing an interrupted replace", source=source, copy=old,
                   source_task=source.task, replacement=wanted)
