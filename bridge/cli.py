@@ -156,7 +156,7 @@ def check(
     for name, conn_cfg in cfg.connectors.items():
         try:
             # A quick verdict: one retry, not the patient policy of a sync.
-            connector = build_connector(name, conn_cfg, loaded.secret(name),
+            connector = build_connector(name, conn_cfg, loaded.credential(name),
                                         retry=RetryPolicy(attempts=2, wait_initial=0.2))
             try:
                 who = connector.check()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bridge.config import Config
 from connectors.config import ConnectorBase
+from connectors.credential import Credential
 
 DEFAULT_CONFIG_NAME = "timebridge.toml"
 
@@ -73,9 +74,14 @@ class LoadedConfig:
     config: Config
     secrets: dict[str, SecretStr]
     state_url: str
+    token_files: dict[str, Path] = field(default_factory=dict)
 
     def secret(self, connector: str) -> str:
         return self.secrets[connector].get_secret_value()
+
+    def credential(self, connector: str) -> Credential:
+        """The connector's token; one from ``token_file`` is re-read after a 401."""
+        return Credential(self.secret(connector), self.token_files.get(connector))
 
 
 def load_config(given: str | os.PathLike[str] | None = None) -> LoadedConfig:
@@ -92,7 +98,15 @@ def load_config(given: str | os.PathLike[str] | None = None) -> LoadedConfig:
     except ValidationError as exc:
         raise ConfigError(f"{path}: {describe_validation_error(exc, raw)}") from None
     secrets = {name: _resolve_secret(path, name, conn) for name, conn in config.connectors.items()}
-    return LoadedConfig(path, config, secrets, resolve_state_url(config.state.url, path.parent))
+    files = {name: _token_path(path, conn) for name, conn in config.connectors.items()
+             if conn.token_file is not None}
+    return LoadedConfig(path, config, secrets, resolve_state_url(config.state.url, path.parent),
+                        files)
+
+
+def _token_path(path: Path, conn: ConnectorBase) -> Path:
+    file = Path(conn.token_file or "")
+    return file if file.is_absolute() else path.parent / file
 
 
 def _resolve_secret(path: Path, name: str, conn: ConnectorBase) -> SecretStr:
@@ -107,8 +121,7 @@ def _resolve_secret(path: Path, name: str, conn: ConnectorBase) -> SecretStr:
             raise ConfigError(f"{path}: {where}: environment variable {conn.token_env} "
                               "is not set or empty")
     else:
-        file = Path(conn.token_file or "")
-        file = file if file.is_absolute() else path.parent / file
+        file = _token_path(path, conn)
         where = f"{key}.token_file"
         try:
             value = file.read_text(encoding="utf-8").strip()

@@ -28,7 +28,7 @@ class Runtime:
         with self._lock:
             if name not in self._connectors:
                 self._connectors[name] = build_connector(
-                    name, self.config.connectors[name], self.loaded.secret(name),
+                    name, self.config.connectors[name], self.loaded.credential(name),
                     **self._options)
             return self._connectors[name]
 
@@ -60,9 +60,16 @@ class Runtime:
         return {k: v for k, v in route.filter.items() if v}
 
     def target_filters(self, route: RouteConfig) -> dict[str, Any]:
-        """Narrow the target read to this route's copies where the API can filter by reference."""
-        if self.config.connectors[route.target].type == "contracting":
+        """Narrow the target read to the bridge's copies where the API can filter for them.
+
+        Contracting filters by reference; a Tracker search by the copies' author (the
+        bridge's own token), so a large organisation is never read whole.
+        """
+        kind = self.config.connectors[route.target].type
+        if kind == "contracting":
             return {"reference_source": self.config.connectors[route.source].reference_source}
+        if kind == "tracker":
+            return {"bridge_copies": True}
         return {}
 
     def close(self) -> None:

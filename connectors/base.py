@@ -98,6 +98,19 @@ class FatalError(ConnectorError):
     """Anything else: a status or an answer the connector cannot make sense of."""
 
 
+class IncompleteReadError(ConnectorError):
+    """A list read that cannot prove it reached the end of the list.
+
+    A page that repeats, a count that disagrees with what was read, paging fields
+    the connector does not understand, a page cut short while the server says more
+    exist: the records read so far are not all there is, so nothing may be deleted
+    or proved from them. The message says what was seen.
+    """
+
+    hint = ("the read stopped short and nothing was deleted or proved from it; "
+            "`timebridge check` shows how this API pages")
+
+
 def explain(exc: ConnectorError) -> str:
     """The error's message and, when there is one, what to do about it."""
     return f"{exc} ({exc.hint})" if exc.hint else str(exc)

@@ -3,20 +3,19 @@
 Every request of every connector goes through :class:`HttpClient`: it paces
 requests with a shared :class:`RateLimiter`, retries what may be retried (with
 ``stamina``), and turns status codes into the named errors of
-:mod:`connectors.base` in :func:`classify`, the only place that does so.
+:mod:`connectors.base` in :func:`~connectors.http_answers.classify`, the only
+place that does so. A 401 re-reads a token file once (:mod:`connectors.credential`).
 Secrets never leave it: messages and log lines pass through a :class:`Redactor`.
 """
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import re
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC
 from typing import Any
 
 import httpx
@@ -24,22 +23,19 @@ import stamina
 
 from connectors.base import (
     AuthError,
-    BadRequestError,
-    ConflictError,
     ConnectorError,
     FatalError,
-    FeatureUnavailableError,
-    ForbiddenError,
-    NotFoundError,
     RateLimitedError,
     TransientError,
     UnknownOutcomeError,
 )
+from connectors.credential import Credential
+from connectors.http_answers import classify, parse_json, reset_wait
 from connectors.ratelimit import RateLimiter
 from connectors.redact import FILTERED_LOGGERS, LOG_FILTER, RedactingFilter, Redactor
 
 __all__ = ["LOG_FILTER", "HttpClient", "RateLimiter", "RedactingFilter", "Redactor", "RetryPolicy",
-           "classify", "parse_json"]
+           "classify", "parse_json", "reset_wait"]
 
 log = logging.getLogger("timebridge.http")
 # stamina logs each retry at WARNING as a bare "stamina.retry_scheduled"; without a
@@ -54,115 +50,14 @@ _NOT_RESENT = "; not re-sent, as it may or may not have been applied"
 @dataclass(frozen=True)
 class RetryPolicy:
     """``attempts`` in all, exponential backoff from ``wait_initial`` up to ``wait_max`` plus
-    up to ``wait_jitter`` of jitter; a 429 is waited out if it clears within
-    ``max_rate_limit_wait`` seconds."""
+    up to ``wait_jitter`` of jitter; a 429 is waited out for as long as the server
+    says, but never longer than ``max_rate_limit_wait`` seconds before asking again."""
 
     attempts: int = 5
     wait_initial: float = 0.5
     wait_max: float = 30.0
     wait_jitter: float = 0.5
     max_rate_limit_wait: float = 120.0
-
-
-_BY_STATUS: dict[int, type[ConnectorError]] = {
-    400: BadRequestError, 422: BadRequestError, 401: AuthError, 402: FeatureUnavailableError,
-    403: ForbiddenError, 404: NotFoundError, 409: ConflictError, 423: ConflictError,
-    408: TransientError,
-}
-
-
-def classify(response: httpx.Response, connector: str, redact: Redactor) -> ConnectorError | None:
-    """The named error for a non-2xx ``response`` (None for 2xx): the one place status -> error."""
-    status = response.status_code
-    if 200 <= status < 300:
-        return None
-    where = _where(response)
-    if _looks_html(response):
-        text = f"{where} answered an HTML page (status {status}) where JSON was expected"
-    else:
-        text = f"{where} answered {status} {response.reason_phrase}".rstrip()
-        detail = _api_message(response, redact)
-        text += f": {detail}" if detail else ""
-    text = redact(text)
-    if status == 429:
-        wait = _retry_after(response)
-        text += f" (retry after {wait:.0f}s)" if wait is not None else ""
-        return RateLimitedError(text, retry_after=wait, connector=connector, status=status)
-    kind = _BY_STATUS.get(status) or (TransientError if 500 <= status < 600 else FatalError)
-    return kind(text, connector=connector, status=status)
-
-
-def parse_json(response: httpx.Response, connector: str, redact: Redactor) -> Any:
-    """The JSON body; an HTML page, an empty body or broken JSON raise :class:`TransientError`."""
-    if not response.content.strip():
-        problem = "an empty body"
-    elif _looks_html(response):
-        problem = "an HTML page"
-    else:
-        try:
-            return response.json()
-        except (ValueError, UnicodeDecodeError):
-            problem = "a body that is not valid JSON"
-    text = f"{_where(response)} answered {problem} (status {response.status_code})"
-    raise TransientError(redact(text + " where JSON was expected"), connector=connector,
-                         status=response.status_code)
-
-
-def _where(response: httpx.Response) -> str:
-    try:
-        request = response.request
-    except RuntimeError:  # a Response built by hand has no request
-        return "request"
-    return f"{request.method} {request.url.path}"  # never the query string
-
-
-def _looks_html(response: httpx.Response) -> bool:
-    if "html" in response.headers.get("content-type", ""):
-        return True
-    return response.content.lstrip().startswith(b"<")
-
-
-def _api_message(response: httpx.Response, redact: Redactor) -> str:
-    try:
-        body = response.json()
-    except (ValueError, UnicodeDecodeError):
-        body = response.text
-    if isinstance(body, dict):
-        keys = ("message", "error", "errorMessages", "errors")
-        body = "; ".join(_flatten(body[k]) for k in keys if body.get(k))
-    # Redact before cutting, so a secret is never left half-visible at the cut.
-    text = redact(" ".join(body.split())) if isinstance(body, str) else ""
-    return text if len(text) <= 200 else text[:199] + "…"
-
-
-def _flatten(value: Any) -> str:
-    if isinstance(value, dict):
-        return "; ".join(f"{k}: {_flatten(v)}" for k, v in value.items())
-    if isinstance(value, list):
-        return "; ".join(_flatten(v) for v in value)
-    return str(value)
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after", "").strip()
-    if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            pass
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            when = None
-        if when is not None:
-            when = when if when.tzinfo else when.replace(tzinfo=UTC)
-            return max(0.0, when.timestamp() - time.time())
-    try:
-        reset = float(response.headers.get("x-ratelimit-reset", ""))
-    except ValueError:
-        return None
-    # Usually the epoch of the reset; a few APIs send the seconds until it instead.
-    return max(0.0, reset - time.time() if reset > 1e9 else reset)
 
 
 def _header_secrets(headers: Mapping[str, str]) -> Iterable[str]:
@@ -186,18 +81,23 @@ class HttpClient:
     def __init__(self, *, connector: str, base_url: str, headers: Mapping[str, str],
                  secrets: Iterable[str] = (), rate_limiter: RateLimiter | None = None,
                  retry: RetryPolicy | None = None, timeout: float = 30.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None,
+                 credential: Credential | None = None,
+                 auth_headers: Callable[[str], Mapping[str, str]] | None = None) -> None:
         self.connector = connector
         self.retry = retry or RetryPolicy()
         # A private unlimited limiter still makes a 429 hold back this client's requests.
         self.rate_limiter = rate_limiter or RateLimiter(None)
         self.timeout = timeout
-        all_secrets = [*secrets, *_header_secrets(headers)]
-        self.redact = Redactor(all_secrets)
-        LOG_FILTER.add(all_secrets)
+        self._secrets: list[str] = []
+        self.redact = Redactor(())
+        self._add_secrets([*secrets, *_header_secrets(headers)])
         for name in FILTERED_LOGGERS:
             if LOG_FILTER not in logging.getLogger(name).filters:
                 logging.getLogger(name).addFilter(LOG_FILTER)
+        # After a 401, a credential read from a file is read again (it may have rotated).
+        self._credential = credential if auth_headers is not None else None
+        self._auth_headers = auth_headers
         self._client = httpx.Client(base_url=base_url, headers=dict(headers), timeout=timeout,
                                     transport=transport)
         self._lock = threading.Lock()
@@ -234,6 +134,25 @@ class HttpClient:
         """Close the connection pool."""
         self._client.close()
 
+    def _add_secrets(self, secrets: Iterable[str]) -> None:
+        self._secrets.extend(secrets)
+        self.redact = Redactor(self._secrets)
+        LOG_FILTER.add(self._secrets)
+
+    def _reauthenticate(self) -> bool:
+        """After a 401: take a rotated token from the credential's file; True if there was one."""
+        if self._credential is None or self._auth_headers is None:
+            return False
+        fresh = self._credential.reload()
+        if fresh is None:
+            return False
+        headers = dict(self._auth_headers(fresh))
+        self._add_secrets([fresh, *_header_secrets(headers)])
+        self._client.headers.update(headers)
+        log.info("%s: the token was refused; its file holds a new one, trying again",
+                 self.connector)
+        return True
+
     def __enter__(self) -> HttpClient:
         return self
 
@@ -242,6 +161,17 @@ class HttpClient:
 
     def _send(self, method: str, path: str, params: Any, json: Any, idempotent: bool | None,
               parse: str | None) -> tuple[httpx.Response, Any]:
+        try:
+            return self._send_retrying(method, path, params, json, idempotent, parse)
+        except AuthError:
+            # A 401 is a refusal, never a half-applied write: once the token file
+            # holds a new token, the request may be sent again, a create included.
+            if not self._reauthenticate():
+                raise
+            return self._send_retrying(method, path, params, json, idempotent, parse)
+
+    def _send_retrying(self, method: str, path: str, params: Any, json: Any,
+                       idempotent: bool | None, parse: str | None) -> tuple[httpx.Response, Any]:
         method = method.upper()
         safe = method != "POST" if idempotent is None else idempotent
         policy = self.retry
@@ -249,8 +179,9 @@ class HttpClient:
         def backoff(exc: Exception) -> bool | float:
             # stamina's hook: False = give up, True = exponential backoff, float = that wait.
             if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
-                # The limiter is paused until the reset; acquire() does the waiting, shared.
-                return 0.0 if exc.retry_after <= policy.max_rate_limit_wait else False
+                # The limiter is paused until the reset (capped); acquire() does the
+                # waiting, shared by every user of the account.
+                return 0.0
             return isinstance(exc, (TransientError, RateLimitedError)) and not isinstance(
                 exc, UnknownOutcomeError)
 
@@ -288,10 +219,16 @@ class HttpClient:
         if error is None:
             return response, data
         if isinstance(error, RateLimitedError) and error.retry_after is not None:
-            if error.retry_after <= self.retry.max_rate_limit_wait:
-                # Floor: a reset "now" (whole-second headers) must not become a hot loop.
-                wait = max(error.retry_after, self.retry.wait_initial)
-                self.rate_limiter.pause_until(time.time() + wait)
+            wait = error.retry_after
+            if wait > self.retry.max_rate_limit_wait:
+                # A reset hours away is more likely a unit the server chose differently
+                # than a real ban: wait the longest sane time, then ask again.
+                log.warning("%s %s: rate limited for %.0fs by the server's headers; waiting "
+                            "%.1fs instead, then trying again", method,
+                            self.redact(path.split("?")[0]), wait, self.retry.max_rate_limit_wait)
+                wait = self.retry.max_rate_limit_wait
+            # Floor: a reset "now" (whole-second headers) must not become a hot loop.
+            self.rate_limiter.pause_until(time.time() + max(wait, self.retry.wait_initial))
         elif isinstance(error, TransientError) and not safe:
             error = UnknownOutcomeError(self._bare(error) + _NOT_RESENT, connector=self.connector,
                                         status=error.status)

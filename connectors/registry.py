@@ -6,6 +6,7 @@ from importlib import import_module
 from typing import Any
 
 from connectors.base import Connector
+from connectors.credential import Credential
 
 CONNECTOR_CLASSES = {
     "kaiten": "connectors.kaiten.client:KaitenConnector",
@@ -14,7 +15,7 @@ CONNECTOR_CLASSES = {
 }
 
 
-def build_connector(name: str, config: Any, token: str, **options: Any) -> Connector:
+def build_connector(name: str, config: Any, token: str | Credential, **options: Any) -> Connector:
     """The connector for ``config.type``, named ``name``, using ``token``.
 
     Imported lazily, so a command that needs one system does not load the others.

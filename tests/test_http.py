@@ -32,8 +32,9 @@ from connectors.base import (
     UnknownOutcomeError,
 )
 from connectors.emulator import EmulatorServer
-from connectors.http import HttpClient, RateLimiter, Redactor, RetryPolicy, classify
-from connectors.paging import LinkPaginator, OffsetPaginator, PageNumberPaginator
+from connectors.http import HttpClient, RateLimiter, Redactor, RetryPolicy, classify, reset_wait
+from connectors.paging import OffsetPaginator, PageNumberPaginator
+from connectors.paging_envelope import EnvelopePaginator
 
 TOKEN = "s3cr3t-t0ken-value"
 RECORDS = [{"id": i} for i in range(450)]
@@ -251,21 +252,52 @@ def test_429_with_retry_after_waits_then_succeeds(server: EmulatorServer, method
     assert len(CREATED) == (1 if method == "POST" else 0)
 
 
-def test_429_that_never_clears_raises_rate_limited(server: EmulatorServer) -> None:
+def test_429_waits_beyond_the_bound_are_capped_logged_and_retried(
+        server: EmulatorServer, caplog: pytest.LogCaptureFixture) -> None:
+    # A reset far away (a unit the server chose differently, or a ban) is not a give-up:
+    # each wait is cut to max_rate_limit_wait, said in the log, and the request asked again.
     server.faults.add("status", path="/cards", status=429, times=20, headers={"Retry-After": "5"})
-    policy = RetryPolicy(attempts=3, wait_initial=0.01, wait_jitter=0, max_rate_limit_wait=0.5)
+    policy = RetryPolicy(attempts=3, wait_initial=0.01, wait_jitter=0, max_rate_limit_wait=0.3)
     began = time.monotonic()
     with make(server.base_url, retry=policy) as client, pytest.raises(RateLimitedError) as caught:
         client.get_json("/cards")
-    assert caught.value.retry_after == 5 and time.monotonic() - began < 1
+    elapsed = time.monotonic() - began
+    assert caught.value.retry_after == 5 and 0.55 <= elapsed < 2.5
     assert "answered 429 Too Many Requests" in str(caught.value) and "(retry after 5s)" in str(
         caught.value)
-    assert logged(server, "GET", "/cards", 1) == 1
+    assert logged(server, "GET", "/cards", 3) == 3
+    assert caplog.text.count("rate limited for 5s by the server's headers; waiting 0.3s") == 3
     server.faults.clear()
     server.faults.add("status", path="/cards", status=429, times=20, headers={"Retry-After": "0"})
     with make(server.base_url, retry=policy) as client, pytest.raises(RateLimitedError):
         client.get_json("/cards")
-    assert logged(server, "GET", "/cards", 1 + 3) == 1 + 3  # attempts ran out
+    assert logged(server, "GET", "/cards", 3 + 3) == 3 + 3  # attempts ran out
+
+
+@pytest.mark.parametrize(("header", "value", "expected"), [
+    ("X-RateLimit-Reset", lambda now: str(int((now + 1) * 1000)), 1.0),   # epoch ms
+    ("X-RateLimit-Reset", lambda now: str(int(now + 1)), 1.0),            # epoch seconds
+    ("X-RateLimit-Reset", lambda now: "1", 1.0),                          # seconds to wait
+    ("Retry-After", lambda now: "1", 1.0),
+])
+def test_429_reset_headers_in_any_unit_wait_the_right_time(
+        server: EmulatorServer, header: str, value, expected: float) -> None:
+    server.faults.add("status", path="/cards", status=429, headers={header: value(time.time())})
+    limiter = RateLimiter.shared(uuid.uuid4().hex, None)
+    began = time.monotonic()
+    with make(server.base_url, rate_limiter=limiter) as client:
+        client.get_json("/cards", params={"offset": 0, "limit": 1})
+    # Whole seconds in the header: the wait is up to one second, never millions of years.
+    assert 0.0 < time.monotonic() - began <= expected + 0.6
+    assert logged(server, "GET", "/cards", 2) == 2
+
+
+def test_reset_wait_tells_the_units_apart() -> None:
+    now = 1_800_000_000.0
+    assert reset_wait(now * 1000 + 2500, now) == pytest.approx(2.5)
+    assert reset_wait(now + 3, now) == pytest.approx(3)
+    assert reset_wait(7, now) == 7
+    assert reset_wait(now - 10, now) == 0.0 and reset_wait(now * 1000 - 10, now) == 0.0
 
 
 @pytest.mark.parametrize(("kind", "problem", "status"), [
@@ -361,14 +393,14 @@ def test_page_number_paginator(server: EmulatorServer, mode: str, method: str,
 def test_link_paginator(server: EmulatorServer, style: str) -> None:
     # A base URL with a path prefix: links must not get the prefix twice.
     with make(server.base_url + "/api/v1") as client:
-        pages = list(LinkPaginator().pages(client, "GET", "/entries", params={"style": style}))
+        pages = list(EnvelopePaginator().pages(client, "GET", "/entries", params={"style": style}))
     assert [len(p) for p in pages] == [200, 200, 50] and flat(pages) == RECORDS
     assert logged(server, "GET", "/api/v1/entries", 3) == 3
 
 
 def test_link_to_another_host_is_not_followed(server: EmulatorServer) -> None:
     with make(server.base_url) as client, pytest.raises(FatalError, match="another host"):
-        list(LinkPaginator().pages(client, "GET", "/entries", params={"style": "elsewhere"}))
+        list(EnvelopePaginator().pages(client, "GET", "/entries", params={"style": "elsewhere"}))
     assert logged(server, "GET", "/entries", 1) == 1
 
 
@@ -386,7 +418,7 @@ def test_page_of_the_wrong_shape_is_fatal(server: EmulatorServer) -> None:
         with pytest.raises(FatalError, match="a JSON object where a list of records"):
             list(OffsetPaginator(200).pages(client, "GET", "/entries"))
         with pytest.raises(FatalError, match="a page without a 'items' list"):
-            list(LinkPaginator("items").pages(client, "GET", "/entries"))
+            list(EnvelopePaginator("items").pages(client, "GET", "/entries"))
 
 
 def test_token_never_leaks(server: EmulatorServer, caplog: pytest.LogCaptureFixture) -> None:

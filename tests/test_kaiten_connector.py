@@ -177,7 +177,12 @@ def test_lookup_reads_the_cards_logs(h: KaitenHarness) -> None:
     found = h.connector.lookup(rid, h.task())
     assert isinstance(found, CanonicalEntry) and found.comment == "x"
     _settle(h)
-    assert h.server.log.count("GET", f"*/cards/{h.task()}/time-logs") == 1
+    # The card's list is documented unpaged: the first look-up proves the server ignores
+    # limit/offset (it answers the same short list twice); later ones need one request.
+    assert h.server.log.count("GET", f"*/cards/{h.task()}/time-logs") == 2
+    assert isinstance(h.connector.lookup(rid, h.task()), CanonicalEntry)
+    _settle(h)
+    assert h.server.log.count("GET", f"*/cards/{h.task()}/time-logs") == 3
     bad = h.seed_malformed(work_date=date(2025, 12, 3))
     assert isinstance(h.connector.lookup(bad, h.task()), Skip)
     assert h.connector.lookup(rid, h.other_task()) is None  # not on that card

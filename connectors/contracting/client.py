@@ -19,9 +19,11 @@ conventions of such an API, and each assumption lives in one place here:
 * an entry on an invoiced billable refuses PUT/DELETE with 409, which the chokepoint
   turns into :class:`ConflictError` and which is left to propagate (a reported
   conflict, not a crash);
-* the list is not paged in the document; it is read with a :class:`LinkPaginator`
-  so that a ``Link: rel="next"`` header or a cursor in the body is followed if the
-  API ever sends one. No page-size parameter is sent (none is documented);
+* the list is not paged in the document; it is read with an
+  :class:`~connectors.paging_envelope.EnvelopePaginator`, which follows a
+  ``Link: rel="next"`` header, ``links.next``, a cursor or page numbers with totals
+  if the API sends them, checks every total, and calls a read with paging fields it
+  does not understand incomplete. No page-size parameter is sent (none is documented);
 * ``description`` is sent verbatim (an empty comment as ``""``) and read back
   verbatim: the reference fields, not a comment marker, say where a copy came from;
   entries carry no author and no start time, so ``author`` and ``start`` are None;
@@ -62,8 +64,9 @@ from connectors.base import (
 )
 from connectors.contracting import mapper
 from connectors.contracting.config import ContractingConfig, ContractingFilter
+from connectors.credential import Credential, as_credential
 from connectors.http import HttpClient, RateLimiter, RetryPolicy
-from connectors.paging import LinkPaginator
+from connectors.paging_envelope import EnvelopePaginator
 
 API_PREFIX = "/api/v1"
 ENTRIES = "/time-entries"
@@ -80,25 +83,28 @@ REFERENCE_FILTER = "reference_source"
 class ContractingConnector:
     """:class:`connectors.base.Connector` for the contracting API's time entries."""
 
-    def __init__(self, name: str, config: ContractingConfig, token: str, *,
+    def __init__(self, name: str, config: ContractingConfig, token: str | Credential, *,
                  retry: RetryPolicy | None = None,
                  transport: httpx.BaseTransport | None = None) -> None:
         self.name = name
         self.reference_source = config.reference_source
         self.capabilities = CAPABILITIES
         self.config = config
-        self._pager = LinkPaginator(items_key="data")
+        self._pager = EnvelopePaginator(items_key="data")
+        credential = as_credential(token)
         self._http = HttpClient(
             connector=name,
             base_url=config.base_url + API_PREFIX,
-            headers={"Authorization": f"Bearer {token}", "tenant-id": config.tenant_id,
+            headers={**_auth(credential.value), "tenant-id": config.tenant_id,
                      "Accept": "application/json"},
-            secrets=(token,),
+            secrets=(credential.value,),
             rate_limiter=RateLimiter.shared(f"contracting {config.base_url}",
                                             config.requests_per_second),
             retry=retry,
             timeout=config.timeout_seconds,
             transport=transport,
+            credential=credential,
+            auth_headers=_auth,
         )
 
     def __repr__(self) -> str:
@@ -204,3 +210,7 @@ class ContractingConnector:
             return self._entry(raw)
         except MappingError as error:
             return Skip(connector=self.name, record_id=mapper.record_id_of(raw), reason=str(error))
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

@@ -16,8 +16,13 @@ Assumptions where the documents are silent (each kept in one place):
   which is never sent so a hand-set role is kept); a log cannot move to another
   card, so ``task`` is not in :data:`CAPABILITIES` ``updatable`` (see
   :func:`connectors.kaiten.mapper.update_body`).
-* ``GET /cards/{card}/time-logs`` answers every log of the card in one bare JSON
-  array, without paging; 404 there means the card is gone, so its logs are too.
+* ``GET /cards/{card}/time-logs`` is documented without paging. It is read like the
+  timesheet all the same (``limit``/``offset``, every paging header looked at, the
+  end proved; see :mod:`connectors.paging`), so a server that pages it silently is
+  read to its end; one that ignores the parameters answers the whole list twice,
+  which proves it whole. 404 there means the card is gone, so its logs are too.
+* The timesheet's ``limit`` may be clamped below 200 without a word: a short page
+  proves the end only once the server is known to deliver longer pages.
 * The 4096-character comment limit counts Unicode code points, marker included
   (:data:`connectors.kaiten.mapper.COMMENT_LIMIT`).
 * ``for_date`` is ``YYYY-MM-DD``; a UTC-midnight timestamp form is read as that
@@ -46,6 +51,7 @@ from connectors.base import (
     NotFoundError,
     ReadItem,
 )
+from connectors.credential import Credential, as_credential
 from connectors.http import HttpClient, RateLimiter, RetryPolicy
 from connectors.kaiten import mapper
 from connectors.kaiten.config import KaitenConfig, KaitenFilter
@@ -66,28 +72,33 @@ class KaitenConnector:
 
     capabilities = CAPABILITIES
 
-    def __init__(self, name: str, config: KaitenConfig, token: str, *,
+    def __init__(self, name: str, config: KaitenConfig, token: str | Credential, *,
                  retry: RetryPolicy | None = None,
                  transport: httpx.BaseTransport | None = None) -> None:
         self.name = name
         self.config = config
         self.reference_source = config.reference_source
+        credential = as_credential(token)
         # One budget per Kaiten account (host + token), shared by every client
         # of the process; the token itself never becomes part of the key.
-        digest = hashlib.sha256(token.encode()).hexdigest()[:12]
+        digest = hashlib.sha256(credential.value.encode()).hexdigest()[:12]
         limiter = RateLimiter.shared(f"kaiten:{config.base_url}:{digest}",
                                      config.requests_per_second)
         self._http = HttpClient(
             connector=name,
             base_url=config.base_url + API_PATH,
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            secrets=(token,),
+            headers={**_auth(credential.value), "Accept": "application/json"},
+            secrets=(credential.value,),
             rate_limiter=limiter,
             retry=retry,
             timeout=config.timeout_seconds,
             transport=transport,
+            credential=credential,
+            auth_headers=_auth,
         )
+        # One paginator per endpoint: each remembers the page size its server delivers.
         self._pages = OffsetPaginator(page_size=PAGE_SIZE)
+        self._card_pages = OffsetPaginator(page_size=PAGE_SIZE, unpaged_ok=True)
 
     def __repr__(self) -> str:
         return f"KaitenConnector(name={self.name!r}, base_url={self.config.base_url!r})"
@@ -199,15 +210,16 @@ class KaitenConnector:
                         reason=str(error))
 
     def _card_logs(self, task: str) -> list[Any]:
+        """Every log of the card, read to its proven end ([] when the card is gone)."""
         card = self._card(task)
+        logs: dict[object, Any] = {}
         try:
-            logs = self._http.get_json(f"/cards/{card}/time-logs")
+            for page in self._card_pages.pages(self._http, "GET", f"/cards/{card}/time-logs"):
+                for raw in page:  # a list that shifted between pages shows a log twice
+                    logs.setdefault(mapper.record_id_of(raw) or id(raw), raw)
         except NotFoundError:
             return []
-        if not isinstance(logs, list):
-            raise FatalError(f"GET /cards/{card}/time-logs answered something that is not a "
-                             "list of time logs", connector=self.name)
-        return logs
+        return list(logs.values())
 
     def _card(self, task: str) -> int:
         try:
@@ -233,3 +245,7 @@ class KaitenConnector:
                 f"cannot {what} on card {card}: time tracking is not included in the tariff "
                 "of the card's space (Kaiten answered 402)",
                 connector=self.name, status=error.status) from None
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

@@ -15,20 +15,30 @@ for everything created from ``created_lookback_days`` before the window's first 
 (00:00 in the configured zone) up to now, once per ``created_by`` author of the route
 filter (or once unfiltered), and keeps the worklogs whose ``start`` falls in the
 window on the zone's calendar. A worklog created before the look-back but re-dated
-into the window is not seen; a longer ``created_lookback_days`` finds it.
+into the window is not seen; a longer ``created_lookback_days`` finds it. Read as a
+TARGET, only the bridge's own copies matter, and the bridge's token created them, so
+the search is narrowed to ``createdBy`` = the token's user (or ``copies_created_by``).
+
+Tracker refuses to page a search past 10,000 items ("Request exceeds 10000 items
+limit"). A search whose ``X-Total-Count`` is above :data:`SEARCH_CAP`, or that the
+server refuses so, is split in two halves of its ``createdAt`` range, again and
+again, until every part fits; a worklog seen in two parts is reported once.
 
 Assumptions where the documents are silent (each kept in one place):
 
 * Paging: 1-based ``page`` and ``perPage`` go in the query string even for the POST
-  search, and the answer ends by ``X-Total-Pages`` or the ``Link`` header (see
-  :class:`connectors.paging.PageNumberPaginator`). No maximum ``perPage`` is
-  documented for worklogs; :data:`PAGE_SIZE` is 100.
+  search; a ``Link: rel="next"`` URL is followed as given, ``X-Total-Pages`` and
+  ``X-Total-Count`` are honoured and checked, and without any of them the end is
+  proved as :mod:`connectors.paging` says. No maximum ``perPage`` is documented for
+  worklogs; :data:`PAGE_SIZE` is 100 (a server that clamps it is read correctly).
 * ``PATCH`` takes ``duration`` and ``comment`` only (the documented fields; ``start``
   is not documented as editable), so :data:`CAPABILITIES` ``updatable`` is
   ``seconds`` and ``comment``: a re-dated copy is deleted and created again, and a
   worklog cannot move to another issue (see :func:`connectors.tracker.mapper.patch_body`).
-* ``GET /issues/{key}/worklog`` answers every worklog of the issue in one JSON array,
-  unpaged; 404 there means the issue is gone, and its worklogs with it.
+  What the answer says was stored is checked against what was sent by the executor.
+* ``GET /issues/{key}/worklog`` may be paged (the official client follows its
+  ``Link`` header) or not: it is read with ``perPage`` like the search, to its proven
+  end; 404 there means the issue is gone, and its worklogs with it.
 * No comment length limit is documented, so none is applied.
 * Durations use the configured ``workday_hours`` for ``P1D`` (``P1W`` = 5 days), the
   same as the Tracker organisation's setting; years and months are skipped.
@@ -40,6 +50,9 @@ Assumptions where the documents are silent (each kept in one place):
 from __future__ import annotations
 
 import hashlib
+import logging
+import re
+import threading
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -56,17 +69,25 @@ from connectors.base import (
     DateWindow,
     EntryDraft,
     FatalError,
+    IncompleteReadError,
     NotFoundError,
     ReadItem,
 )
+from connectors.credential import Credential, as_credential
 from connectors.http import HttpClient, RateLimiter, RetryPolicy
-from connectors.paging import PageNumberPaginator
+from connectors.paging import HeaderSignals, PageNumberPaginator
 from connectors.tracker import mapper
 from connectors.tracker.config import TrackerConfig, TrackerFilter
 
 API_PATH = "/v2"
 PAGE_SIZE = 100  # no documented maximum for worklogs: see the module docstring
 CLOCK_SKEW = timedelta(minutes=1)  # allowance on the search's "now"
+SEARCH_CAP = 10_000  # items one search may page through
+#: The filter key the reconciler adds when it reads Tracker as a target: only the copies.
+COPIES_FILTER = "bridge_copies"
+_CAP_REFUSAL = re.compile(r"exceeds\s+(\d+)\s+items", re.IGNORECASE)
+_ONE_MS = timedelta(milliseconds=1)
+log = logging.getLogger("timebridge.tracker")
 CAPABILITIES = Capabilities(
     updatable=frozenset({"seconds", "comment"}),
     keeps_start=True,
@@ -81,32 +102,44 @@ class TrackerConnector:
     capabilities = CAPABILITIES
     page_size = PAGE_SIZE
 
-    def __init__(self, name: str, config: TrackerConfig, token: str, *,
+    def __init__(self, name: str, config: TrackerConfig, token: str | Credential, *,
                  retry: RetryPolicy | None = None,
                  transport: httpx.BaseTransport | None = None) -> None:
         self.name = name
         self.config = config
         self.reference_source = config.reference_source
+        self.search_cap = SEARCH_CAP  # lowered when the server names a smaller cap
         self._map = mapper.TrackerMapping.from_config(name, config)
         org = ("X-Org-ID", config.org_id) if config.org_id is not None else (
             "X-Cloud-Org-ID", config.cloud_org_id)
+        credential = as_credential(token)
         # One budget per Tracker account (host + organisation + token), shared by every
         # client of the process; the token itself never becomes part of the key.
-        digest = hashlib.sha256(token.encode()).hexdigest()[:12]
+        digest = hashlib.sha256(credential.value.encode()).hexdigest()[:12]
         limiter = RateLimiter.shared(f"tracker:{config.base_url}:{org[1]}:{digest}",
                                      config.requests_per_second)
+
+        def auth(value: str) -> dict[str, str]:
+            return {"Authorization": f"{config.auth_scheme} {value}"}
+
         self._http = HttpClient(
             connector=name,
             base_url=config.base_url + API_PATH,
-            headers={"Authorization": f"{config.auth_scheme} {token}", org[0]: str(org[1]),
+            headers={**auth(credential.value), org[0]: str(org[1]),
                      "Accept": "application/json"},
-            secrets=(token,),
+            secrets=(credential.value,),
             rate_limiter=limiter,
             retry=retry,
             timeout=config.timeout_seconds,
             transport=transport,
+            credential=credential,
+            auth_headers=auth,
         )
+        # One paginator per endpoint: each remembers the page size its server delivers.
         self._pages = PageNumberPaginator(page_size=PAGE_SIZE)
+        self._issue_pages = PageNumberPaginator(page_size=PAGE_SIZE, unpaged_ok=True)
+        self._login: str | None = None
+        self._login_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"TrackerConnector(name={self.name!r}, base_url={self.config.base_url!r})"
@@ -116,33 +149,84 @@ class TrackerConnector:
     def read(self, window: DateWindow, filters: Mapping[str, Any]) -> Iterator[ReadItem]:
         """Stream the worklogs whose work date is in ``window`` (see the module docstring).
 
-        One creation-time search per ``created_by`` author, each paged; a worklog is
-        reported once however many searches return it. Unmappable worklogs come out
-        as :class:`Skip` (unless their start dates them outside the window); a page
-        that fails after retries raises, so the read is known incomplete.
+        One creation-time search per ``created_by`` author (or per author of the
+        bridge's copies, read as a target), each paged and split below the search
+        cap; a worklog is reported once however many searches return it.
+        Unmappable worklogs come out as :class:`Skip` (unless their start dates them
+        outside the window); a page that fails after retries raises, so the read is
+        known incomplete.
         """
-        chosen = self._filter(filters)
+        options = dict(filters or {})
+        copies_only = bool(options.pop(COPIES_FILTER, False))
+        chosen = self._filter(options)
         since = start_for_date(window.start - timedelta(days=self.config.created_lookback_days),
                                self._map.tz, time(0, 0))
-        created = {"from": format_tracker_datetime(since),
-                   "to": format_tracker_datetime(datetime.now(UTC) + CLOCK_SKEW)}
+        until = datetime.now(UTC) + CLOCK_SKEW
+        authors: list[str | None] = list(chosen.created_by or [None])
+        if copies_only:
+            authors = list(self.config.copies_created_by or [self.login()])
         seen: set[str] = set()
-        for author in chosen.created_by or [None]:
-            body: dict[str, Any] = {"createdAt": created}
-            if author is not None:
-                body["createdBy"] = author
-            for page in self._pages.pages(self._http, "POST", "/worklog/_search", json=body):
-                for raw in page:
-                    record_id = mapper.record_id_of(raw)
-                    if record_id is not None:
-                        if record_id in seen:
-                            continue  # another author's search (or a shifted page) had it
-                        seen.add(record_id)
-                    item = self._item(raw)
-                    day = item.work_date if isinstance(item, CanonicalEntry) else \
-                        mapper.work_date_of(raw, self._map)
-                    if day is None or day in window:
-                        yield item
+        for author in authors:
+            for raw in self._search(author, since, until):
+                record_id = mapper.record_id_of(raw)
+                if record_id is not None:
+                    if record_id in seen:
+                        continue  # another author's search, or another part of the range
+                    seen.add(record_id)
+                item = self._item(raw)
+                day = item.work_date if isinstance(item, CanonicalEntry) else \
+                    mapper.work_date_of(raw, self._map)
+                if day is None or day in window:
+                    yield item
+
+    def _search(self, author: str | None, low: datetime, high: datetime) -> Iterator[dict]:
+        """The worklogs created in [low, high] (by ``author``), split below the search cap."""
+        body: dict[str, Any] = {"createdAt": {"from": format_tracker_datetime(low),
+                                              "to": format_tracker_datetime(high)}}
+        if author is not None:
+            body["createdBy"] = author
+        try:
+            for page in self._pages.pages(self._http, "POST", "/worklog/_search", json=body,
+                                          on_page=self._under_cap):
+                yield from page
+            return
+        except _OverCap as over:
+            reason = f"the server counts {over.total} worklogs"
+        except BadRequestError as error:
+            refused = _CAP_REFUSAL.search(str(error))
+            if refused is None:
+                raise
+            self.search_cap = min(self.search_cap, int(refused.group(1)))
+            reason = f"the server refused to page past {refused.group(1)} items"
+        if high - low <= _ONE_MS:
+            raise IncompleteReadError(
+                f"POST /worklog/_search: more than {self.search_cap} worklogs were created "
+                f"within one millisecond ({format_tracker_datetime(low)}); they cannot be "
+                "searched below the cap", connector=self.name)
+        middle = low + (high - low) / 2
+        middle = middle.replace(microsecond=middle.microsecond // 1000 * 1000)
+        log.info("%s: splitting a worklog search at %s: %s", self.name,
+                 format_tracker_datetime(middle), reason)
+        # Both halves include the middle millisecond: a worklog there is read twice and
+        # reported once (read() keeps the ids it has seen).
+        yield from self._search(author, low, middle)
+        yield from self._search(author, middle, high)
+
+    def _under_cap(self, signals: HeaderSignals) -> None:
+        if signals.total_count is not None and signals.total_count > self.search_cap:
+            raise _OverCap(signals.total_count)
+
+    def login(self) -> str:
+        """The login of the token's user (``GET /myself``, asked once): author of the copies."""
+        with self._login_lock:
+            if self._login is None:
+                user = self._http.get_json("/myself")
+                login = user.get("login") if isinstance(user, dict) else None
+                if not isinstance(login, str) or not login:
+                    raise FatalError("GET /myself answered a user without a login",
+                                     connector=self.name)
+                self._login = login
+            return self._login
 
     def lookup(self, record_id: str, task: str) -> ReadItem | None:
         """Worklog ``record_id`` of issue ``task``, from the issue's worklogs; None when gone.
@@ -229,15 +313,16 @@ class TrackerConnector:
                         reason=str(error))
 
     def _issue_worklogs(self, task: str) -> list[Any]:
-        path = f"{self._issue_path(task)}/worklog"
+        """Every worklog of the issue, read to its proven end ([] when the issue is gone)."""
+        worklogs: dict[object, Any] = {}
         try:
-            worklogs = self._http.get_json(path)
+            for page in self._issue_pages.pages(self._http, "GET",
+                                                f"{self._issue_path(task)}/worklog"):
+                for raw in page:  # a list that shifted between pages shows one twice
+                    worklogs.setdefault(mapper.record_id_of(raw) or id(raw), raw)
         except NotFoundError:
             return []
-        if not isinstance(worklogs, list):
-            raise FatalError(f"GET {path} answered something that is not a list of worklogs",
-                             connector=self.name)
-        return worklogs
+        return list(worklogs.values())
 
     @staticmethod
     def _issue_path(task: str) -> str:
@@ -256,3 +341,11 @@ class TrackerConnector:
             raise FatalError(f"{method} {self._issue_path(task)}/worklog answered a worklog "
                              f"that cannot be read back: {item.reason}", connector=self.name)
         return item
+
+
+class _OverCap(Exception):
+    """A search whose total is above the cap: it must be split before it is paged."""
+
+    def __init__(self, total: int) -> None:
+        super().__init__(total)
+        self.total = total

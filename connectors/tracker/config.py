@@ -20,6 +20,10 @@ class TrackerConfig(ConnectorBase):
     workday_hours: float = Field(default=8, gt=0, le=24)
     day_start: str = "09:00"
     created_lookback_days: int = Field(default=90, ge=0)
+    # Read as a target, only worklogs these users created are searched (the bridge's
+    # copies); empty means the token's own user. Name the old user here for a while
+    # after the bridge's token moves to another user.
+    copies_created_by: list[StrictStr] = []
     reference_source: str = "YANDEX_TRACKER"
 
     @field_validator("org_id", "cloud_org_id", mode="before")
