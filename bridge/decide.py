@@ -113,7 +113,7 @@ def _create(rules: RouteRules, act: _Maker, source: CanonicalEntry, task: str,
 
 def _update(rules: RouteRules, act: _Maker, copy: CanonicalEntry, wanted: EntryDraft,
             reason: str) -> list[Action]:
-    changes = _changes(copy, wanted)
+    changes = differences(copy, wanted)
     movable = rules.capabilities.updatable
     if any(name not in movable for name in changes):
         # The target cannot change these in place: a delete and a create, one origin.
@@ -137,11 +137,12 @@ def _draft(rules: RouteRules, source: CanonicalEntry, task: str) -> EntryDraft:
 
 
 def _same(copy: CanonicalEntry, wanted: EntryDraft) -> bool:
-    return not _changes(copy, wanted)
+    return not differences(copy, wanted)
 
 
-def _changes(copy: CanonicalEntry, wanted: EntryDraft) -> dict[str, tuple[object, object]]:
-    """Fields where the copy differs from what it should hold, as (old, new)."""
+def differences(copy: CanonicalEntry, wanted: EntryDraft) -> dict[str, tuple[object, object]]:
+    """Fields where the copy differs from what it should hold, as (old, new), compared in
+    the target's terms (``wanted`` is fitted): task, work date, seconds, the comment."""
     changes: dict[str, tuple[object, object]] = {}
     if copy.task != wanted.task:
         changes["task"] = (copy.task, wanted.task)

@@ -14,7 +14,13 @@ Exactly once, crash point by crash point:
   into an intent that names the copy it replaces, in one statement; killed
   between the delete and the create, the next pass (wherever the origin is
   dated) deletes the old copy if it is still there and makes or adopts the new
-  one. A replace whose delete fails or is refused does not create at all.
+  one. A replace whose delete fails or is refused does not create at all;
+* every create and update answer is compared with what was sent
+  (:mod:`bridge.verify`). An update the target accepted but did not apply in full
+  is never recorded as synced: the fields it ignored are remembered for that
+  target (later passes plan a replace for them) and the copy is replaced at once.
+  A create that did not store what was sent is linked (it exists; it must never be
+  made twice) and reported as a conflict for a person.
 
 One failed action is reported and the rest go on. A dry run writes nothing.
 """
@@ -25,11 +31,12 @@ import contextlib
 import logging
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bridge.actions import Action, Kind
 from bridge.model import CanonicalEntry
 from bridge.state import StateStore
+from bridge.verify import describe, unstored
 from connectors.base import (
     AuthError,
     ConflictError,
@@ -108,9 +115,7 @@ class Executor:
             if a.kind is Kind.CREATE:
                 return self._create(a)
             if a.kind is Kind.UPDATE:
-                copy = self.target.update(a.copy, a.draft)
-                self._link(a, copy)
-                return self._done(a, copy)
+                return self._update(a)
             if a.kind is Kind.DELETE:
                 return self._delete(a)
             if a.kind is Kind.CONFLICT:
@@ -151,6 +156,14 @@ class Executor:
                                  work_date=a.draft.work_date)
         try:
             copy = self.target.create(a.draft)
+            missed = unstored(copy, a.draft)
+            if missed:
+                # The copy exists: link it, so it is never made twice, but as a conflict.
+                reason = describe(self.target.name, "create", missed) + \
+                    "; a person must check the copy"
+                self._link(a, copy)
+                self.store.set_conflict(self.route, key, reason)
+                return Outcome(a, Kind.CONFLICT, "done", copy.record_id, reason, copy=copy)
         except UnknownOutcomeError as exc:
             # The create may have landed: find it by its origin rather than send it again.
             try:
@@ -165,6 +178,30 @@ class Executor:
                      copy.record_id)
         self._link(a, copy)
         return self._done(a, copy)
+
+    def _update(self, a: Action) -> Outcome:
+        assert a.copy is not None and a.draft is not None and a.source is not None
+        copy = self.target.update(a.copy, a.draft)
+        missed = unstored(copy, a.draft)
+        if not missed:
+            self._link(a, copy)
+            return self._done(a, copy)
+        # Accepted, not applied: never a link saying synced. This target cannot change
+        # these fields in place; remember it, and replace the copy as the planner would.
+        why = describe(self.target.name, "update", missed)
+        log.warning("%s: %s; replacing the copy, and replacing rather than updating "
+                    "these fields from now on", a.display_origin, why)
+        self.store.learn_fixed_fields(self.target.name, sorted(missed), why)
+        if "origin" in missed:
+            self.store.set_conflict(self.route, str(a.origin), why)
+            return Outcome(a, Kind.CONFLICT, "done", copy.record_id, why, copy=copy)
+        half = replace(a, kind=Kind.DELETE, copy=copy, draft=None, replacement=a.draft)
+        self._delete(half)
+        made = self._create(replace(a, kind=Kind.CREATE, copy=None))
+        if made.status != "done" or made.kind is not Kind.CREATE:
+            return made
+        return Outcome(a, Kind.UPDATE, "done", made.target_id,
+                       f"{a.reason}; {why}, so the copy was replaced", copy=made.copy)
 
     def _delete(self, a: Action) -> Outcome:
         assert a.copy is not None

@@ -95,10 +95,23 @@ links = sa.Table(
     *(sa.Column(name, sa.String) for name in V2_COLUMNS),
 )
 
+# Schema version 3: what a target was seen to ignore. A field an update answered
+# unchanged is one that target cannot change in place; later passes replace instead
+# of sending an update that would again be accepted and not applied.
+_V3 = sa.MetaData()
+target_limits = sa.Table(
+    "target_limits", _V3,
+    sa.Column("connector", sa.String, primary_key=True),
+    sa.Column("field", sa.String, primary_key=True),
+    sa.Column("learned_at", _UtcDateTime, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+)
+
 #: Applied in order, each inside the one transaction that opens the store.
 MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [
     (1, _V1.create_all),
     (2, _migrate_to_v2),
+    (3, _V3.create_all),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -37,6 +37,7 @@ from bridge.schema import (  # noqa: F401  (re-exported: the store's public name
     make_link,
     meta,
     runs,
+    target_limits,
 )
 
 log = logging.getLogger(__name__)
@@ -245,6 +246,25 @@ class StateStore:
         if route is not None:
             where = sa.and_(where, links.c.route == route)
         return self._links(where, links.c.route, links.c.origin)
+
+    # --- what targets were seen to ignore ----------------------------------------------
+
+    def learn_fixed_fields(self, connector: str, fields: list[str], reason: str) -> None:
+        """Remember that ``connector`` cannot change ``fields`` in place (an update ignored
+        them); a field already known is kept with its first reason."""
+        rows = [{"connector": connector, "field": f, "learned_at": _now(), "reason": reason}
+                for f in fields]
+        if rows:
+            stmt = self._open_backend.insert(target_limits).on_conflict_do_nothing()
+            with self._tx(write=True) as conn:
+                conn.execute(stmt, rows)
+
+    def fixed_fields(self, connector: str) -> dict[str, str]:
+        """The fields ``connector`` was seen to ignore in an update, with why, by field."""
+        stmt = sa.select(target_limits.c.field, target_limits.c.reason).where(
+            target_limits.c.connector == connector)
+        with self._tx() as conn:
+            return {row.field: row.reason for row in conn.execute(stmt)}
 
     # --- runs ---------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ part-way is recorded as the route's error and the plan then deletes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections import Counter
@@ -100,8 +101,19 @@ def run_pass(spec: PassSpec, store: StateStore, *, dry_run: bool = False,
     return result
 
 
+def _learned(spec: PassSpec, store: StateStore) -> PassSpec:
+    """``spec`` with what its target was seen to ignore: those fields are replaced, not updated."""
+    fixed = store.fixed_fields(spec.target.name)
+    caps = spec.rules.capabilities
+    if not fixed.keys() & caps.updatable:
+        return spec
+    narrowed = dataclasses.replace(caps, updatable=caps.updatable - fixed.keys())
+    return dataclasses.replace(spec, rules=dataclasses.replace(spec.rules, capabilities=narrowed))
+
+
 def _pass(spec: PassSpec, store: StateStore, result: RouteResult,
           stop: threading.Event | None, progress: Progress | None) -> None:
+    spec = _learned(spec, store)
     rules, window = spec.rules, spec.rules.window
     run_id = None if result.dry_run else store.start_run(rules.name, window.start, window.end,
                                                          result.dry_run)

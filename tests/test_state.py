@@ -83,7 +83,7 @@ def columns(url: str, table: str) -> set[str]:
 # --- tables and migrations ----------------------------------------------------------------
 
 def test_opening_an_empty_database_creates_the_tables(url: str, store: StateStore) -> None:
-    assert store.schema_version == state.SCHEMA_VERSION == state.MIGRATIONS[-1][0] == 2
+    assert store.schema_version == state.SCHEMA_VERSION == state.MIGRATIONS[-1][0] == 3
     assert columns(url, "links") >= {"route", "origin", "target_record_id", "status",
                                      "conflict", "intent_at", "synced_at", "work_date"}
     assert columns(url, "runs") >= {"id", "summary", "failures", "interrupted", "error"}
@@ -480,7 +480,7 @@ def test_a_version_1_store_is_migrated_to_2_keeping_its_links(
     engine.dispose()
     monkeypatch.undo()
     new = opened(url)
-    assert new.schema_version == 2
+    assert new.schema_version == state.SCHEMA_VERSION
     assert {"replaces_record_id", "replaces_task"} <= set(columns(url, "links"))
     link = new.link("r", "KAITEN:1")
     assert link.target_record_id == "ent_1" and link.replaces_record_id is None
@@ -506,3 +506,16 @@ def test_an_intent_that_replaces_a_copy_takes_over_its_link_and_keeps_it(
     store.record_link("r", "KAITEN:1", **link_fields(1, target_task="prj_b"))
     linked = store.link("r", "KAITEN:1")
     assert linked.status == "linked" and linked.replaces_record_id is None
+
+
+def test_fields_a_target_ignored_are_remembered_per_connector(
+        url: str, opened: Callable[[str], StateStore]) -> None:
+    store = opened(url)
+    assert store.fixed_fields("kaiten") == {}
+    store.learn_fixed_fields("kaiten", ["work_date"], "PATCH kept the old for_date")
+    store.learn_fixed_fields("kaiten", ["work_date", "seconds"], "again")  # first reason kept
+    store.close()
+    again = opened(url)   # durable: a later process knows it too
+    assert again.fixed_fields("kaiten") == {"work_date": "PATCH kept the old for_date",
+                                            "seconds": "again"}
+    assert again.fixed_fields("tracker") == {}
