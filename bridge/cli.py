@@ -16,9 +16,6 @@ import typer
 
 from bridge import __version__
 from bridge.config_loader import ConfigError, LoadedConfig, load_config
-from connectors.base import ConnectorError, explain
-from connectors.http import RetryPolicy
-from connectors.registry import build_connector
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -140,9 +137,11 @@ def check(
     offline: Annotated[bool, typer.Option("--offline",
                                           help="Only validate the config; ask no API.")] = False,
 ) -> None:
-    """Validate the config; without --offline, ask each connector whether its token works.
+    """Validate the config; without --offline, ask each connector whether its token works
+    and probe, without writing, what each API does where its documents are silent.
 
-    Exit 1 when a connector's credentials or host fail (each failure on one line).
+    One line per probe: ok, NOTE (differs, and how the bridge copes) or FAILED (what is
+    wrong and what the bridge will do). Exit 1 when anything FAILED.
     """
     loaded = load(ctx, config)
     cfg = loaded.config
@@ -152,23 +151,12 @@ def check(
                f"{len(cfg.routes)} route(s)")
     if offline:
         return
-    failed = False
-    for name, conn_cfg in cfg.connectors.items():
-        try:
-            # A quick verdict: one retry, not the patient policy of a sync.
-            connector = build_connector(name, conn_cfg, loaded.credential(name),
-                                        retry=RetryPolicy(attempts=2, wait_initial=0.2))
-            try:
-                who = connector.check()
-            finally:
-                connector.close()
-        except ConnectorError as exc:
-            failed = True
-            typer.echo(f"{name}: FAILED: {explain(exc)}", err=True)
-        else:
-            typer.echo(f"{name}: ok ({who})")
-    if failed:
+    from bridge.check import check_online
+    from bridge.config_loader import today
+
+    if check_online(loaded, today(), lambda line, err: typer.echo(line, err=err)):
         raise typer.Exit(EXIT_FAILED)
+
 
 
 @app.command()

@@ -245,6 +245,38 @@ class Connector(Protocol):
         """Prove the credentials work; returns who the token belongs to."""
         ...
 
+    def probe(self, uses: ProbeUses) -> list[ProbeResult]:
+        """Ask the API, without writing, whether it behaves as the connector assumes."""
+        ...
+
     def close(self) -> None:
         """Release the HTTP client."""
         ...
+
+
+@dataclass(frozen=True)
+class ProbeUses:
+    """What the routes need of one connector, so ``timebridge check`` probes just that.
+
+    ``window``: the widest window of the routes using it; ``source_filters``: route name
+    -> the filters of each route that reads it as a source; ``tasks``: target tasks of
+    the routes that write to it (to probe a card's or an issue's list).
+    """
+
+    window: DateWindow
+    source_filters: Mapping[str, Mapping[str, Any]]
+    tasks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """One line of ``timebridge check``: what was probed and what was found.
+
+    ``level``: "ok" (as the bridge expects), "note" (the API differs from its documents
+    in a way the bridge copes with; ``text`` says how) or "failed" (the bridge cannot
+    work so; ``text`` says what it will do and what a person should do).
+    """
+
+    name: str
+    level: str
+    text: str

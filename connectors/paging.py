@@ -67,6 +67,7 @@ class Walk:
         self.pages: dict[str, tuple[int, bool]] = {}  # fingerprint -> (page number, partial)
         self.count = 0
         self.number = 0
+        self.linked = False  # an earlier page named its next page in a Link header
 
     def add(self, items: list[dict], partial: bool = False) -> tuple[int, bool] | None:
         """Count a page; the (number, partial) of an earlier identical page, if there was one.
@@ -164,9 +165,12 @@ class _ArrayPaginator:
     def _more(self, walk: Walk, signals: HeaderSignals, items: list[dict],
               total: int | None) -> bool:
         if signals.next_url:
+            walk.linked = True
             return True
-        if signals.has_link:
-            return False  # a Link header without rel="next": the last page
+        if signals.has_link or walk.linked:
+            # A Link header without rel="next", or none after pages that had one: a
+            # server paging by Link says the end by leaving "next" (or the header) out.
+            return False
         if signals.total_pages is not None:
             if walk.number < signals.total_pages and not items:
                 raise walk.incomplete(f"page {walk.number} is empty, yet the server "

@@ -55,6 +55,7 @@ class ContractingHarness:
         self.emulator = ContractingEmulator(**emulator_options)
         # "The page size the connector asks for" is the server's here: none is sent.
         self.page_size: int = self.emulator.page_size or 1000
+        self.paged = self.emulator.page_size is not None
         self._task = self.emulator.add_project("Harness project")
         self._other_task = self.emulator.add_project("Other project")
         self.server: EmulatorServer = self.emulator.serve().start()

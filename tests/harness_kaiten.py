@@ -36,6 +36,7 @@ class KaitenHarness:
     cards: tuple[int, int]
     system: str = "kaiten"
     page_size: int = PAGE_SIZE
+    served_page_size: int = PAGE_SIZE   # what the server gives per page (it may clamp)
 
     def seed_record(self, *, work_date: date, seconds: int, task: str | None = None,
                     comment: str = "", author: str | None = None) -> str:
@@ -86,5 +87,7 @@ def make_harness(**emulator_options: Any) -> KaitenHarness:
     except Exception:
         server.stop()
         raise
+    served = emulator_options.get("clamp_to", 100) if emulator_options.get(
+        "limit_mode") == "clamp" else PAGE_SIZE
     return KaitenHarness(emulator=emulator, server=server, connector=connector, users=users,
-                         cards=cards)
+                         cards=cards, served_page_size=served)

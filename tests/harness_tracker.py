@@ -8,7 +8,7 @@ is ``day_start`` on the work date in the connector's zone.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -51,6 +51,9 @@ class TrackerHarness:
             self.server.stop()
             raise
         self.page_size = self.connector.page_size
+        self._created_base, self._seeded = datetime.now(UTC) - timedelta(hours=2), 0
+        self.served_page_size = min(self.page_size, emulator_options.get("max_per_page", 100))
+        self.splits = "items_cap" in emulator_options  # a capped search is split: more asks
         self.tz = ZoneInfo(self.config.timezone)
 
     def start_of(self, work_date: date) -> datetime:
@@ -60,9 +63,13 @@ class TrackerHarness:
     def seed_record(self, *, work_date: date, seconds: int, task: str | None = None,
                     comment: str = "", author: str | None = None) -> str:
         """Add an original worklog straight into the emulator; return its id."""
+        # Each record created a second after the one before (and all within the search's
+        # range): as in life, and a search over the cap can be split by creation time.
+        self._seeded += 1
+        created = self._created_base + timedelta(seconds=self._seeded)
         return self.emulator.add_worklog(task or TASKS[0], start=self.start_of(work_date),
                                          duration=seconds, comment=comment or None,
-                                         author=author or AUTHORS[0])
+                                         author=author or AUTHORS[0], created_at=created)
 
     def seed_malformed(self, *, work_date: date) -> str:
         """Add a worklog of ``P1Y`` (years have no fixed length): the mapper skips it."""

@@ -33,13 +33,44 @@ from connectors.base import (
 )
 
 SYSTEMS = ["kaiten", "tracker", "contracting"]
+# Each emulator in each reading of its documents where they are silent: the connector
+# must be right (or loud) under every one, not only under the emulator's default.
+BEHAVIOURS: dict[str, dict[str, dict]] = {
+    "kaiten": {
+        "documented": {},
+        "clamped-limit": {"limit_mode": "clamp", "clamp_to": 100},
+        "reset-in-ms": {"reset_unit": "ms"},
+        "reset-as-delta": {"reset_unit": "delta"},
+        "paged-card-lists": {"card_logs_paging": "offset"},
+    },
+    "tracker": {
+        "documented": {},
+        "link-only": {"search_paging": "link"},
+        "count-only": {"search_paging": "count"},
+        "no-headers-clamped": {"search_paging": "bare", "max_per_page": 40},
+        "unpaged-issue-lists": {"issue_paging": "none"},
+        "small-issue-pages": {"default_per_page": 5, "max_per_page": 5},
+        "items-cap": {"items_cap": 120},
+        "rate-limited": {"rate": 400},
+    },
+    "contracting": {
+        "documented": {"page_size": None},
+        "link": {"page_size": 50},
+        "cursor": {"page_size": 50, "paging": "cursor"},
+        "page-number": {"page_size": 50, "paging": "page-number"},
+        "page-number-meta": {"page_size": 50, "paging": "page-number-meta"},
+    },
+}
+CASES = [(system, behaviour) for system in SYSTEMS for behaviour in BEHAVIOURS[system]]
 WINDOW = DateWindow(date(2026, 11, 1), date(2026, 11, 30))
 ORIGIN = Origin(source="SRC", record_id="42")
 
 
-@pytest.fixture(params=SYSTEMS)
+@pytest.fixture(params=CASES, ids=[f"{s}-{b}" for s, b in CASES])
 def h(request: pytest.FixtureRequest) -> Iterator[Harness]:
-    harness = importlib.import_module(f"harness_{request.param}").make_harness()
+    system, behaviour = request.param
+    harness = importlib.import_module(f"harness_{system}").make_harness(
+        **BEHAVIOURS[system][behaviour])
     try:
         yield harness
     finally:
@@ -75,7 +106,10 @@ def test_read_streams_every_page_at_the_largest_page_size(h: Harness) -> None:
     entries, skips = read_all(h)
     requests = h.server.log.count() - before
     assert set(entries) == ids and not skips
-    assert 1 <= requests <= math.ceil(total / h.page_size) + 1, requests
+    # What a server that pages by its own (smaller) size costs: one more page, to learn it.
+    served = min(h.page_size, getattr(h, "served_page_size", h.page_size))
+    if not getattr(h, "splits", False):  # a split search's cost depends on creation times
+        assert 1 <= requests <= math.ceil(total / served) + 2, requests
     assert all(not e.is_copy and e.origin == e.ref for e in entries.values())
 
 
@@ -186,6 +220,8 @@ def test_429_is_waited_out_once_not_hammered(h: Harness) -> None:
 
 
 def test_a_read_that_fails_part_way_raises(h: Harness) -> None:
+    if not getattr(h, "paged", True):
+        pytest.skip("the documented list comes whole in one answer: it has no part way")
     for i in range(h.page_size + 3):
         h.seed_record(work_date=date(2026, 11, 1 + i % 28), seconds=600)
     h.server.faults.add("latency", delay=0.0, times=1)   # the first page goes through

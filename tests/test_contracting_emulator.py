@@ -280,3 +280,118 @@ def test_rate_limit_answers_429_with_retry_after() -> None:
         statuses = [client.get(ENTRIES) for _ in range(3)]
     limited = [a for a in statuses if a.status_code == 429]
     assert limited and limited[0].headers["retry-after"] == "1"
+
+
+# --- paging schemes and a missing GET-by-id (options a real server may differ by) -------
+
+RANGE = {"dateFrom": "2026-03-01", "dateTo": "2026-03-31"}
+# The keys of a page's body, and whether pages are chained by a Link header, per scheme.
+SHAPES = {None: ({"data"}, True), "link": ({"data"}, True), "cursor": ({"data", "meta"}, False),
+          "page-number": ({"data", "meta", "links"}, False),
+          "page-number-meta": ({"data", "meta"}, False), "unknown": ({"data", "pagination"}, False)}
+
+
+def _seed(api: Api, count: int = 5) -> list[str]:
+    """``count`` entries in March (in list order) and one in April the filter leaves out."""
+    api.emulator.add_entry(project=api.project, date="2026-04-01", duration_seconds=60)
+    return [api.emulator.add_entry(project=api.project, date=f"2026-03-{day:02}",
+                                   duration_seconds=60) for day in range(1, count + 1)]
+
+
+def _next(mode: str, answer: httpx.Response) -> tuple[str, dict[str, str] | None] | None:
+    """The next request as a client of ``mode`` makes it, or None on the last page."""
+    body = answer.json()
+    if mode == "link":
+        return (answer.links["next"]["url"], None) if "next" in answer.links else None
+    if mode == "page-number":  # an absolute URL that keeps the query
+        return (body["links"]["next"], None) if body["links"]["next"] else None
+    if mode == "page-number-meta":
+        meta = body["meta"]
+        more = meta["current_page"] < meta["last_page"]
+        return (ENTRIES, {**RANGE, "page": str(meta["current_page"] + 1)}) if more else None
+    name, token = (("cursor", body["meta"]["next_cursor"]) if mode == "cursor"
+                   else ("page_token", body["pagination"]["next_page_token"]))
+    return (ENTRIES, {**RANGE, name: token}) if token else None
+
+
+@pytest.mark.parametrize("mode", list(SHAPES))
+def test_walking_the_pages_collects_every_entry_once(served, mode: str | None) -> None:
+    for api in _api(served, page_size=2, paging=mode):
+        made, pages = _seed(api), []
+        answer = api.client.get(ENTRIES, params=RANGE)
+        for _ in range(5):  # bounded: pages that never end fail the comparison below
+            assert answer.status_code == 200, answer.text
+            keys, linked = SHAPES[mode]
+            assert set(answer.json()) == keys
+            assert ("link" in answer.headers) == (linked and len(pages) < 2)
+            pages.append([e["id"] for e in answer.json()["data"]])
+            if (request := _next(mode or "link", answer)) is None:
+                break  # the last page says it is the last
+            answer = api.client.get(request[0], params=request[1])
+        assert pages == [made[0:2], made[2:4], made[4:]]
+
+
+@pytest.mark.parametrize("mode, name, other", [("cursor", "cursor", "page_token"),
+                                               ("unknown", "page_token", "cursor")])
+def test_token_modes_take_only_their_own_opaque_token(served, mode, name, other) -> None:
+    for api in _api(served, page_size=2, paging=mode):
+        _seed(api)
+        first = api.client.get(ENTRIES, params=RANGE).json()
+        token = first["meta"]["next_cursor"] if mode == "cursor" else first["pagination"][
+            "next_page_token"]
+        assert isinstance(token, str) and not token.isdigit()
+        for bad in ("2", "nonsense", ""):  # an offset or garbage is no token
+            answer = api.client.get(ENTRIES, params={**RANGE, name: bad})
+            assert answer.status_code == 400 and set(answer.json()["errors"]) == {name}
+        # Another scheme's parameters (its token included) are ignored, as unknown ones are.
+        for params in ({other: token}, {"page": "2"}):
+            again = api.client.get(ENTRIES, params={**RANGE, **params}).json()
+            assert again["data"] == first["data"]
+
+
+def test_page_number_mode_answers_laravel_meta_and_absolute_links(served) -> None:
+    for api in _api(served, page_size=2, paging="page-number"):
+        made = _seed(api)
+        body = api.client.get(ENTRIES, params={**RANGE, "page": "2"}).json()
+        assert [e["id"] for e in body["data"]] == made[2:4]
+        assert body["meta"] == {"current_page": 2, "last_page": 3, "per_page": 2, "total": 5,
+                                "from": 3, "to": 4}
+        links = body["links"]
+        assert all(url.startswith("http://") and "dateFrom=2026-03-01" in url
+                   for url in links.values())
+        assert [links[k].rsplit("page=", 1)[1] for k in ("first", "prev", "next", "last")] == [
+            "1", "1", "3", "3"]
+        assert api.client.get(ENTRIES, params=RANGE).json()["links"]["prev"] is None
+        # per_page is honoured below the page size and cut to it above.
+        one = api.client.get(ENTRIES, params={**RANGE, "per_page": "1"}).json()["meta"]
+        assert (one["per_page"], one["last_page"]) == (1, 5)
+        big = api.client.get(ENTRIES, params={**RANGE, "per_page": "100"}).json()
+        assert big["meta"]["per_page"] == 2 and len(big["data"]) == 2
+        past = api.client.get(ENTRIES, params={**RANGE, "page": "9"}).json()
+        assert past["data"] == [] and past["links"]["next"] is None
+        assert (past["meta"]["from"], past["meta"]["to"]) == (None, None)
+        for bad in ({"page": "0"}, {"page": "x"}, {"per_page": "0"}):
+            answer = api.client.get(ENTRIES, params=bad)
+            assert answer.status_code == 400 and set(answer.json()["errors"]) == set(bad)
+
+
+@pytest.mark.parametrize("options", [{"paging": "cursor"}, {"paging": "pages", "page_size": 2}])
+def test_paging_needs_a_page_size_and_a_known_scheme(options: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        ContractingEmulator(**options)
+
+
+def test_without_get_by_id_the_route_does_not_exist(served) -> None:
+    for api in _api(served, get_by_id=False):
+        entry_id = api.emulator.add_entry(project=api.project, date="2026-03-02",
+                                          duration_seconds=60)
+        for path in (f"{ENTRIES}/{entry_id}", f"{ENTRIES}/tsh_missing"):
+            answer = api.client.get(path, headers={"Authorization": ""})  # before any auth
+            assert answer.status_code == 404
+            assert answer.json() == {"message": f"Route GET:{path} not found",
+                                     "error": "Not Found", "statusCode": 404}
+        # PUT and DELETE are still there.
+        put = api.client.put(f"{ENTRIES}/{entry_id}", json=api.body(durationSeconds=120))
+        assert put.status_code == 200 and api.emulator.entry(entry_id)["durationSeconds"] == 120
+        assert api.client.delete(f"{ENTRIES}/{entry_id}").status_code == 204
+        assert api.emulator.entry(entry_id) is None

@@ -791,8 +791,11 @@ def test_exit_code_1_for_a_rejected_token_or_a_host_down_and_the_rest_is_done(
         world: DemoWorld, fast_retries: None) -> None:
     check = cli(world.config_path, "check")
     assert check.code == 0, check.stderr
-    assert [line.split(":")[0] for line in check.stdout.splitlines()[1:]] == [
-        "kaiten", "tracker", "billing"]
+    names = [line.split(":")[0] for line in check.stdout.splitlines()[1:]]
+    assert list(dict.fromkeys(names)) == ["kaiten", "tracker", "billing"]
+    # Each connector: its token first ("NAME: ok (who)"), then one line per probe.
+    assert {x.split(":")[0] for x in check.stdout.splitlines() if ": ok (" in x
+            and x.index(": ok (") == len(x.split(":")[0])} == {"kaiten", "tracker", "billing"}
 
     wrong = world.folder / "wrong-token.toml"
     wrong.write_text(world.config_text().replace(KAITEN_TOKEN, "revoked-token-5f1e"))

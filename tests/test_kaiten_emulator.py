@@ -1,9 +1,10 @@
-"""The Kaiten emulator answers as the documents (seeds 000, 001, 004) say."""
+"""The Kaiten emulator answers as the documents (seeds 000, 001, 004) say, and its
+switchable real-world behaviours do what they promise."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -43,8 +44,9 @@ def server() -> Iterator[tuple[_Current, EmulatorServer]]:
         yield current, running
 
 
-def _world(current: _Current, base_url: str, rate: float) -> Iterator[World]:
-    emulator = current.app = KaitenEmulator(rate=rate)
+def _world(current: _Current, base_url: str, rate: float,
+           **options) -> Generator[World, None, None]:
+    emulator = current.app = KaitenEmulator(rate=rate, **options)
     user = emulator.add_user("Ada Lovelace", "ada@example.com", token=TOKEN)
     other = emulator.add_user("Grace Hopper", token="other-token-5678")
     space = emulator.add_space("Paid")
@@ -239,3 +241,122 @@ def test_rate_limit_headers_and_429_per_token(server) -> None:
         # Another token has its own budget.
         other = w.api.get("/users/current", headers={"Authorization": "Bearer other-token-5678"})
         assert other.status_code == 200
+
+
+@pytest.fixture
+def make(server) -> Iterator[Callable[..., World]]:
+    """Makes the test's world with emulator options; one at a time (one server)."""
+    made: list[Generator[World, None, None]] = []
+
+    def make(rate: float = 1000, **options) -> World:
+        made.append(_world(server[0], server[1].base_url, rate, **options))
+        return next(made[-1])
+
+    yield make
+    for world_ in made:
+        world_.close()  # leaves its `with`: the client is closed
+
+
+def _ids(response: httpx.Response) -> list[int]:
+    assert response.status_code == 200, response.text
+    return [item["id"] for item in response.json()]
+
+
+_STANDARD_HEADERS = {"content-type", "content-length", "date", "server", "x-ratelimit-remaining",
+                     "x-ratelimit-reset"}
+
+
+def test_clamp_mode_cuts_a_big_limit_silently(make) -> None:
+    w = make(limit_mode="clamp")
+    ids = [_log(w) for _ in range(150)]
+    first = _list(w, limit=200)
+    assert _ids(first) == ids[:100]
+    assert set(first.headers) <= _STANDARD_HEADERS  # nothing says the limit was cut
+    assert _ids(_list(w, limit=200, offset=100)) == ids[100:]
+    assert _ids(_list(w, limit=500)) == ids[:100]  # above 200: cut too, not refused
+    assert _ids(_list(w, limit=30, offset=10)) == ids[10:40]  # below the clamp: as asked
+    assert _list(w, limit=0).status_code == 400
+    w = make(limit_mode="clamp", clamp_to=7)
+    ids = [_log(w) for _ in range(10)]
+    assert _ids(_list(w, limit=10)) == ids[:7]
+
+
+def _wait(unit: str, value: float, now: float) -> float:
+    return {"s": value - now, "ms": value / 1000 - now, "delta": value}[unit]
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "delta"])
+def test_rate_limit_reset_is_a_real_wait_in_each_unit(make, unit: str) -> None:
+    w = make(rate=5, reset_unit=unit)
+    answers = [w.api.get("/users/current") for _ in range(7)]
+    now = time.time()
+    assert answers[0].status_code == 200 and answers[-1].status_code == 429
+    unauthorized = w.api.get("/users/current", headers={"Authorization": "Bearer nope"})
+    for answer in (answers[0], answers[-1], unauthorized):  # on every answer
+        value = float(answer.headers["X-RateLimit-Reset"])
+        assert {"s": 1e9 < value < 1e11, "ms": value > 1e12, "delta": value < 1e3}[unit]
+        assert value == int(value)
+        assert -0.1 < _wait(unit, value, now) <= 2.1  # about a second at 5 rps
+    wait = _wait(unit, float(answers[-1].headers["X-RateLimit-Reset"]), time.time())
+    time.sleep(max(0.0, wait) + 0.02)  # waiting until the reset is enough to be let in
+    assert w.api.get("/users/current").status_code == 200
+
+
+def test_own_logs_only_refuses_the_timesheet_of_others(make) -> None:
+    w = make(own_logs_only=True)
+    mine, theirs = _log(w), _log(w, user_id=w.other)
+    for params in ({}, {"user_ids": str(w.other)}, {"user_ids": f"{w.user},{w.other}"}):
+        response = _list(w, **params)
+        assert response.status_code == 403 and response.json() == {"message": "Forbidden"}
+    assert _ids(_list(w, user_ids=str(w.user))) == [mine]
+    # A card's time logs stay readable, other users' included.
+    assert _ids(w.api.get(f"/cards/{w.card}/time-logs")) == [mine, theirs]
+    assert _list(make(), user_ids=str(w.other)).status_code == 200  # admin by default
+
+
+def test_own_logs_only_refuses_changes_to_others_logs(make) -> None:
+    w = make(own_logs_only=True)
+    mine, theirs = _log(w), _log(w, user_id=w.other)
+    path = f"/cards/{w.card}/time-logs/"
+    for response in (w.api.patch(path + str(theirs), json={"time_spent": 5}),
+                     w.api.delete(path + str(theirs))):
+        assert response.status_code == 403 and response.json() == {"message": "Forbidden"}
+    assert w.emulator.get_time_log(theirs)["time_spent"] == 30
+    assert w.api.patch(path + str(mine), json={"time_spent": 5}).json()["time_spent"] == 5
+    assert w.api.delete(path + str(mine)).status_code == 200
+
+
+def test_patch_ignores_for_date_keeps_the_old_date_silently(make) -> None:
+    w = make(patch_ignores_for_date=True)
+    log_id = _log(w, "2025-12-10")
+    response = w.api.patch(f"/cards/{w.card}/time-logs/{log_id}",
+                           json={"time_spent": 45, "for_date": "2025-12-11"})
+    assert response.status_code == 200
+    assert (response.json()["for_date"], response.json()["time_spent"]) == ("2025-12-10", 45)
+    assert w.emulator.get_time_log(log_id)["for_date"] == "2025-12-10"
+
+
+def test_card_logs_are_one_array_by_default_ignoring_limit_and_offset(world: World) -> None:
+    ids = [_log(world) for _ in range(150)]
+    response = world.api.get(f"/cards/{world.card}/time-logs", params={"limit": 10, "offset": 5})
+    assert _ids(response) == ids
+
+
+def test_card_logs_offset_paging_honours_limit_and_offset_without_saying_so(make) -> None:
+    w = make(card_logs_paging="offset")
+    ids = [_log(w) for _ in range(150)]
+    url = f"/cards/{w.card}/time-logs"
+    first = w.api.get(url)
+    assert _ids(first) == ids[:100]  # one page read alone misses the rest
+    assert set(first.headers) <= _STANDARD_HEADERS
+    assert _ids(w.api.get(url, params={"offset": 100})) == ids[100:]
+    assert _ids(w.api.get(url, params={"limit": 200})) == ids[:100]  # silently cut to 100
+    assert _ids(w.api.get(url, params={"limit": 20, "offset": 140})) == ids[140:]
+    assert w.api.get(url, params={"limit": 0}).status_code == 400
+
+
+@pytest.mark.parametrize("options", [{"limit_mode": "cut"}, {"clamp_to": 0},
+                                     {"reset_unit": "minutes"}, {"card_logs_paging": "page"}])
+def test_unknown_options_are_refused(options) -> None:
+    with pytest.raises(ValueError):
+        KaitenEmulator(**options)

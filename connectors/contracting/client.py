@@ -59,10 +59,13 @@ from connectors.base import (
     EntryDraft,
     FatalError,
     NotFoundError,
+    ProbeResult,
+    ProbeUses,
     ReadItem,
     UnknownOutcomeError,
 )
 from connectors.contracting import mapper
+from connectors.contracting import probe as contracting_probe
 from connectors.contracting.config import ContractingConfig, ContractingFilter
 from connectors.credential import Credential, as_credential
 from connectors.http import HttpClient, RateLimiter, RetryPolicy
@@ -192,6 +195,10 @@ class ContractingConnector:
         if not isinstance(mapper.unwrap(body), list):
             raise FatalError(f"GET {ENTRIES} answered without a 'data' list", connector=self.name)
         return f"tenant {self.config.tenant_id}"
+
+    def probe(self, uses: ProbeUses) -> list[ProbeResult]:
+        """``timebridge check``: how this API behaves where the documents are silent."""
+        return contracting_probe.probe(self, uses)
 
     def close(self) -> None:
         """Close the HTTP client."""

@@ -12,8 +12,10 @@ wrapper and date pattern) plus the endpoints the connector assumes (``POST``,
 * ``PUT`` replaces the entry: an optional field left out is erased (null);
 * an entry on an invoiced billable refuses PUT/DELETE: 409; so does a new entry
   put on an invoiced billable;
-* the list is unpaged; with ``page_size`` set, pages are chained by a
-  ``Link: <...>; rel="next"`` header (a ``cursor`` offset); ``expand`` is only validated.
+* the list is unpaged; with ``page_size`` set, it is paged by ``paging``: a
+  ``Link: <...>; rel="next"`` header (a ``cursor`` offset) unless another scheme is
+  chosen (see :mod:`connectors.contracting.emulator_paging`); ``expand`` is only validated;
+* ``get_by_id=False``: ``GET /{id}`` is no route at all: a framework-style 404 for any id.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from connectors.contracting import emulator_paging
 from connectors.emulator import EmulatorServer, TokenBucket
 
 # The document's own pattern for dateFrom/dateTo (leap years included).
@@ -108,18 +111,27 @@ class ContractingEmulator:
     """The contracting API in memory. ``app`` is the Starlette app; :meth:`serve` runs it.
 
     ``tokens`` maps each valid token to its user; ``page_size`` None is the documented
-    unpaged list; ``requests_per_second`` turns on a per-token 429 limit. Seed it with
+    unpaged list, else pages of that size by ``paging`` (one of
+    :data:`~connectors.contracting.emulator_paging.MODES`; None: ``"link"``);
+    ``get_by_id`` False makes ``GET /{id}`` an unknown route (404 for every id, while PUT
+    and DELETE work); ``requests_per_second`` turns on a per-token 429 limit. Seed it with
     :meth:`add_project`, :meth:`add_billable`, :meth:`add_entry` (not validated, so bad
     records can be planted) and :meth:`add_malformed_entry`.
     """
 
     def __init__(self, *, tokens: Mapping[str, str] | None = None,
                  tenant_id: str = DEFAULT_TENANT, page_size: int | None = None,
-                 requests_per_second: float | None = None, seed: int | None = None) -> None:
+                 requests_per_second: float | None = None, seed: int | None = None,
+                 paging: str | None = None, get_by_id: bool = True) -> None:
         if page_size is not None and page_size < 1:
             raise ValueError("page_size must be at least 1")
+        if paging is not None and (page_size is None or paging not in emulator_paging.MODES):
+            raise ValueError(f"paging needs a page_size and is one of "
+                             f"{', '.join(emulator_paging.MODES)}")
         self.tokens = dict(tokens if tokens is not None else {"demo-token": "demo"})
-        self.tenant_id, self.page_size = tenant_id, page_size
+        self.tenant_id, self.page_size, self.get_by_id = tenant_id, page_size, get_by_id
+        # Both may be changed while serving: the list reads them on every request.
+        self.paging = paging
         self._bucket = TokenBucket(requests_per_second) if requests_per_second else None
         self._lock = threading.RLock()
         self._random, self._last_ms = random.Random(seed), 0
@@ -218,13 +230,13 @@ class ContractingEmulator:
             return denied
         query = request.query_params
         unknown = {v.strip() for v in query.get("expand", "").split(",")} - EXPAND_VALUES - {""}
-        cursor = query.get("cursor", "0")
+        size, mode = self.page_size, (self.paging or "link") if self.page_size else None
         problems = {
             **{key: _check_date(query[key]) for key in ("dateFrom", "dateTo") if key in query},
             **{key: _check_text(query.get(key), limit=255)
                for key in ("referenceSource", "referenceId")},
             "expand": f"unknown relation: {', '.join(sorted(unknown))}" if unknown else None,
-            "cursor": None if cursor.isdigit() else "must be a cursor from a Link header",
+            **emulator_paging.problems(query, mode),
         }
         if errors := {key: [problem] for key, problem in problems.items() if problem}:
             return _error(400, "invalid query", errors)
@@ -232,14 +244,9 @@ class ContractingEmulator:
             found = [dict(e) for e in self.entries.values() if self._matches(e, query)]
         # Strings compare like dates here, and a malformed date still sorts somewhere.
         found.sort(key=lambda e: (str(e.get("date")), str(e.get("createdAt")), e["id"]))
-        if self.page_size is None:
+        if size is None or mode is None:
             return JSONResponse({"data": found})
-        start = int(cursor)
-        page, headers = found[start:start + self.page_size], {}
-        if start + self.page_size < len(found):
-            url = request.url.include_query_params(cursor=str(start + self.page_size))
-            headers["Link"] = f'<{url}>; rel="next"'
-        return JSONResponse({"data": page}, headers=headers)
+        return emulator_paging.paged(request, found, size, mode)
 
     @staticmethod
     def _matches(entry: Mapping[str, Any], query: Mapping[str, str]) -> bool:
@@ -281,6 +288,11 @@ class ContractingEmulator:
             return self._store(self.new_id("tsh_"), body, None)
 
     async def _one(self, request: Request) -> Response:
+        reading = request.method in ("GET", "HEAD")  # Starlette routes HEAD with GET
+        if reading and not self.get_by_id:
+            # No such route: the framework answers before any auth or lookup.
+            return JSONResponse({"message": f"Route {request.method}:{request.url.path} not found",
+                                 "error": "Not Found", "statusCode": 404}, status_code=404)
         put = request.method == "PUT"
         body = self._guard(request) or (await self._read_body(request) if put else {})
         if isinstance(body, Response):
@@ -290,7 +302,7 @@ class ContractingEmulator:
             entry = self.entries.get(entry_id)
             if entry is None:
                 return _error(404, "time entry not found")
-            if request.method == "GET":
+            if reading:
                 return JSONResponse({"data": entry})
             if self._locked(entry.get("billable")) or self._locked(body.get("billableId")):
                 return _error(409, INVOICED)

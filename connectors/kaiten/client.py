@@ -49,11 +49,14 @@ from connectors.base import (
     FatalError,
     FeatureUnavailableError,
     NotFoundError,
+    ProbeResult,
+    ProbeUses,
     ReadItem,
 )
 from connectors.credential import Credential, as_credential
 from connectors.http import HttpClient, RateLimiter, RetryPolicy
 from connectors.kaiten import mapper
+from connectors.kaiten import probe as kaiten_probe
 from connectors.kaiten.config import KaitenConfig, KaitenFilter
 from connectors.paging import OffsetPaginator
 
@@ -158,6 +161,10 @@ class KaitenConnector:
         name = user.get("full_name") or user.get("username") or "unknown user"
         email = f" <{user['email']}>" if user.get("email") else ""
         return f"{name}{email} (user id {user.get('id')})"
+
+    def probe(self, uses: ProbeUses) -> list[ProbeResult]:
+        """``timebridge check``: how this Kaiten behaves where the documents are silent."""
+        return kaiten_probe.probe(self, uses, PAGE_SIZE)
 
     # -- writing ---------------------------------------------------------------------
 

@@ -7,16 +7,19 @@ timesheet ``GET /time-logs``, a card's time logs (``GET``/``POST
 validation, 401 ``Invalid token`` as plain text, 402 for a card whose space has
 no time tracking in its tariff, 404 with no body, and a per-token rate limit
 (429 when exceeded) with ``X-RateLimit-Remaining``/``X-RateLimit-Reset`` on every
-answer. Choices where the documents are silent: ``limit`` above 200 is a 400
-(a silent clamp would hide a client that pages by a size it never gets),
+answer. Choices where the documents are silent: ``limit`` above 200 is a 400,
 ``from`` after ``to`` is a 400, the list is ordered by id, and any known user
 may change any log. Faults come from the shared runtime (``server.faults``).
+Keyword options of :class:`KaitenEmulator` switch to other real-world behaviours
+the documents leave open (defaults: the choices above), so a client is proven
+against more than its own assumptions.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import math
 import re
 import threading
 import time
@@ -32,7 +35,9 @@ from starlette.types import Receive, Scope, Send
 from connectors.emulator import EmulatorServer, TokenBucket
 
 MAX_LIMIT, DEFAULT_LIMIT, COMMENT_LIMIT = 200, 100, 4096
-_IDS = re.compile(r"[0-9]+(,[0-9]+)*")
+_IDS, _NUMBER = re.compile(r"[0-9]+(,[0-9]+)*"), re.compile(r"[0-9]+")
+_CHOICES = {"limit_mode": ("refuse", "clamp"), "reset_unit": ("s", "ms", "delta"),
+            "card_logs_paging": ("none", "offset")}
 _FILTERS = {f"{key}_ids": f"{key}_id" for key in ("user", "card", "space", "board")}
 
 
@@ -57,6 +62,17 @@ def _date(text: Any, name: str) -> str:
         raise _Invalid(400, f"{name} must be a date in format YYYY-MM-DD") from None
 
 
+def _window(query: Any, *, refuse_above: int | None, clamp_to: int | None) -> slice:
+    """``limit``/``offset``: a limit above ``refuse_above`` is a 400, above ``clamp_to`` cut."""
+    limit, offset = query.get("limit", str(DEFAULT_LIMIT)), query.get("offset", "0")
+    if not _NUMBER.fullmatch(limit) or not 1 <= int(limit) <= (refuse_above or int(limit)):
+        raise _Invalid(400, f"limit must be an integer from 1 to {refuse_above or 'any'}")
+    if not _NUMBER.fullmatch(offset):
+        raise _Invalid(400, "offset must be a non-negative integer")
+    start = int(offset)
+    return slice(start, start + min(int(limit), clamp_to or int(limit)))
+
+
 def _json(raw: bytes) -> Any:
     try:
         return json.loads(raw) if raw.strip() else None
@@ -68,9 +84,30 @@ class KaitenEmulator:
     """In-memory Kaiten: users (tokens), spaces, boards, cards and time logs; thread-safe.
 
     ``rate``: requests per second per token, as Kaiten enforces it (5 by default).
+    ``limit_mode``: ``"refuse"``: a ``GET /time-logs`` ``limit`` above 200 is a 400;
+    ``"clamp"``: any ``limit`` above ``clamp_to`` is silently cut to it (no error, no header).
+    ``reset_unit``: ``X-RateLimit-Reset`` as epoch seconds ``"s"``, epoch milliseconds
+    ``"ms"`` or whole seconds until it ``"delta"``; always the same moment: the whole second
+    after which the token may send again. ``own_logs_only``: a non-admin token: a
+    ``GET /time-logs`` whose ``user_ids`` is not just its user, or a PATCH/DELETE of another
+    user's log, is a 403 ``{"message": "Forbidden"}`` (a card's logs stay readable).
+    ``patch_ignores_for_date``: PATCH silently drops ``for_date``. ``card_logs_paging``:
+    ``"none"`` (documented) lists all a card's logs; ``"offset"`` honours ``limit`` (default
+    100, silently cut to 100) and ``offset``, and nothing says that more logs exist.
     """
 
-    def __init__(self, *, rate: float = 5.0) -> None:
+    def __init__(self, *, rate: float = 5.0, limit_mode: str = "refuse",
+                 clamp_to: int = DEFAULT_LIMIT, reset_unit: str = "s",
+                 own_logs_only: bool = False, patch_ignores_for_date: bool = False,
+                 card_logs_paging: str = "none") -> None:
+        for name, value in zip(_CHOICES, (limit_mode, reset_unit, card_logs_paging), strict=True):
+            if value not in _CHOICES[name]:
+                raise ValueError(f"{name} must be one of {', '.join(_CHOICES[name])}")
+        if clamp_to < 1:
+            raise ValueError("clamp_to must be at least 1")
+        self.limit_mode, self.clamp_to, self.reset_unit = limit_mode, clamp_to, reset_unit
+        self.own_logs_only, self.patch_ignores_for_date = own_logs_only, patch_ignores_for_date
+        self.card_logs_paging = card_logs_paging
         self._lock = threading.RLock()
         self._ids = itertools.count(1001)
         self._last_stamp = 0.0
@@ -208,7 +245,10 @@ class KaitenEmulator:
                 response = (JSONResponse({"message": error.message}, error.status)
                             if error.message else Response(status_code=error.status))
         response.headers["X-RateLimit-Remaining"] = str(remaining)
-        response.headers["X-RateLimit-Reset"] = str(reset)
+        # `reset` is whole epoch seconds; the same moment in the chosen unit.
+        response.headers["X-RateLimit-Reset"] = str(
+            reset * 1000 if self.reset_unit == "ms" else max(0, math.ceil(reset - time.time()))
+            if self.reset_unit == "delta" else reset)
         return response
 
     def _card(self, request: Request, *, writing: bool = False) -> dict[str, Any]:
@@ -219,11 +259,13 @@ class KaitenEmulator:
             raise _Invalid(402, "Feature is not supported by tariff")
         return card
 
-    def _log(self, request: Request) -> dict[str, Any]:
+    def _log(self, request: Request, uid: int) -> dict[str, Any]:
         card = self._card(request, writing=True)
         log = self.time_logs.get(request.path_params["log_id"])
         if log is None or log["card_id"] != card["id"]:
             raise _Invalid(404)
+        if self.own_logs_only and log["user_id"] != uid:
+            raise _Invalid(403, "Forbidden")
         return log
 
     # -- endpoints -----------------------------------------------------------------
@@ -236,17 +278,17 @@ class KaitenEmulator:
         start, end = _date(query["from"], "from"), _date(query["to"], "to")
         if start > end:
             raise _Invalid(400, "from must not be after to")
-        limit, offset = query.get("limit", str(DEFAULT_LIMIT)), query.get("offset", "0")
-        if not limit.isdigit() or not 1 <= int(limit) <= MAX_LIMIT:
-            raise _Invalid(400, f"limit must be an integer from 1 to {MAX_LIMIT}")
-        if not offset.isdigit():
-            raise _Invalid(400, "offset must be a non-negative integer")
+        clamp = self.limit_mode == "clamp"
+        window = _window(query, refuse_above=None if clamp else MAX_LIMIT,
+                         clamp_to=self.clamp_to if clamp else None)
         wanted: dict[str, set[int]] = {}
         for name, field in _FILTERS.items():
             if query.get(name):
                 if not _IDS.fullmatch(query[name]):
                     raise _Invalid(400, f"{name} must be comma-separated integers")
                 wanted[field] = {int(i) for i in query[name].split(",")}
+        if self.own_logs_only and wanted.get("user_id") != {uid}:
+            raise _Invalid(403, "Forbidden")
         found = []
         for _, log in sorted(self.time_logs.items()):
             card = self.cards.get(log["card_id"], {})
@@ -254,11 +296,15 @@ class KaitenEmulator:
             in_range = isinstance(log["for_date"], str) and start <= log["for_date"][:10] <= end
             if in_range and all(values[f] in ids for f, ids in wanted.items()):
                 found.append(self._full(log))
-        return found[int(offset): int(offset) + int(limit)]
+        return found[window]
 
     def _card_logs(self, request: Request, uid: int, body: Any) -> list[dict[str, Any]]:
         cid = self._card(request)["id"]
-        return [self._full(v) for _, v in sorted(self.time_logs.items()) if v["card_id"] == cid]
+        found = [self._full(v) for _, v in sorted(self.time_logs.items()) if v["card_id"] == cid]
+        if self.card_logs_paging == "offset":
+            return found[_window(request.query_params, refuse_above=None,
+                                 clamp_to=DEFAULT_LIMIT)]
+        return found
 
     def _add(self, request: Request, uid: int, body: Any) -> dict[str, Any]:
         card = self._card(request, writing=True)
@@ -267,12 +313,14 @@ class KaitenEmulator:
         return dict(self.time_logs[lid])
 
     def _patch(self, request: Request, uid: int, body: Any) -> dict[str, Any]:
-        log = self._log(request)
+        log = self._log(request, uid)
+        if self.patch_ignores_for_date and isinstance(body, dict):
+            body = {key: value for key, value in body.items() if key != "for_date"}
         log.update(self._validated(body, required=False), updater_id=uid, updated=self._stamp())
         return dict(log)
 
     def _remove(self, request: Request, uid: int, body: Any) -> dict[str, Any]:
-        log = self._log(request)
+        log = self._log(request, uid)
         del self.time_logs[log["id"]]
         return {"id": log["id"]}
 

@@ -71,12 +71,15 @@ from connectors.base import (
     FatalError,
     IncompleteReadError,
     NotFoundError,
+    ProbeResult,
+    ProbeUses,
     ReadItem,
 )
 from connectors.credential import Credential, as_credential
 from connectors.http import HttpClient, RateLimiter, RetryPolicy
 from connectors.paging import HeaderSignals, PageNumberPaginator
 from connectors.tracker import mapper
+from connectors.tracker import probe as tracker_probe
 from connectors.tracker.config import TrackerConfig, TrackerFilter
 
 API_PATH = "/v2"
@@ -253,6 +256,10 @@ class TrackerConnector:
                              connector=self.name)
         login, display = user.get("login"), user.get("display")
         return f"{display} ({login})" if display and login else str(display or login)
+
+    def probe(self, uses: ProbeUses) -> list[ProbeResult]:
+        """``timebridge check``: how this Tracker behaves where the documents are silent."""
+        return tracker_probe.probe(self, uses)
 
     # -- writing ---------------------------------------------------------------------
 

@@ -1,17 +1,19 @@
 """A stateful local emulator of the Yandex Tracker worklog API (``/v2``), as documented.
 
-Serves ``POST /v2/worklog/_search`` and ``GET /v2/worklog`` (paged by ``page``/``perPage``
-with ``X-Total-Pages``, ``X-Total-Count``, ``Link``), ``GET``/``POST /v2/issues/{key}/worklog``,
-``GET``/``PATCH``/``DELETE /v2/issues/{key}/worklog/{id}`` and ``GET /v2/myself``. Durations
-are kept in seconds and answered normalised (``PT8H`` -> ``P1D``), datetimes in UTC. Errors
-carry Tracker's ``{"errors", "errorMessages", "statusCode"}`` body. Faults and the request
-log come from :class:`connectors.emulator.EmulatorServer` (:meth:`TrackerEmulator.serve`).
+Serves ``POST /v2/worklog/_search``, ``GET /v2/worklog``, ``GET``/``POST
+/v2/issues/{key}/worklog``, ``GET``/``PATCH``/``DELETE /v2/issues/{key}/worklog/{id}``,
+and ``GET /v2/issues/{key}``, ``/v2/users/{id}``, ``/v2/myself``, ``/v2/fields``, which the
+official ``yandex_tracker_client`` reads on its way (every path also with the trailing
+slash that client sends). Durations (kept in seconds, answered normalised: ``PT8H`` ->
+``P1D``) and UTC datetimes are the emulator's own code (:mod:`.emulator_durations`), not
+the bridge's. Errors carry Tracker's ``{"errors", "errorMessages", "statusCode"}`` body.
+Real-world behaviours are constructor options (see :class:`TrackerEmulator`); faults and
+the request log come from :class:`connectors.emulator.EmulatorServer` (:meth:`serve`).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -22,33 +24,35 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bridge import units
-from connectors.emulator import EmulatorServer
+from connectors.emulator import EmulatorServer, TokenBucket
+from connectors.tracker import emulator_durations as text
 
 _EDITABLE = frozenset({"duration", "comment"})  # what PATCH takes (see the connector docstring)
+_MODES = {"search_paging": ("headers", "link", "count", "bare", "ignore-page"),
+          "issue_paging": ("link", "none"), "cap_mode": ("page", "total")}
+_FIELDS = (("summary", "Summary", "string", True), ("description", "Description", "string",
+                                                   False), ("tags", "Tags", "array", False))
 
 
 class _ApiError(Exception):
-    def __init__(self, status: int, message: str, errors: dict[str, str] | None = None) -> None:
+    def __init__(self, status: int, message: str, errors: dict[str, str] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
-        self.status, self.errors = status, errors or {}
+        self.status, self.errors, self.headers = status, errors or {}, headers
 
     def response(self) -> JSONResponse:
         body = {"errors": self.errors, "errorMessages": [str(self)], "statusCode": self.status}
-        return JSONResponse(body, status_code=self.status)
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
 
 
 def _invalid(field: str, why: str) -> _ApiError:
     return _ApiError(400, f"Invalid value of field {field}", {field: why})
 
 
-def _moment(text: Any, field: str) -> datetime:
-    # The documents' own search example has no offset; Tracker reads such text as UTC.
-    if isinstance(text, str) and len(text) in (19, 23) and "T" in text:
-        text += "+0000"
-    try:
-        return units.parse_tracker_datetime(text).astimezone(UTC)
-    except units.DateTimeError as error:
+def _moment(value: Any, field: str) -> datetime:
+    try:  # the documents' own search example has no offset; Tracker reads that as UTC
+        return text.parse_stamp(value)
+    except ValueError as error:
         raise _invalid(field, str(error)) from None
 
 
@@ -56,15 +60,36 @@ class TrackerEmulator:
     """Tracker's worklog API over an in-memory, thread-safe store.
 
     ``org_id``/``cloud_org_id``: what ``X-Org-ID``/``X-Cloud-Org-ID`` must say;
-    ``workday_hours``: the length of ``P1D``; ``perPage`` is 50 unless asked, and cut
-    to ``max_per_page``; ``clock``: the server time given to new records.
+    ``workday_hours``: the length of ``P1D`` (``P1W`` is five of them); ``clock``: the
+    server time given to new records. ``perPage`` is ``default_per_page`` unless asked,
+    and silently cut to ``max_per_page``. ``search_paging`` (both search endpoints):
+    ``headers`` (``X-Total-Pages``, ``X-Total-Count``, ``Link`` first/next/last), ``link``
+    (only ``Link`` with rel="next", while more pages exist), ``count`` (only
+    ``X-Total-Count``), ``bare`` (no paging headers) or ``ignore-page`` (``page`` ignored:
+    always the first page; no headers). ``issue_paging``: ``link`` (an issue's worklogs
+    paged, with a ``Link`` rel="next" to follow) or ``none`` (all in one array).
+    ``items_cap``/``cap_mode``: a search refuses (400) to page past ``items_cap`` items
+    (``page``) or to match more than that (``total``). ``rate``: requests per second
+    per token (429 with ``Retry-After: 1`` beyond it); None for no limit.
+    ``check_if_match``: PATCH/DELETE whose ``If-Match`` names another version are 412.
     """
 
     def __init__(self, *, org_id: str | None = "7654321", cloud_org_id: str | None = None,
-                 workday_hours: float = 8, max_per_page: int = 100,
+                 workday_hours: float = 8, default_per_page: int = 50, max_per_page: int = 100,
+                 search_paging: str = "headers", issue_paging: str = "link",
+                 items_cap: int = 10000, cap_mode: str = "page", rate: float | None = None,
+                 check_if_match: bool = True,
                  clock: Callable[[], datetime] | None = None) -> None:
+        for name, value in (("search_paging", search_paging), ("issue_paging", issue_paging),
+                            ("cap_mode", cap_mode)):
+            if value not in _MODES[name]:
+                raise ValueError(f"{name} must be one of {_MODES[name]}, not {value!r}")
         self.org_id, self.cloud_org_id = org_id, cloud_org_id
         self.workday_hours, self.max_per_page = workday_hours, max_per_page
+        self.default_per_page, self.search_paging = default_per_page, search_paging
+        self.issue_paging, self.items_cap, self.cap_mode = issue_paging, items_cap, cap_mode
+        self.bucket = None if rate is None else TokenBucket(rate)
+        self.check_if_match = check_if_match
         self.clock = clock or (lambda: datetime.now(UTC))
         self.public_url = "https://api.tracker.yandex.net"  # base of "self" links
         self._lock = threading.RLock()
@@ -73,15 +98,15 @@ class TrackerEmulator:
         self._issues: dict[str, dict[str, Any]] = {}
         self._worklogs: dict[int, dict[str, Any]] = {}
         self._next_id, self._version = 1, 0
-        guard = self._guard
+        routes = [("/v2/myself", self._myself, "GET"), ("/v2/users/{user}", self._user, "GET"),
+                  ("/v2/fields", self._fields, "GET"), ("/v2/issues/{key}", self._issue, "GET"),
+                  ("/v2/worklog/_search", self._search, "POST"),
+                  ("/v2/worklog", self._search, "GET"),
+                  ("/v2/issues/{key}/worklog", self._issue_logs, "GET POST"),
+                  ("/v2/issues/{key}/worklog/{wid}", self._one_log, "GET PATCH DELETE")]
         self.app = Starlette(routes=[
-            Route("/v2/myself", guard(self._myself), methods=["GET"]),
-            Route("/v2/worklog/_search", guard(self._search), methods=["POST"]),
-            Route("/v2/worklog", guard(self._search), methods=["GET"]),
-            Route("/v2/issues/{key}/worklog", guard(self._issue_logs), methods=["GET", "POST"]),
-            Route("/v2/issues/{key}/worklog/{wid}", guard(self._one_log),
-                  methods=["GET", "PATCH", "DELETE"]),
-        ])
+            Route(path + slash, self._guard(handler), methods=methods.split())
+            for path, handler, methods in routes for slash in ("", "/")])
 
     def serve(self) -> EmulatorServer:
         """A loopback server for this emulator (use it as a context manager)."""
@@ -101,7 +126,7 @@ class TrackerEmulator:
             return dict(user)
 
     def add_issue(self, key: str, *, display: str | None = None) -> dict[str, Any]:
-        """Add an issue such as ``TEST-324``."""
+        """Add an issue such as ``TEST-324``; returns how worklogs refer to it."""
         with self._lock:
             number = 0x515EC9EAE4B09CFA984E2000 + len(self._issues)
             self._issues[key] = {"id": f"{number:024x}", "key": key,
@@ -117,7 +142,7 @@ class TrackerEmulator:
         """
         if not raw:
             duration = duration if isinstance(duration, int) else self._seconds(duration)
-            start = start if isinstance(start, datetime) else units.parse_tracker_datetime(start)
+            start = start if isinstance(start, datetime) else _moment(start, "start")
         return self._insert(issue, author, created_at, start=start, duration=duration,
                             comment=comment)
 
@@ -154,26 +179,33 @@ class TrackerEmulator:
     def _render(self, w: dict[str, Any]) -> dict[str, Any]:
         issue = self._issues[w["issue"]]
         url = f"{self.public_url}/v2/issues/{issue['key']}"
-        stamp = lambda moment: units.format_tracker_datetime(moment.astimezone(UTC))  # noqa: E731
         start, duration = w["start"], w["duration"]
         body: dict[str, Any] = {"self": f"{url}/worklog/{w['id']}", "id": w["id"],
                                 "version": w["version"], "issue": {"self": url, **issue}}
         if w["comment"] is not None:
             body["comment"] = w["comment"]
         return {**body, "createdBy": self._user_ref(w["createdBy"]),
-                "updatedBy": self._user_ref(w["updatedBy"]), "createdAt": stamp(w["createdAt"]),
-                "updatedAt": stamp(w["updatedAt"]),
-                "start": stamp(start) if isinstance(start, datetime) else start,
-                "duration": units.format_tracker_duration(duration, self.workday_hours)
+                "updatedBy": self._user_ref(w["updatedBy"]),
+                "createdAt": text.format_stamp(w["createdAt"]),
+                "updatedAt": text.format_stamp(w["updatedAt"]),
+                "start": text.format_stamp(start) if isinstance(start, datetime) else start,
+                "duration": text.format_duration(duration, self.workday_hours)
                 if type(duration) is int and duration > 0 else duration}
 
     def _guard(self, handler: Callable[..., Any]) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
             try:
+                self._throttle(request)
                 return await handler(request, self._authorize(request))
             except _ApiError as error:
                 return error.response()
         return endpoint
+
+    def _throttle(self, request: Request) -> None:
+        token = request.headers.get("authorization", "").partition(" ")[2].strip()
+        key = token or (request.client.host if request.client else "anonymous")
+        if self.bucket is not None and not self.bucket.acquire(key)[0]:
+            raise _ApiError(429, "Too many requests.", headers={"Retry-After": "1"})
 
     def _authorize(self, request: Request) -> str:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -197,10 +229,37 @@ class TrackerEmulator:
             raise _ApiError(400, "Request body must be a JSON object")
         return body
 
-    async def _myself(self, request: Request, login: str) -> Response:
+    def _user_body(self, login: str) -> dict[str, Any]:
         user = self._users[login]
-        return JSONResponse({"self": f"{self.public_url}/v2/users/{user['uid']}", "login": login,
-                             "uid": int(user["uid"]), "display": user["display"]})
+        first, _, last = user["display"].partition(" ")
+        uid = int(user["uid"])
+        return {"self": f"{self.public_url}/v2/users/{uid}", "uid": uid, "login": login,
+                "trackerUid": uid, "passportUid": uid, "firstName": first, "lastName": last,
+                "display": user["display"], "email": f"{login}@example.com",
+                "external": False, "dismissed": False}
+
+    async def _myself(self, request: Request, login: str) -> Response:
+        return JSONResponse(self._user_body(login))
+
+    async def _user(self, request: Request, login: str) -> Response:
+        wanted = request.path_params["user"]
+        with self._lock:
+            found = [name for name, user in self._users.items() if wanted in (name, user["uid"])]
+        if not found:
+            raise _ApiError(404, "User does not exist.")
+        return JSONResponse(self._user_body(found[0]))
+
+    async def _fields(self, request: Request, login: str) -> Response:
+        # The official client reads these before it answers any attribute of an issue.
+        return JSONResponse([
+            {"self": f"{self.public_url}/v2/fields/{fid}", "id": fid, "name": name, "version": 1,
+             "schema": {"type": kind, "required": required}, "readonly": False,
+             "options": False, "suggest": False} for fid, name, kind, required in _FIELDS])
+
+    async def _issue(self, request: Request, login: str) -> Response:
+        issue = self._issues[self._issue_key(request)]
+        return JSONResponse({"self": f"{self.public_url}/v2/issues/{issue['key']}", **issue,
+                             "version": 1, "summary": issue["display"], "description": None})
 
     async def _search(self, request: Request, login: str) -> Response:
         if request.method == "POST":
@@ -216,29 +275,41 @@ class TrackerEmulator:
             raise _invalid("createdAt", "expected an object with from and to")
         low, high = (None if created.get(k) is None else _moment(created[k], f"createdAt.{k}")
                      for k in ("from", "to"))
+        page, per_page = self._paging(request, use_page=self.search_paging != "ignore-page")
         with self._lock:
             uids = {user["uid"]: name for name, user in self._users.items()}
             found = [self._render(w) for _, w in sorted(self._worklogs.items())
                      if (author is None or w["createdBy"] in (author, uids.get(author)))
                      and (low is None or w["createdAt"] >= low)
                      and (high is None or w["createdAt"] <= high)]
-        return self._page(request, found)
+        over = len(found) if self.cap_mode == "total" else page * per_page
+        if over > self.items_cap:
+            raise _ApiError(400, f"Request exceeds {self.items_cap} items limit")
+        pages, mode = max(1, -(-len(found) // per_page)), self.search_paging
+        rels = [(1, "first"), *([(page + 1, "next")] if page < pages else []), (pages, "last")]
+        headers = {"X-Total-Pages": str(pages), "X-Total-Count": str(len(found)),
+                   "Link": self._links(request, rels if mode == "headers" else rels[1:-1])}
+        # Which of them the mode sends ("link": rel="next" alone, and only while there is one).
+        keep = {"headers": headers, "link": ["Link"] if page < pages else [],
+                "count": ["X-Total-Count"]}.get(mode, [])
+        return JSONResponse(found[(page - 1) * per_page: page * per_page],
+                            headers={name: headers[name] for name in keep})
 
-    def _page(self, request: Request, items: list[dict[str, Any]]) -> Response:
+    def _paging(self, request: Request, use_page: bool = True) -> tuple[int, int]:
         query = request.query_params
         try:
-            page = int(query.get("page", "1"))
-            per_page = min(int(query.get("perPage", "50")), self.max_per_page)
+            page = int(query.get("page", "1")) if use_page else 1
+            per_page = min(int(query.get("perPage", self.default_per_page)), self.max_per_page)
         except ValueError:
             raise _ApiError(400, "page and perPage must be whole numbers") from None
         if page < 1 or per_page < 1:
             raise _ApiError(400, "page and perPage must be at least 1")
-        pages = max(1, math.ceil(len(items) / per_page))
-        rels = [(1, "first"), *([(page + 1, "next")] if page < pages else []), (pages, "last")]
-        links = ", ".join(f'<{request.url.include_query_params(page=n)}>; rel="{rel}"'
-                          for n, rel in rels)
-        return JSONResponse(items[(page - 1) * per_page: page * per_page], headers={
-            "X-Total-Pages": str(pages), "X-Total-Count": str(len(items)), "Link": links})
+        return page, per_page
+
+    @staticmethod
+    def _links(request: Request, rels: list[tuple[int, str]]) -> str:
+        return ", ".join(f'<{request.url.include_query_params(page=n)}>; rel="{rel}"'
+                         for n, rel in rels)
 
     def _issue_key(self, request: Request) -> str:
         if (key := request.path_params["key"]) not in self._issues:
@@ -249,8 +320,14 @@ class TrackerEmulator:
         key = self._issue_key(request)
         if request.method == "GET":
             with self._lock:
-                return JSONResponse([self._render(w) for _, w in sorted(self._worklogs.items())
-                                     if w["issue"] == key])
+                found = [self._render(w) for _, w in sorted(self._worklogs.items())
+                         if w["issue"] == key]
+            if self.issue_paging == "none":
+                return JSONResponse(found)
+            page, per_page = self._paging(request)
+            more = page * per_page < len(found)
+            return JSONResponse(found[(page - 1) * per_page: page * per_page], headers={
+                "Link": self._links(request, [(page + 1, "next")])} if more else None)
         body = await self._json(request)
         for field in ("start", "duration"):
             if body.get(field) is None:
@@ -261,8 +338,8 @@ class TrackerEmulator:
 
     def _seconds(self, value: Any) -> int:
         try:
-            return units.parse_tracker_duration(value, self.workday_hours)
-        except units.DurationError as error:
+            return text.parse_duration(value, self.workday_hours)
+        except ValueError as error:
             raise _invalid("duration", str(error)) from None
 
     def _editable(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -274,6 +351,15 @@ class TrackerEmulator:
             raise _invalid("comment", "expected a string")
         return found
 
+    def _precondition(self, request: Request, stored: dict[str, Any]) -> None:
+        """412 when ``If-Match`` names a version the worklog no longer has (hold the lock)."""
+        header = request.headers.get("if-match")
+        if not self.check_if_match or header is None or "*" in (tags := text.etags(header)):
+            return
+        if str(stored["version"]) not in tags:
+            raise _ApiError(412, f"Worklog {stored['id']} was changed: its version is "
+                                 f"{stored['version']}, not {header}.")
+
     async def _one_log(self, request: Request, login: str) -> Response:
         key, wid = self._issue_key(request), request.path_params["wid"]
         with self._lock:
@@ -282,6 +368,7 @@ class TrackerEmulator:
             raise _ApiError(404, "Worklog does not exist.")
         if request.method == "DELETE":
             with self._lock:  # never while a search walks the store
+                self._precondition(request, stored)
                 self._worklogs.pop(stored["id"], None)
             return Response(status_code=204)
         if request.method == "PATCH":
@@ -291,6 +378,7 @@ class TrackerEmulator:
                                 {field: "not editable" for field in fixed})
             change = self._editable(body)
             with self._lock:
+                self._precondition(request, stored)
                 if change and stored["id"] in self._worklogs:
                     now = self.clock()
                     change.update(updatedBy=login, updatedAt=now, version=self._bump(now))
