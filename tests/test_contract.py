@@ -42,6 +42,7 @@ BEHAVIOURS: dict[str, dict[str, dict]] = {
         "reset-in-ms": {"reset_unit": "ms"},
         "reset-as-delta": {"reset_unit": "delta"},
         "paged-card-lists": {"card_logs_paging": "offset"},
+        "patch-ignores-date": {"patch_ignores_for_date": True},
     },
     "tracker": {
         "documented": {},

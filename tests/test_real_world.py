@@ -222,3 +222,14 @@ def test_a_window_of_dates_far_apart_is_still_one_search() -> None:
         assert h.server.log.count("POST", "/v2/worklog/_search") == 1
     finally:
         h.close()
+
+
+def test_tracker_429s_are_waited_out_and_every_look_up_answered() -> None:
+    h = harness_tracker.make_harness(rate=5)   # the connector itself is not paced here
+    try:
+        rid = h.seed_record(work_date=date(2026, 11, 3), seconds=600)
+        for _ in range(8):   # a burst of 5 goes through, then the server says wait
+            assert h.connector.lookup(rid, h.task()) is not None
+        assert h.server.log.count(status=429) >= 1
+    finally:
+        h.close()
