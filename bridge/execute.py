@@ -156,14 +156,6 @@ class Executor:
                                  work_date=a.draft.work_date)
         try:
             copy = self.target.create(a.draft)
-            missed = unstored(copy, a.draft)
-            if missed:
-                # The copy exists: link it, so it is never made twice, but as a conflict.
-                reason = describe(self.target.name, "create", missed) + \
-                    "; a person must check the copy"
-                self._link(a, copy)
-                self.store.set_conflict(self.route, key, reason)
-                return Outcome(a, Kind.CONFLICT, "done", copy.record_id, reason, copy=copy)
         except UnknownOutcomeError as exc:
             # The create may have landed: find it by its origin rather than send it again.
             try:
@@ -177,6 +169,13 @@ class Executor:
             log.info("create of %s lost its answer; found copy %s and adopted it", key,
                      copy.record_id)
         self._link(a, copy)
+        missed = unstored(copy, a.draft)
+        if missed:
+            # The copy exists: it stays linked, so it is never made twice, but as a conflict.
+            reason = describe(self.target.name, "create", missed) + \
+                "; a person must check the copy"
+            self.store.set_conflict(self.route, key, reason)
+            return Outcome(a, Kind.CONFLICT, "done", copy.record_id, reason, copy=copy)
         return self._done(a, copy)
 
     def _update(self, a: Action) -> Outcome:

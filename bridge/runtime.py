@@ -62,13 +62,14 @@ class Runtime:
     def target_filters(self, route: RouteConfig) -> dict[str, Any]:
         """Narrow the target read to the bridge's copies where the API can filter for them.
 
-        Contracting filters by reference; a Tracker search by the copies' author (the
-        bridge's own token), so a large organisation is never read whole.
+        Contracting filters by reference; Tracker and Kaiten by the copies' author (the
+        bridge's own token's user), so a large organisation is never read whole, and a
+        token that may not read other people's records still reads its own.
         """
         kind = self.config.connectors[route.target].type
         if kind == "contracting":
             return {"reference_source": self.config.connectors[route.source].reference_source}
-        if kind == "tracker":
+        if kind in ("tracker", "kaiten"):
             return {"bridge_copies": True}
         return {}
 

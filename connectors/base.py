@@ -64,7 +64,7 @@ class NotFoundError(ConnectorError):
 
 
 class ConflictError(ConnectorError):
-    """409/423: the record refuses the change (invoiced, locked, edited concurrently)."""
+    """409/412/423: the record refuses the change (invoiced, locked, edited since read)."""
 
 
 class RateLimitedError(ConnectorError):

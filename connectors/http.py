@@ -125,10 +125,10 @@ class HttpClient:
         """POST ``json``; ``idempotent=True`` for read-only POSTs (a search) so they retry."""
         return self._send("POST", path, params, json, idempotent, "json")[1]
 
-    def send_json(self, method: str, path: str, json: Any = None, *,
-                  params: Any = None) -> Any | None:
+    def send_json(self, method: str, path: str, json: Any = None, *, params: Any = None,
+                  headers: Mapping[str, str] | None = None) -> Any | None:
         """PATCH/PUT/DELETE; returns the JSON body, or None for 204 or an empty body."""
-        return self._send(method, path, params, json, None, "optional")[1]
+        return self._send(method, path, params, json, None, "optional", headers)[1]
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -160,18 +160,20 @@ class HttpClient:
         self.close()
 
     def _send(self, method: str, path: str, params: Any, json: Any, idempotent: bool | None,
-              parse: str | None) -> tuple[httpx.Response, Any]:
+              parse: str | None, headers: Mapping[str, str] | None = None,
+              ) -> tuple[httpx.Response, Any]:
         try:
-            return self._send_retrying(method, path, params, json, idempotent, parse)
+            return self._send_retrying(method, path, params, json, idempotent, parse, headers)
         except AuthError:
             # A 401 is a refusal, never a half-applied write: once the token file
             # holds a new token, the request may be sent again, a create included.
             if not self._reauthenticate():
                 raise
-            return self._send_retrying(method, path, params, json, idempotent, parse)
+            return self._send_retrying(method, path, params, json, idempotent, parse, headers)
 
     def _send_retrying(self, method: str, path: str, params: Any, json: Any,
-                       idempotent: bool | None, parse: str | None) -> tuple[httpx.Response, Any]:
+                       idempotent: bool | None, parse: str | None,
+                       headers: Mapping[str, str] | None) -> tuple[httpx.Response, Any]:
         method = method.upper()
         safe = method != "POST" if idempotent is None else idempotent
         policy = self.retry
@@ -190,17 +192,19 @@ class HttpClient:
             wait_max=policy.wait_max, wait_jitter=policy.wait_jitter,
         ):
             with attempt:
-                return self._attempt(method, path, params, json, safe, parse)
+                return self._attempt(method, path, params, json, safe, parse, headers)
         raise AssertionError("unreachable")  # stamina re-raises the last error
 
     def _attempt(self, method: str, path: str, params: Any, json: Any, safe: bool,
-                 parse: str | None) -> tuple[httpx.Response, Any]:
+                 parse: str | None, headers: Mapping[str, str] | None = None,
+                 ) -> tuple[httpx.Response, Any]:
         self.rate_limiter.acquire()
         with self._lock:
             self.requests_sent += 1
         began = time.monotonic()
         try:
-            response = self._client.request(method, path, params=params, json=json)
+            response = self._client.request(method, path, params=params, json=json,
+                                            headers=headers)
         except (httpx.RequestError, httpx.InvalidURL) as exc:
             error = self._network_error(exc, method, path, safe)
             log.debug("%s %s failed after %.0f ms: %s", method, self.redact(path.split("?")[0]),

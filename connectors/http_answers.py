@@ -29,7 +29,8 @@ from connectors.redact import Redactor
 
 _BY_STATUS: dict[int, type[ConnectorError]] = {
     400: BadRequestError, 422: BadRequestError, 401: AuthError, 402: FeatureUnavailableError,
-    403: ForbiddenError, 404: NotFoundError, 409: ConflictError, 423: ConflictError,
+    403: ForbiddenError, 404: NotFoundError, 409: ConflictError, 412: ConflictError,
+    423: ConflictError,
     408: TransientError,
 }
 

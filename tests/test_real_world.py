@@ -14,14 +14,16 @@ from datetime import date, timedelta
 import harness_contracting
 import harness_kaiten
 import harness_tracker
+import httpx
 import pytest
+from harness import TOKEN
 from memory_connector import MemoryConnector
 
 from bridge.actions import Kind, RouteRules
 from bridge.model import CanonicalEntry, Origin
 from bridge.state import StateStore
 from bridge.sync import PassSpec, RouteResult, run_pass
-from connectors.base import DateWindow, EntryDraft
+from connectors.base import ConflictError, DateWindow, EntryDraft
 
 WINDOW = DateWindow(date(2026, 11, 1), date(2026, 11, 30))
 WRITES = (Kind.CREATE, Kind.UPDATE, Kind.DELETE)
@@ -232,4 +234,56 @@ def test_tracker_429s_are_waited_out_and_every_look_up_answered() -> None:
             assert h.connector.lookup(rid, h.task()) is not None
         assert h.server.log.count(status=429) >= 1
     finally:
+        h.close()
+
+
+def test_a_tracker_copy_edited_since_it_was_read_is_refused_not_overwritten() -> None:
+    h = harness_tracker.make_harness()
+    try:
+        copy = h.connector.create(EntryDraft(Origin(source="SRC", record_id="1"), h.task(),
+                                             date(2026, 11, 4), seconds=600, comment="bridge"))
+        _hand_edit(h, copy.record_id)
+        with pytest.raises(ConflictError, match="412"):
+            h.connector.update(copy, EntryDraft(copy.origin, h.task(), copy.work_date,
+                                                seconds=1200, comment="bridge"))
+        assert h.stored(copy.record_id)["comment"].startswith("a person's edit")
+        fresh = h.connector.lookup(copy.record_id, h.task())   # read again: now it goes
+        assert h.connector.update(fresh, EntryDraft(copy.origin, h.task(), copy.work_date,
+                                                    seconds=1200, comment="bridge")).seconds == 1200
+    finally:
+        h.close()
+
+
+def _hand_edit(h, worklog_id: str) -> None:
+    """A person edits the worklog in Tracker (its version moves on)."""
+    response = httpx.patch(f"{h.server.base_url}/v2/issues/{h.task()}/worklog/{worklog_id}",
+                           json={"comment": "a person's edit"},
+                           headers={"Authorization": f"OAuth {TOKEN}",
+                                    "X-Org-ID": h.emulator.org_id})
+    response.raise_for_status()
+
+
+def test_a_kaiten_target_is_read_through_its_own_logs_even_without_admin_rights() -> None:
+    # A token that may read and change only its own logs (403 for anyone else's): the
+    # target read asks only for the bridge's user, and every change stays within its logs.
+    h = harness_kaiten.make_harness(own_logs_only=True)
+    source = MemoryConnector("src", "SRC")
+    store = StateStore("sqlite://")
+    try:
+        h.seed_record(work_date=date(2026, 11, 5), seconds=600, author=h.authors()[1])
+        # What the runtime gives a route into Kaiten (bridge.runtime.Runtime.target_filters).
+        spec = PassSpec(source, h.connector, rules("src", "SRC", h.connector, h.task()),
+                        target_filters={"bridge_copies": True})
+        ids = [source.add(task="T", work_date=date(2026, 11, 1 + i), seconds=600)
+               for i in range(6)]   # one delete in six stays under the delete brake
+        first = run_pass(spec, store)
+        assert [o.kind for o in writes(first)] == [Kind.CREATE] * 6 and not first.failed
+        assert writes(run_pass(spec, store)) == []
+        source.remove(ids[0])
+        third = run_pass(spec, store)
+        assert [o.kind for o in writes(third)] == [Kind.DELETE] and not third.failed
+        assert h.server.log.count(status=403) == 0
+        assert len(h.emulator.time_logs) == 6   # five copies and the other user's log
+    finally:
+        store.close()
         h.close()

@@ -29,11 +29,14 @@ Assumptions where the documents are silent (each kept in one place):
   date (:data:`connectors.kaiten.mapper._MIDNIGHT`).
 * The list is stable while paged (ordered by id); a record seen twice because
   the list shifted between pages is reported once.
+* A log made by ``POST`` belongs to the token's user (no user is sent), so a target
+  read asks only for that user's logs (``user_ids``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -61,6 +64,8 @@ from connectors.kaiten.config import KaitenConfig, KaitenFilter
 from connectors.paging import OffsetPaginator
 
 API_PATH = "/api/latest"
+#: The filter key the reconciler adds when it reads Kaiten as a target: only the copies.
+COPIES_FILTER = "bridge_copies"
 PAGE_SIZE = 200  # the documented maximum of GET /time-logs
 CAPABILITIES = Capabilities(
     updatable=frozenset({"seconds", "comment", "work_date"}),
@@ -102,6 +107,8 @@ class KaitenConnector:
         # One paginator per endpoint: each remembers the page size its server delivers.
         self._pages = OffsetPaginator(page_size=PAGE_SIZE)
         self._card_pages = OffsetPaginator(page_size=PAGE_SIZE, unpaged_ok=True)
+        self._user_id: int | None = None
+        self._user_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"KaitenConnector(name={self.name!r}, base_url={self.config.base_url!r})"
@@ -113,9 +120,16 @@ class KaitenConnector:
 
         The filters go to the server; unmappable logs come out as :class:`Skip`;
         a page that fails after retries raises, so the read is known incomplete.
+        Read as a target (``bridge_copies``), only the logs of the token's own user
+        (or ``copies_user_ids``) are asked for: the bridge's copies are theirs, and a
+        token that may not read other people's logs still reads its own.
         """
-        chosen = filters if isinstance(filters, KaitenFilter) else KaitenFilter.model_validate(
-            dict(filters or {}))
+        options = dict(filters or {})
+        copies_only = bool(options.pop(COPIES_FILTER, False))
+        chosen = KaitenFilter.model_validate(options)
+        if copies_only:
+            chosen = chosen.model_copy(update={
+                "user_ids": list(self.config.copies_user_ids or [self.user_id()])})
         params: dict[str, Any] = {"from": window.start.isoformat(), "to": window.end.isoformat()}
         for key in ("user_ids", "space_ids", "board_ids", "card_ids"):
             ids = getattr(chosen, key)
@@ -152,12 +166,20 @@ class KaitenConnector:
         items = (self._item(raw) for raw in self._card_logs(task))
         return [i for i in items if isinstance(i, CanonicalEntry) and i.origin == origin]
 
+    def user_id(self) -> int:
+        """The id of the token's user (``GET /users/current``, asked once): owner of the copies."""
+        with self._user_lock:
+            if self._user_id is None:
+                user = self._current_user()
+                if not isinstance(user.get("id"), int) or isinstance(user.get("id"), bool):
+                    raise FatalError("GET /users/current answered a user without an id",
+                                     connector=self.name)
+                self._user_id = user["id"]
+            return self._user_id
+
     def check(self) -> str:
         """Prove the token works (``GET /users/current``); returns who it belongs to."""
-        user = self._http.get_json("/users/current")
-        if not isinstance(user, dict):
-            raise FatalError("GET /users/current answered something that is not a user",
-                             connector=self.name)
+        user = self._current_user()
         name = user.get("full_name") or user.get("username") or "unknown user"
         email = f" <{user['email']}>" if user.get("email") else ""
         return f"{name}{email} (user id {user.get('id')})"
@@ -215,6 +237,13 @@ class KaitenConnector:
         except MappingError as error:
             return Skip(connector=self.name, record_id=mapper.record_id_of(raw),
                         reason=str(error))
+
+    def _current_user(self) -> dict[str, Any]:
+        user = self._http.get_json("/users/current")
+        if not isinstance(user, dict):
+            raise FatalError("GET /users/current answered something that is not a user",
+                             connector=self.name)
+        return user
 
     def _card_logs(self, task: str) -> list[Any]:
         """Every log of the card, read to its proven end ([] when the card is gone)."""

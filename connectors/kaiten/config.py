@@ -16,6 +16,10 @@ class KaitenConfig(ConnectorBase):
     rounding: Rounding = Rounding.NEAREST
     requests_per_second: float | None = Field(default=5, gt=0)
     reference_source: str = "KAITEN"
+    # Read as a target, only the logs of these users are read (the bridge's copies);
+    # empty means the token's own user. Name the old user here for a while after the
+    # bridge's token moves to another user.
+    copies_user_ids: list[StrictInt] = []
 
 
 class KaitenFilter(Strict):

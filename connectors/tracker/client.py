@@ -31,6 +31,8 @@ Assumptions where the documents are silent (each kept in one place):
   ``X-Total-Count`` are honoured and checked, and without any of them the end is
   proved as :mod:`connectors.paging` says. No maximum ``perPage`` is documented for
   worklogs; :data:`PAGE_SIZE` is 100 (a server that clamps it is read correctly).
+* ``PATCH`` is sent with ``If-Match: "<version>"`` as the official client sends it, so a
+  worklog edited since it was read answers 412 (a conflict, never an overwrite).
 * ``PATCH`` takes ``duration`` and ``comment`` only (the documented fields; ``start``
   is not documented as editable), so :data:`CAPABILITIES` ``updatable`` is
   ``seconds`` and ``comment``: a re-dated copy is deleted and created again, and a
@@ -290,7 +292,11 @@ class TrackerConnector:
                     connector=self.name)
         body = self._body(mapper.patch_body, draft)
         path = f"{self._issue_path(current.task)}/worklog/{quote(current.record_id, safe='')}"
-        return self._written(self._http.send_json("PATCH", path, body), "PATCH", current.task)
+        # As the official client does: only the version this pass read may be changed, so
+        # a hand edit made since is refused (412, a conflict) rather than overwritten.
+        match = {"If-Match": f'"{current.version}"'} if current.version else None
+        raw = self._http.send_json("PATCH", path, body, headers=match)
+        return self._written(raw, "PATCH", current.task)
 
     def delete(self, entry: CanonicalEntry) -> None:
         """Delete the worklog; one already gone raises :class:`NotFoundError`."""
