@@ -11,7 +11,10 @@ import json
 import re
 from collections.abc import Iterator
 
+import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -200,3 +203,53 @@ def test_envelopes_that_cannot_prove_their_end_are_incomplete(
         client: HttpClient, mode: str, said: str) -> None:
     with pytest.raises(IncompleteReadError, match=re.escape(said)):
         read(EnvelopePaginator().pages(client, "GET", "/envelope", params={"mode": mode}))
+
+
+# --- property: never silently short ---------------------------------------------------------
+
+def _server(total: int, clamp: int | None, signals: str, ignores_offset: bool):
+    """A bare-array list of ``total`` records served by limit/offset, as ``signals`` says."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        q = request.url.params
+        limit, offset = int(q["limit"]), 0 if ignores_offset else int(q["offset"])
+        size = min(limit, clamp) if clamp else limit
+        page = RECORDS_BIG[:total][offset:offset + size]
+        headers = {}
+        if "count" in signals:
+            headers["X-Total-Count"] = str(total)
+        if "pages" in signals:
+            headers["X-Total-Pages"] = str(max(1, -(-total // size)))
+        if "link" in signals and offset + size < total:
+            nxt = request.url.copy_set_param("offset", str(offset + size))
+            headers["Link"] = f'<{nxt}>; rel="next"'
+        return httpx.Response(200, json=page, headers=headers)
+
+    return httpx.MockTransport(handle)
+
+
+RECORDS_BIG = [{"id": i} for i in range(600)]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(total=st.integers(0, 600), clamp=st.one_of(st.none(), st.integers(1, 250)),
+       signals=st.sampled_from(["", "count", "pages", "link", "link+count"]),
+       ignores_offset=st.booleans(), unpaged_ok=st.booleans(), reads=st.integers(1, 3))
+def test_a_read_is_whole_or_loud_never_silently_short(total: int, clamp: int | None,
+                                                     signals: str, ignores_offset: bool,
+                                                     unpaged_ok: bool, reads: int) -> None:
+    # The one reading no client can tell apart: a list documented unpaged whose server
+    # clamps the page AND ignores offset (no record past the first page can be reached by
+    # anyone). Such a server is out of scope; every other one is read whole or refused.
+    if unpaged_ok and ignores_offset and clamp is not None and clamp < min(total, 200):
+        return
+    pager = OffsetPaginator(200, unpaged_ok=unpaged_ok)
+    transport = _server(total, clamp, signals, ignores_offset)
+    with HttpClient(connector="prop", base_url="http://api.test", headers={}, retry=FAST,
+                    transport=transport) as http:
+        for _ in range(reads):  # what one read learned must not mislead the next
+            try:
+                got = read(pager.pages(http, "GET", "/list"))
+            except IncompleteReadError:
+                continue
+            assert got == list(range(total)), (len(got), total)
