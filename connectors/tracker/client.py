@@ -20,7 +20,7 @@ TARGET, only the bridge's own copies matter, and the bridge's token created them
 the search is narrowed to ``createdBy`` = the token's user (or ``copies_created_by``).
 
 Tracker refuses to page a search past 10,000 items ("Request exceeds 10000 items
-limit"). A search whose ``X-Total-Count`` is above :data:`SEARCH_CAP`, or that the
+limit"). A search whose ``X-Total-Count`` is above the cap, or that the
 server refuses so, is split in two halves of its ``createdAt`` range, again and
 again, until every part fits; a worklog seen in two parts is reported once.
 
@@ -52,8 +52,6 @@ Assumptions where the documents are silent (each kept in one place):
 from __future__ import annotations
 
 import hashlib
-import logging
-import re
 import threading
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, time, timedelta
@@ -64,14 +62,13 @@ import httpx
 from pydantic import ValidationError
 
 from bridge.model import CanonicalEntry, MappingError, Origin, Skip
-from bridge.units import format_tracker_datetime, start_for_date
+from bridge.units import start_for_date
 from connectors.base import (
     BadRequestError,
     Capabilities,
     DateWindow,
     EntryDraft,
     FatalError,
-    IncompleteReadError,
     NotFoundError,
     ProbeResult,
     ProbeUses,
@@ -79,20 +76,17 @@ from connectors.base import (
 )
 from connectors.credential import Credential, as_credential
 from connectors.http import HttpClient, RateLimiter, RetryPolicy
-from connectors.paging import HeaderSignals, PageNumberPaginator
+from connectors.paging import PageNumberPaginator
 from connectors.tracker import mapper
 from connectors.tracker import probe as tracker_probe
 from connectors.tracker.config import TrackerConfig, TrackerFilter
+from connectors.tracker.search import CappedSearch
 
 API_PATH = "/v2"
 PAGE_SIZE = 100  # no documented maximum for worklogs: see the module docstring
 CLOCK_SKEW = timedelta(minutes=1)  # allowance on the search's "now"
-SEARCH_CAP = 10_000  # items one search may page through
 #: The filter key the reconciler adds when it reads Tracker as a target: only the copies.
 COPIES_FILTER = "bridge_copies"
-_CAP_REFUSAL = re.compile(r"exceeds\s+(\d+)\s+items", re.IGNORECASE)
-_ONE_MS = timedelta(milliseconds=1)
-log = logging.getLogger("timebridge.tracker")
 CAPABILITIES = Capabilities(
     updatable=frozenset({"seconds", "comment"}),
     keeps_start=True,
@@ -113,7 +107,6 @@ class TrackerConnector:
         self.name = name
         self.config = config
         self.reference_source = config.reference_source
-        self.search_cap = SEARCH_CAP  # lowered when the server names a smaller cap
         self._map = mapper.TrackerMapping.from_config(name, config)
         org = ("X-Org-ID", config.org_id) if config.org_id is not None else (
             "X-Cloud-Org-ID", config.cloud_org_id)
@@ -141,7 +134,7 @@ class TrackerConnector:
             auth_headers=auth,
         )
         # One paginator per endpoint: each remembers the page size its server delivers.
-        self._pages = PageNumberPaginator(page_size=PAGE_SIZE)
+        self._search = CappedSearch(self._http, PageNumberPaginator(page_size=PAGE_SIZE))
         self._issue_pages = PageNumberPaginator(page_size=PAGE_SIZE, unpaged_ok=True)
         self._login: str | None = None
         self._login_lock = threading.Lock()
@@ -172,7 +165,7 @@ class TrackerConnector:
             authors = list(self.config.copies_created_by or [self.login()])
         seen: set[str] = set()
         for author in authors:
-            for raw in self._search(author, since, until):
+            for raw in self._search.worklogs(author, since, until):
                 record_id = mapper.record_id_of(raw)
                 if record_id is not None:
                     if record_id in seen:
@@ -184,42 +177,10 @@ class TrackerConnector:
                 if day is None or day in window:
                     yield item
 
-    def _search(self, author: str | None, low: datetime, high: datetime) -> Iterator[dict]:
-        """The worklogs created in [low, high] (by ``author``), split below the search cap."""
-        body: dict[str, Any] = {"createdAt": {"from": format_tracker_datetime(low),
-                                              "to": format_tracker_datetime(high)}}
-        if author is not None:
-            body["createdBy"] = author
-        try:
-            for page in self._pages.pages(self._http, "POST", "/worklog/_search", json=body,
-                                          on_page=self._under_cap):
-                yield from page
-            return
-        except _OverCap as over:
-            reason = f"the server counts {over.total} worklogs"
-        except BadRequestError as error:
-            refused = _CAP_REFUSAL.search(str(error))
-            if refused is None:
-                raise
-            self.search_cap = min(self.search_cap, int(refused.group(1)))
-            reason = f"the server refused to page past {refused.group(1)} items"
-        if high - low <= _ONE_MS:
-            raise IncompleteReadError(
-                f"POST /worklog/_search: more than {self.search_cap} worklogs were created "
-                f"within one millisecond ({format_tracker_datetime(low)}); they cannot be "
-                "searched below the cap", connector=self.name)
-        middle = low + (high - low) / 2
-        middle = middle.replace(microsecond=middle.microsecond // 1000 * 1000)
-        log.info("%s: splitting a worklog search at %s: %s", self.name,
-                 format_tracker_datetime(middle), reason)
-        # Both halves include the middle millisecond: a worklog there is read twice and
-        # reported once (read() keeps the ids it has seen).
-        yield from self._search(author, low, middle)
-        yield from self._search(author, middle, high)
-
-    def _under_cap(self, signals: HeaderSignals) -> None:
-        if signals.total_count is not None and signals.total_count > self.search_cap:
-            raise _OverCap(signals.total_count)
+    @property
+    def search_cap(self) -> int:
+        """How many items one search may page through (lowered when the server names less)."""
+        return self._search.cap
 
     def login(self) -> str:
         """The login of the token's user (``GET /myself``, asked once): author of the copies."""
@@ -355,10 +316,3 @@ class TrackerConnector:
                              f"that cannot be read back: {item.reason}", connector=self.name)
         return item
 
-
-class _OverCap(Exception):
-    """A search whose total is above the cap: it must be split before it is paged."""
-
-    def __init__(self, total: int) -> None:
-        super().__init__(total)
-        self.total = total
