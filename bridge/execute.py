@@ -34,6 +34,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from bridge.actions import Action, Kind
+from bridge.locks import Held, LockLost
 from bridge.model import CanonicalEntry
 from bridge.state import StateStore
 from bridge.verify import describe, unstored
@@ -67,12 +68,14 @@ class Executor:
     """Applies one route's actions to its target and keeps the state store in step."""
 
     def __init__(self, route: str, target: Connector, store: StateStore | None,
-                 stop: threading.Event | None = None) -> None:
+                 stop: threading.Event | None = None, lock: Held | None = None) -> None:
         self.route = route
         self.target = target
         self.store = store
         self.stop = stop or threading.Event()
+        self.lock = lock                # checked before every write to the target
         self.fatal: str | None = None   # set when going on is pointless (token rejected)
+        self.lost: str | None = None    # why the route's lock is gone: no write after that
         self.not_started = 0            # actions left when a stop came
         # Origins whose replace could not delete its old copy -> why ("conflict"/"failed").
         self._held: dict[str, str] = {}
@@ -89,12 +92,19 @@ class Executor:
         for action in actions:
             if dry_run or self.store is None:
                 outcomes.append(self._planned(action))
-            elif self.stop.is_set():
+            elif self.stop.is_set() or self.lost:
                 self.not_started += 1
             elif self.fatal:
                 outcomes.append(self._failed(action, self.fatal))
             else:
-                outcomes.append(self._apply(action))
+                try:
+                    outcomes.append(self._apply(action))
+                except LockLost as exc:
+                    # Another run may hold the route now: write nothing more. What this
+                    # action recorded (an intent at most) the next run resolves by origin.
+                    self.lost = str(exc)
+                    self.not_started += 1
+                    log.error("route %s: %s; stopped writing", self.route, exc)
         if self.not_started:
             log.warning("route %s: stopped; %d actions not started (the next run does them)",
                         self.route, self.not_started)
@@ -148,6 +158,7 @@ class Executor:
 
     def _create(self, a: Action) -> Outcome:
         assert a.draft is not None and a.source is not None
+        self._guard()  # before the intent too: the route's new holder may have linked it
         key = str(a.origin)
         if a.forget_link:  # re-creating a copy deleted by hand: its old link is stale
             self.store.remove_link(self.route, key)
@@ -180,6 +191,7 @@ class Executor:
 
     def _update(self, a: Action) -> Outcome:
         assert a.copy is not None and a.draft is not None and a.source is not None
+        self._guard()
         copy = self.target.update(a.copy, a.draft)
         missed = unstored(copy, a.draft)
         if not missed:
@@ -205,6 +217,7 @@ class Executor:
     def _delete(self, a: Action) -> Outcome:
         assert a.copy is not None
         key = str(a.origin)
+        self._guard()
         if not a.forget_link:
             # Half of a replace: the intent names the copy being replaced, durably,
             # before it is deleted (see the module docstring).
@@ -218,6 +231,11 @@ class Executor:
         if a.forget_link:
             self.store.remove_link(self.route, key)
         return self._done(a, a.copy)
+
+    def _guard(self) -> None:
+        """Right before a write: the route must still be ours (:class:`LockLost` if not)."""
+        if self.lock is not None:
+            self.lock.check()
 
     def _link(self, a: Action, copy: CanonicalEntry | None) -> None:
         source = a.source

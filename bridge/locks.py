@@ -160,11 +160,29 @@ def _open_postgres(url: sa.URL) -> Backend:
                    read_date=_as_is, read_utc=_postgres_utc)
 
 
-class Held:
-    """A lock that is held; :meth:`release` is idempotent."""
+class LockLost(Exception):
+    """The route's lock is no longer held (its session ended, its file was replaced)."""
 
-    def __init__(self, release: Callable[[], None]) -> None:
+
+class Held:
+    """A lock that is held; :meth:`release` is idempotent.
+
+    :meth:`check` proves it is still held, and raises :class:`LockLost` when it is not:
+    the executor calls it before every write, so a pass whose lock vanished (a database
+    session ended by a timeout, a failover or a person) stops before it writes again.
+    """
+
+    def __init__(self, release: Callable[[], None],
+                 check: Callable[[], None] | None = None) -> None:
         self._release: Callable[[], None] | None = release
+        self._check = check
+
+    def check(self) -> None:
+        """Raise :class:`LockLost` unless the lock is still held."""
+        if self._release is None:
+            raise LockLost("the lock was released")
+        if self._check is not None:
+            self._check()
 
     def release(self) -> None:
         """Give the lock up (a no-op the second time)."""
@@ -206,6 +224,17 @@ class FileLocks:
         # The holder's pid is only for a person wondering who holds it; the lock is the flock.
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
+        path = self.path(route)
+
+        def check() -> None:
+            # The flock cannot be taken from us, but a lock file deleted or replaced lets
+            # another run lock a new file of that name: then it is as good as lost.
+            try:
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except OSError:
+                same = False
+            if not same:
+                raise LockLost(f"the lock file {path} was removed or replaced")
 
         def release() -> None:
             # The file stays: unlinking it could let a later run lock a fresh inode
@@ -215,7 +244,7 @@ class FileLocks:
             finally:
                 os.close(fd)
 
-        return Held(release)
+        return Held(release, check)
 
 
 def advisory_key(database: str, schema: str, route: str) -> int:
@@ -259,13 +288,25 @@ class AdvisoryLocks:
             conn.close()
             return None
 
+        def check() -> None:
+            # A session-level lock lives exactly as long as its session: if the session
+            # answers, the lock is ours; if it was ended (idle_session_timeout,
+            # pg_terminate_backend, a failover), the query fails and the lock is gone.
+            try:
+                conn.execute(sa.text("select 1"))
+            except sa.exc.SQLAlchemyError as exc:
+                raise LockLost("the database session holding the route's lock ended: "
+                               f"{str(getattr(exc, 'orig', exc)).splitlines()[0]}") from None
+
         def release() -> None:
             try:
                 conn.execute(sa.text("select pg_advisory_unlock(:k)"), {"k": key})
+            except sa.exc.SQLAlchemyError:
+                pass  # the session is gone, and the lock with it
             finally:
                 conn.close()  # ends the session: the lock goes even if the unlock failed
 
-        return Held(release)
+        return Held(release, check)
 
 
 class MemoryLocks:

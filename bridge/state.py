@@ -21,7 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bridge.locks import WRITE, Backend, open_backend
+from bridge.locks import WRITE, Backend, Held, open_backend
 from bridge.perf import gc_paused
 from bridge.schema import (  # noqa: F401  (re-exported: the store's public names)
     LINK_FIELDS,
@@ -296,10 +296,12 @@ class StateStore:
     # --- locks and lifetime -------------------------------------------------------------
 
     @contextlib.contextmanager
-    def lock_route(self, route: str) -> Iterator[None]:
+    def lock_route(self, route: str) -> Iterator[Held]:
         """Hold ``route`` for the ``with`` block; :class:`RouteHeld` at once if it is held.
 
-        Never waits. The lock dies with its process (see :mod:`bridge.locks`).
+        Never waits. The lock dies with its process (see :mod:`bridge.locks`). The
+        block gets the :class:`~bridge.locks.Held` lock, whose ``check()`` proves it is
+        still held before each write.
         """
         try:
             held = self._open_backend.locks.try_acquire(route)
@@ -309,7 +311,7 @@ class StateStore:
         if held is None:
             raise RouteHeld(route)
         try:
-            yield
+            yield held
         finally:
             try:
                 held.release()

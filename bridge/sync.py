@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from bridge.actions import Kind, ProofRequest, Proofs, RouteRules
 from bridge.config import RouteConfig
 from bridge.execute import Executor, Outcome
+from bridge.locks import Held
 from bridge.model import CanonicalEntry, Skip
 from bridge.plan import Inputs, plan, proofs_needed
 from bridge.runtime import Runtime
@@ -94,8 +95,8 @@ def run_pass(spec: PassSpec, store: StateStore, *, dry_run: bool = False,
     failures (they become the route's error or an action's)."""
     result = RouteResult(spec.rules.name, spec.rules.window, dry_run)
     try:
-        with nullcontext() if dry_run else store.lock_route(spec.rules.name):
-            _pass(spec, store, result, stop, progress)
+        with nullcontext() if dry_run else store.lock_route(spec.rules.name) as lock:
+            _pass(spec, store, result, stop, progress, lock)
     except RouteHeld as exc:
         result.error = str(exc)
     return result
@@ -112,7 +113,8 @@ def _learned(spec: PassSpec, store: StateStore) -> PassSpec:
 
 
 def _pass(spec: PassSpec, store: StateStore, result: RouteResult,
-          stop: threading.Event | None, progress: Progress | None) -> None:
+          stop: threading.Event | None, progress: Progress | None,
+          lock: Held | None = None) -> None:
     spec = _learned(spec, store)
     rules, window = spec.rules, spec.rules.window
     run_id = None if result.dry_run else store.start_run(rules.name, window.start, window.end,
@@ -131,14 +133,18 @@ def _pass(spec: PassSpec, store: StateStore, result: RouteResult,
     planned = plan(rules, inputs, proofs)
     if planned.brake:
         errors.append(planned.brake)
-    executor = Executor(rules.name, spec.target, store, stop)
+    executor = Executor(rules.name, spec.target, store, stop, lock)
     result.outcomes = executor.run(
         _ticking(planned.actions, None if result.dry_run else progress), dry_run=result.dry_run)
     result.unchanged = planned.unchanged
     if executor.fatal:
         errors.append(executor.fatal)
-    result.interrupted = bool(stop and stop.is_set())
-    if result.interrupted:
+    if executor.lost:
+        left = f"; {executor.not_started} actions not started" if executor.not_started else ""
+        errors.append(f"the route's lock was lost ({executor.lost}); stopped writing{left}; "
+                      "another run may hold the route now: run again to finish")
+    result.interrupted = bool(stop and stop.is_set()) or executor.lost is not None
+    if stop is not None and stop.is_set():
         left = f"; {executor.not_started} actions not started" if executor.not_started else ""
         errors.append(f"interrupted by a signal{left}; run again to finish")
     result.error = "; ".join(errors) or None
