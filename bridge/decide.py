@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from bridge.actions import Action, Kind, RouteRules
 from bridge.model import CanonicalEntry, Origin, normalise_comment
 from connectors.base import EntryDraft
+from connectors.records import RECORD_ERRORS
 
 if TYPE_CHECKING:  # the planner reads links' attributes only; it never touches the store
     from bridge.state import Link
@@ -59,7 +60,9 @@ def decide(rules: RouteRules, key: str, source: CanonicalEntry, link: Link | Non
             return _create(rules, act, source, task, "the copy was deleted in the target; "
                            "recreated (source-wins)", forget_link=True)
         return _create(rules, act, source, task, "new in source")
-    wanted = rules.fit(_draft(rules, source, task))
+    wanted = _fitted(rules, source, task)
+    if isinstance(wanted, str):
+        return [act(Kind.SKIP, wanted, copy=copy)]
     same = _same(copy, wanted)
     if link is None or link.status != "linked":
         if same:
@@ -107,8 +110,22 @@ class _Maker:
 
 def _create(rules: RouteRules, act: _Maker, source: CanonicalEntry, task: str,
             reason: str, forget_link: bool = False) -> list[Action]:
-    return [act(Kind.CREATE, reason, draft=rules.fit(_draft(rules, source, task)),
-                forget_link=forget_link)]
+    draft = _fitted(rules, source, task)
+    if isinstance(draft, str):
+        return [act(Kind.SKIP, draft)]
+    return [act(Kind.CREATE, reason, draft=draft, forget_link=forget_link)]
+
+
+def _fitted(rules: RouteRules, source: CanonicalEntry, task: str) -> EntryDraft | str:
+    """What the copy of ``source`` holds in the target's terms, or why it cannot be made.
+
+    One origin the target cannot hold (an id no marker can carry, a date its zone cannot
+    place) is that origin's reported skip, never the whole pass's failure.
+    """
+    try:
+        return rules.fit(_draft(rules, source, task))
+    except RECORD_ERRORS as error:
+        return f"cannot be copied to the target: {error}"
 
 
 def _update(rules: RouteRules, act: _Maker, copy: CanonicalEntry, wanted: EntryDraft,

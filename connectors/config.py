@@ -23,7 +23,10 @@ class ConnectorBase(Strict):
     token: SecretStr | None = None
     reference_source: str
     requests_per_second: float | None = Field(default=None, gt=0)
-    timeout_seconds: float = Field(default=30.0, gt=0)
+    timeout_seconds: float = Field(default=30.0, gt=0, allow_inf_nan=False)
+    # A record whose duration is above this is skipped, not copied: no one logs a
+    # month of wall-clock time on one record (a week, P1W, or 40 hours still pass).
+    max_duration_hours: float = Field(default=744, gt=0, allow_inf_nan=False)
 
     @field_validator("base_url")
     @classmethod

@@ -67,6 +67,8 @@ def parse_json(response: httpx.Response, connector: str, redact: Redactor) -> An
             return response.json()
         except (ValueError, UnicodeDecodeError):
             problem = "a body that is not valid JSON"
+        except RecursionError:
+            problem = "JSON nested too deeply to read"
     text = f"{_where(response)} answered {problem} (status {response.status_code})"
     raise TransientError(redact(text + " where JSON was expected"), connector=connector,
                          status=response.status_code)

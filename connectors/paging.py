@@ -233,8 +233,8 @@ def _count(value: str | None) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-def _fingerprint(items: list[dict]) -> str:
-    ids = [item.get("id") for item in items]
+def _fingerprint(items: list[Any]) -> str:
+    ids = [item.get("id") if isinstance(item, dict) else None for item in items]
     if all(isinstance(i, int | str) and not isinstance(i, bool) for i in ids):
         text = jsonlib.dumps(ids)
     else:
@@ -242,12 +242,12 @@ def _fingerprint(items: list[dict]) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
-def _records(client: HttpClient, method: str, path: str, body: Any) -> list[dict]:
+def _records(client: HttpClient, method: str, path: str, body: Any) -> list[Any]:
+    """The records of a page. An item that is not a JSON object is passed on: the
+    connector reports it as a skip, so one bad item never fails the whole read."""
     if not isinstance(body, list):
         kind = {dict: "a JSON object", str: "a string"}.get(type(body), type(body).__name__)
         raise shape_error(client, method, path, f"{kind} where a list of records was expected")
-    if not all(isinstance(item, dict) for item in body):
-        raise shape_error(client, method, path, "a list with items that are not JSON objects")
     return body
 
 

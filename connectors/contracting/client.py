@@ -70,6 +70,7 @@ from connectors.contracting.config import ContractingConfig, ContractingFilter
 from connectors.credential import Credential, as_credential
 from connectors.http import HttpClient, RateLimiter, RetryPolicy
 from connectors.paging_envelope import EnvelopePaginator
+from connectors.records import judge
 
 API_PREFIX = "/api/v1"
 ENTRIES = "/time-entries"
@@ -213,10 +214,8 @@ class ContractingConnector:
                                      reference_source=self.reference_source)
 
     def _map(self, raw: object) -> ReadItem:
-        try:
-            return self._entry(raw)
-        except MappingError as error:
-            return Skip(connector=self.name, record_id=mapper.record_id_of(raw), reason=str(error))
+        return judge(raw, self._entry, mapper.record_id_of, connector=self.name,
+                     max_seconds=self.config.max_duration_hours * 3600)
 
 
 def _auth(token: str) -> dict[str, str]:

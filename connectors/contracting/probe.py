@@ -38,7 +38,8 @@ def _list(conn: ContractingConnector, uses: ProbeUses, seen: dict) -> ProbeResul
                                                      params=params):
             pages += 1
             count += len(page)
-            seen.setdefault("id", str(page[0].get("id")))
+            if isinstance(page[0], dict):
+                seen.setdefault("id", str(page[0].get("id")))
             if pages >= _PAGES:
                 return note(name, "the list is paged (documented unpaged); the bridge follows "
                             "its next pages and checks its totals")

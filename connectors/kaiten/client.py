@@ -40,6 +40,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -62,6 +63,7 @@ from connectors.kaiten import mapper
 from connectors.kaiten import probe as kaiten_probe
 from connectors.kaiten.config import KaitenConfig, KaitenFilter
 from connectors.paging import OffsetPaginator
+from connectors.records import judge
 
 API_PATH = "/api/latest"
 #: The filter key the reconciler adds when it reads Kaiten as a target: only the copies.
@@ -215,14 +217,14 @@ class KaitenConnector:
         body = mapper.update_body(draft, rounding=self.config.rounding)
         with self._tariff(card, f"update time log {current.record_id}"):
             raw = self._http.send_json(
-                "PATCH", f"/cards/{card}/time-logs/{current.record_id}", body)
+                "PATCH", self._log_path(card, current.record_id), body)
         return self._written(raw, "PATCH", card)
 
     def delete(self, entry: CanonicalEntry) -> None:
         """Delete the log; one already gone raises :class:`NotFoundError`."""
         card = self._card(entry.task)
         with self._tariff(card, f"delete time log {entry.record_id}"):
-            self._http.send_json("DELETE", f"/cards/{card}/time-logs/{entry.record_id}")
+            self._http.send_json("DELETE", self._log_path(card, entry.record_id))
 
     def close(self) -> None:
         """Release the HTTP client."""
@@ -231,12 +233,10 @@ class KaitenConnector:
     # -- helpers ---------------------------------------------------------------------
 
     def _item(self, raw: Any) -> ReadItem:
-        try:
-            return mapper.to_entry(raw, connector=self.name,
-                                   reference_source=self.reference_source)
-        except MappingError as error:
-            return Skip(connector=self.name, record_id=mapper.record_id_of(raw),
-                        reason=str(error))
+        return judge(raw, lambda r: mapper.to_entry(r, connector=self.name,
+                                                    reference_source=self.reference_source),
+                     mapper.record_id_of, connector=self.name,
+                     max_seconds=self.config.max_duration_hours * 3600)
 
     def _current_user(self) -> dict[str, Any]:
         user = self._http.get_json("/users/current")
@@ -256,6 +256,11 @@ class KaitenConnector:
         except NotFoundError:
             return []
         return list(logs.values())
+
+    @staticmethod
+    def _log_path(card: int, record_id: str) -> str:
+        # Escaped: an id is data from an API, and "77/../../cards/1002/..." must stay one id.
+        return f"/cards/{card}/time-logs/{quote(str(record_id), safe='')}"
 
     def _card(self, task: str) -> int:
         try:

@@ -77,6 +77,7 @@ from connectors.base import (
 from connectors.credential import Credential, as_credential
 from connectors.http import HttpClient, RateLimiter, RetryPolicy
 from connectors.paging import PageNumberPaginator
+from connectors.records import judge
 from connectors.tracker import mapper
 from connectors.tracker import probe as tracker_probe
 from connectors.tracker.config import TrackerConfig, TrackerFilter
@@ -280,11 +281,8 @@ class TrackerConnector:
                                   f"{error.errors()[0]['msg']}", connector=self.name) from None
 
     def _item(self, raw: Any) -> ReadItem:
-        try:
-            return mapper.to_entry(raw, self._map)
-        except MappingError as error:
-            return Skip(connector=self.name, record_id=mapper.record_id_of(raw),
-                        reason=str(error))
+        return judge(raw, lambda r: mapper.to_entry(r, self._map), mapper.record_id_of,
+                     connector=self.name, max_seconds=self.config.max_duration_hours * 3600)
 
     def _issue_worklogs(self, task: str) -> list[Any]:
         """Every worklog of the issue, read to its proven end ([] when the issue is gone)."""

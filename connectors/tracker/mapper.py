@@ -148,7 +148,7 @@ def work_date_of(raw: Any, m: TrackerMapping) -> date | None:
         return None
     try:
         return work_date_from_start(_start(raw, ""), m.tz)
-    except (MappingError, DateTimeError):
+    except (MappingError, DateTimeError, OverflowError, ValueError):
         return None
 
 

@@ -61,7 +61,8 @@ def _search(conn: TrackerConnector, uses: ProbeUses, seen: dict) -> ProbeResult:
         count += f", above the {conn.search_cap}-item cap: searches are split by createdAt"
     if len(first) == 1:
         _, second = _page(conn, body, 2)
-        if isinstance(second, list) and second and second[0].get("id") == first[0].get("id"):
+        if isinstance(second, list) and second and isinstance(second[0], dict) and \
+                isinstance(first[0], dict) and second[0].get("id") == first[0].get("id"):
             return failed(name, "the search ignores page: a read longer than one page stops "
                           "as incomplete, and nothing is deleted from it")
     headers = paging_headers(response)

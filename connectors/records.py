@@ -1,0 +1,53 @@
+"""Every record is judged alone: one that cannot be mapped, or is absurd, is a skip.
+
+A connector's read hands each raw record to :func:`judge`. Whatever is wrong with it
+(a field of the wrong type, a date past the year 9999, an id no marker can hold, an
+item that is not a JSON object, a duration above ``max_duration_hours``) becomes a
+:class:`~bridge.model.Skip` with the reason, and the read, the route and the command go
+on. A duration above the bound is never billed: a month of wall-clock time (744 h) by
+default, so a one-week ``P1W`` or a 40-hour Kaiten log still is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bridge.model import CanonicalEntry, MappingError, Skip
+
+#: What a mapper may raise for one bad record (MappingError is a ValueError).
+RECORD_ERRORS = (ValueError, TypeError, OverflowError, RecursionError, KeyError, IndexError,
+                 AttributeError)
+
+
+def judge(raw: Any, to_entry: Callable[[Any], CanonicalEntry],
+          record_id_of: Callable[[Any], str | None], *, connector: str,
+          max_seconds: float) -> CanonicalEntry | Skip:
+    """``raw`` as an entry, or as a skip saying why it is not one."""
+    try:
+        entry = to_entry(raw)
+    except RECORD_ERRORS as error:
+        return Skip(connector=connector, record_id=_id(record_id_of, raw),
+                    reason=_reason(error))
+    if entry.seconds > max_seconds:
+        return Skip(connector=connector, record_id=entry.record_id,
+                    reason=f"duration {entry.seconds / 3600:,.2f} h is above max_duration_hours "
+                           f"({max_seconds / 3600:g} h): not copied, as it cannot be real")
+    return entry
+
+
+def _id(record_id_of: Callable[[Any], str | None], raw: Any) -> str | None:
+    try:
+        found = record_id_of(raw)
+    except RECORD_ERRORS:
+        return None
+    return None if found is None else found[:200]
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, MappingError):
+        text = str(error)
+    else:
+        detail = str(error).splitlines()[0] if str(error) else ""
+        text = f"cannot be read ({type(error).__name__}{': ' + detail if detail else ''})"
+    return text if len(text) <= 300 else text[:299] + "…"
