@@ -16,6 +16,7 @@ import typer
 
 from bridge import __version__
 from bridge.config_loader import ConfigError, LoadedConfig, load_config
+from bridge.safe_text import for_terminal
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -65,7 +66,7 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar."
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     """Print one line to stderr and exit."""
-    typer.echo(f"timebridge: error: {message}", err=True)
+    typer.echo(f"timebridge: error: {for_terminal(message)}", err=True)
     raise typer.Exit(code)
 
 
@@ -146,7 +147,7 @@ def check(
     loaded = load(ctx, config)
     cfg = loaded.config
     for warning in cfg.chain_warnings():
-        typer.echo(f"timebridge: warning: {warning}", err=True)
+        typer.echo(f"timebridge: warning: {for_terminal(warning)}", err=True)
     typer.echo(f"{loaded.path}: config is valid: {len(cfg.connectors)} connector(s), "
                f"{len(cfg.routes)} route(s)")
     if offline:
@@ -154,7 +155,8 @@ def check(
     from bridge.check import check_online
     from bridge.config_loader import today
 
-    if check_online(loaded, today(), lambda line, err: typer.echo(line, err=err)):
+    if check_online(loaded, today(),
+                    lambda line, err: typer.echo(for_terminal(line), err=err)):
         raise typer.Exit(EXIT_FAILED)
 
 
@@ -274,6 +276,6 @@ def main() -> None:
     except Exception as exc:  # a bug: say so in one line unless --debug
         if "--debug" in sys.argv:
             raise
-        typer.echo(f"timebridge: internal error: {type(exc).__name__}: {exc} "
+        typer.echo(f"timebridge: internal error: {type(exc).__name__}: {for_terminal(exc)} "
                    "(run with --debug for the traceback)", err=True)
         sys.exit(EXIT_FAILED)

@@ -63,6 +63,7 @@ from bridge.demo_seed import (  # noqa: F401  (the demo's names, public here)
     DemoSeeder,
     long_comment,
 )
+from bridge.safe_text import for_terminal
 from connectors.contracting.emulator import ContractingEmulator
 from connectors.emulator import EmulatorServer
 from connectors.kaiten.emulator import KaitenEmulator
@@ -234,7 +235,7 @@ def run_demo(workdir: Path | None = None, *, today: date | None = None,
     out = out if out is not None else sys.stdout
 
     def say(text: str = "") -> None:
-        print(text, file=out, flush=True)
+        print(for_terminal(text, newlines=True), file=out, flush=True)
 
     folder = Path(workdir) if workdir is not None else Path(
         tempfile.mkdtemp(prefix="timebridge-demo-"))

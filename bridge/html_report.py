@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 from bridge.execute import Outcome
 from bridge.report import action_dict, hours
+from bridge.safe_text import for_file
 from bridge.sync import SUMMARY_KEYS, RouteResult
 from connectors.redact import LOG_FILTER
 
@@ -39,8 +40,12 @@ svg .bar{fill:#4a78c2}svg text{font-size:11px;fill:#333}
 
 
 def _e(value: object) -> str:
-    """Escape one value for HTML text or a quoted attribute; None is an empty cell."""
-    return "" if value is None else html.escape(str(value), quote=True)
+    """Escape one value for HTML text or a quoted attribute; None is an empty cell.
+
+    Control characters and terminal escape sequences are dropped too: HTML has no
+    use for them, and a page written to stdout may well land on a terminal.
+    """
+    return "" if value is None else html.escape(for_file(value), quote=True)
 
 
 def _scrub(text: str | None) -> str | None:

@@ -10,6 +10,13 @@ token out of the logs whatever logger, message or traceback carries it.
 Tracebacks are written only with ``debug=True`` (INTERFACE.md: "never a
 traceback, --debug shows one"); without it the exception's last line is kept,
 so a failure still says why.
+
+Messages often quote an API's answer. On a terminal the human formatter passes
+them through :func:`bridge.safe_text.for_terminal`: no escape sequence or
+control character reaches the screen, and a message is one line (a forged
+second "log line" cannot be slipped in); a debug traceback keeps its lines.
+JSON lines need no stripping: ``json.dumps`` escapes C0 controls (ESC, BEL,
+newlines) and :func:`bridge.safe_text.json_for_terminal` the C1 ones.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from rich.console import Console
 from rich.highlighter import NullHighlighter
 from rich.logging import RichHandler
 
+from bridge.safe_text import for_terminal, json_for_terminal
 from connectors.redact import LOG_FILTER
 
 # Loggers that are chatty at INFO (httpx logs every request URL): WARNING unless debugging.
@@ -71,21 +79,26 @@ class JsonFormatter(logging.Formatter):
                 doc["exc"] = trace
             else:
                 doc["error"] = _last_line(trace)
-        return json.dumps(doc, ensure_ascii=False, default=str)
+        return json_for_terminal(json.dumps(doc, ensure_ascii=False, default=str))
 
 
 class HumanFormatter(logging.Formatter):
-    """``logger: message`` (RichHandler adds time and level); the traceback only when debugging."""
+    """``logger: message`` (RichHandler adds time and level); the traceback only when debugging.
+
+    Safe for a terminal: escape sequences and control characters are removed and
+    the message is kept on one line; only a debug traceback spans several lines.
+    """
 
     def __init__(self, *, debug: bool) -> None:
         super().__init__()
         self.debug = debug
 
     def format(self, record: logging.LogRecord) -> str:
-        text = f"{record.name}: {record.getMessage()}"
+        text = for_terminal(f"{record.name}: {record.getMessage()}")
         trace = _traceback(record, self)
         if trace:
-            text += "\n" + trace if self.debug else f" ({_last_line(trace)})"
+            text += ("\n" + for_terminal(trace, newlines=True) if self.debug
+                     else f" ({for_terminal(_last_line(trace))})")
         return text
 
 

@@ -6,6 +6,10 @@ the limiter is usually why it is slow. Shown only on a terminal and not with
 ``--quiet``: stdout carries the machine-readable report and stays untouched
 (the display never redirects stdout), and a disabled display writes nothing
 anywhere and costs one attribute check per call.
+
+Route and limiter names are shown as plain text (columns with ``markup=False``,
+names through :func:`bridge.safe_text.for_terminal`): a ``[`` in a name is
+neither styling nor a rich ``MarkupError``, and no escape sequence is printed.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from rich.progress import Progress as RichProgress
 from rich.text import Text
 
 from bridge.logs import stderr_console
+from bridge.safe_text import for_terminal
 from connectors.ratelimit import RateLimiter
 
 Limiters = Mapping[str, RateLimiter] | Callable[[], Mapping[str, RateLimiter]]
@@ -53,7 +58,7 @@ def pace_text(limiters: Mapping[str, RateLimiter]) -> str:
             continue
         rps = limiter.requests_per_second
         rate = f"{rps:g}/s" if rps else "unlimited"
-        parts.append(f"{name} {rate}: {limiter.requests} requests, "
+        parts.append(f"{for_terminal(name)} {rate}: {limiter.requests} requests, "
                      f"waited {limiter.waited_seconds:.1f} s")
     return " · ".join(parts)
 
@@ -93,9 +98,9 @@ class Progress:
             # Built only when enabled: a disabled Progress touches no console at all.
             self._display = _Display(
                 SpinnerColumn(finished_text="[green]✓[/]"),
-                TextColumn("[bold]{task.description}"),
+                TextColumn("{task.description}", style="bold", markup=False),
                 BarColumn(bar_width=16),
-                TextColumn("{task.fields[detail]}"),
+                TextColumn("{task.fields[detail]}", markup=False),
                 TimeElapsedColumn(),
                 pace=self._pace,
                 console=console or stderr_console(),
@@ -129,7 +134,7 @@ class Progress:
             return
         self._finish_route()
         self._counts, self._applied = {}, 0
-        self._task = self._display.add_task(name, total=None, detail="starting")
+        self._task = self._display.add_task(for_terminal(name), total=None, detail="starting")
 
     def read(self, side: str, count: int) -> None:
         """``side`` (source, target) has yielded ``count`` records so far in this route."""
@@ -170,7 +175,7 @@ class Progress:
         return self._task
 
     def _detail(self) -> str:
-        parts = [f"{side} {count:,}" for side, count in self._counts.items()]
+        parts = [f"{for_terminal(side)} {count:,}" for side, count in self._counts.items()]
         if self._applied:
             parts.append(f"applied {self._applied:,}")
         return " · ".join(parts) or "starting"

@@ -1,4 +1,10 @@
-"""Renderings of route passes: JSON (INTERFACE.md's report), CSV, and a table for people."""
+"""Renderings of route passes: JSON (INTERFACE.md's report), CSV, and a table for people.
+
+Reasons, errors, origins and tasks come from the connected systems' answers, so
+they go through :mod:`bridge.safe_text`: the table shows them as ``Text`` (never
+parsed as rich markup) stripped of escape sequences, and CSV cells cannot start
+a spreadsheet formula. JSON keeps the exact values.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +16,10 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from bridge.execute import Outcome
+from bridge.safe_text import as_text, for_csv, json_for_terminal
 from bridge.sync import SUMMARY_KEYS, RouteResult
 
 CSV_COLUMNS = ["route", "action", "status", "origin", "target_id", "task", "date", "seconds",
@@ -53,18 +61,22 @@ def route_dict(result: RouteResult) -> dict[str, Any]:
 
 
 def to_json(results: Sequence[RouteResult], dry_run: bool) -> str:
-    return json.dumps({"dry_run": dry_run, "routes": [route_dict(r) for r in results]},
-                      ensure_ascii=False, indent=2)
+    """The JSON report; values are exact (C1 controls are written as ``\\u`` escapes)."""
+    return json_for_terminal(json.dumps(
+        {"dry_run": dry_run, "routes": [route_dict(r) for r in results]},
+        ensure_ascii=False, indent=2))
 
 
 def to_csv(results: Sequence[RouteResult]) -> str:
+    """One row per listed action; every cell through :func:`~bridge.safe_text.for_csv`."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, extrasaction="ignore",
                             lineterminator="\n")
     writer.writeheader()
     for result in results:
         for outcome in result.listed:
-            writer.writerow({"route": result.route, **action_dict(outcome)})
+            row = {"route": result.route, **action_dict(outcome)}
+            writer.writerow({k: for_csv(row[k]) for k in CSV_COLUMNS})
     return out.getvalue()
 
 
@@ -77,17 +89,21 @@ def hours(seconds: int | None) -> str:
 
 
 def print_table(results: Sequence[RouteResult], dry_run: bool, console: Console) -> None:
-    """Per route: the counts, then every listed action."""
+    """Per route: the counts, then every listed action.
+
+    Every cell and line made from data is a ``Text`` of safe text: a ``[/]`` or
+    an escape sequence in an API's answer is shown as characters, never acted on.
+    """
     for result in results:
-        title = (f"{result.route}  {result.window.start} .. {result.window.end}"
-                 + ("  (dry run)" if dry_run else ""))
+        title = as_text(f"{result.route}  {result.window.start} .. {result.window.end}"
+                        + ("  (dry run)" if dry_run else ""))
         counts = Table(title=title, show_header=True, header_style="bold")
         for key in SUMMARY_KEYS:
             counts.add_column(key, justify="right")
         counts.add_row(*(str(result.summary[k]) for k in SUMMARY_KEYS))
         console.print(counts)
         if result.error:
-            console.print(f"[red]error:[/red] {result.error}", highlight=False)
+            console.print(Text.assemble(("error:", "red"), " ", as_text(result.error)))
         if not result.listed:
             continue
         table = Table(show_header=True, header_style="bold")
@@ -95,7 +111,8 @@ def print_table(results: Sequence[RouteResult], dry_run: bool, console: Console)
             table.add_column(column)
         for outcome in result.listed:
             row = action_dict(outcome)
-            reason = row["reason"] + (f" — {row['error']}" if row["error"] else "")
-            table.add_row(row["action"], row["status"], row["origin"], row["task"] or "",
-                          row["date"] or "", hours(row["seconds"]), reason)
+            reason = (row["reason"] or "") + (f" — {row['error']}" if row["error"] else "")
+            table.add_row(*(as_text(cell) for cell in (
+                row["action"], row["status"], row["origin"], row["task"], row["date"],
+                hours(row["seconds"]), reason)))
         console.print(table)

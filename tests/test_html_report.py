@@ -199,3 +199,16 @@ def test_a_registered_secret_in_an_error_is_scrubbed() -> None:
     result = RouteResult("r", WINDOW, False, error="rejected html-report-secret-0042")
     text = to_html([result], dry_run=False, generated_at=NOW)
     assert "html-report-secret-0042" not in text and "rejected ***" in text
+
+
+def test_escape_sequences_and_controls_in_data_do_not_reach_the_page() -> None:
+    hostile = "bad [/] \x1b[2J\x1b]0;pwned\x07 <b>x</b> \x9b31m\x00"
+    src = source("9", date(2026, 11, 20), 600, author="anna\x1b[31m", comment=hostile)
+    result = RouteResult("r\x1b[2J", WINDOW, False, error=hostile,
+                         outcomes=[create(src, "prj_a", status="failed", error=hostile)])
+    text = to_html([result], dry_run=False, generated_at=NOW)
+    assert "\x1b" not in text and "\x07" not in text and "\x9b" not in text
+    assert "\x00" not in text and "pwned" not in text
+    [row] = parse(text).tables["actions"]
+    assert row[0] == "r" and row[7] == "anna"
+    assert row[8] == row[10] == "bad [/]  <b>x</b> "   # shown as typed, minus the controls

@@ -132,3 +132,44 @@ def test_human_lines_show_the_traceback_with_debug() -> None:
         logging.getLogger("timebridge").exception("failed")
     out = ANSI.sub("", tty.getvalue())
     assert "Traceback" in out and "RuntimeError: with ***" in out and TOKEN not in out
+
+
+HOSTILE = "api said [/] [bold]no[/] \x1b[2J\x1b]0;pwned\x07 \x9b31m red\nFAKE 12:00:00 INFO ok"
+
+
+def test_human_lines_carry_no_escape_sequence_from_a_message(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "300")          # wide enough for rich not to wrap the line
+    tty = FakeTty()
+    setup_logging(stream=tty)
+    logging.getLogger("connectors.kaiten").warning("request failed: %s", HOSTILE)
+    raw = tty.getvalue()
+    assert "\x1b[2J" not in raw and "\x1b]" not in raw and "\x07" not in raw
+    assert "\x9b" not in raw and "pwned" not in raw
+    out = ANSI.sub("", raw)
+    assert "\x1b" not in out                      # only rich's own colour codes had ESC
+    [line] = [line for line in out.splitlines() if line.strip()]   # one line: no forged one
+    assert "request failed: api said [/] [bold]no[/]" in line and "FAKE 12:00:00" in line
+
+
+def test_human_debug_traceback_keeps_its_lines_but_no_escape_sequence() -> None:
+    tty = FakeTty()
+    setup_logging(stream=tty, debug=True)
+    try:
+        raise RuntimeError(HOSTILE)
+    except RuntimeError:
+        logging.getLogger("timebridge").exception("failed")
+    out = ANSI.sub("", tty.getvalue())
+    assert "\x1b" not in out and "\x07" not in out and "\x9b" not in out
+    assert "Traceback" in out and "RuntimeError: api said [/] [bold]no[/]" in out
+
+
+def test_json_lines_escape_control_characters_and_keep_the_message_exact() -> None:
+    stream = io.StringIO()
+    setup_logging(stream=stream)
+    logging.getLogger("connectors.kaiten").warning("request failed: %s", HOSTILE)
+    raw = stream.getvalue()
+    assert raw.count("\n") == 1                   # the message's newline is escaped, not raw
+    assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]", raw)   # no raw ESC, BEL, C1 CSI
+    [doc] = lines(stream)
+    assert doc["message"] == f"request failed: {HOSTILE}"
