@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
@@ -26,6 +27,8 @@ from bridge.state import RouteHeld, StateStore
 from connectors.base import Connector, ConnectorError, DateWindow, explain
 
 log = logging.getLogger("timebridge.sync")
+#: A pass that runs longer stops (a year's backfill at Kaiten's 5 requests/s fits).
+DEFAULT_MAX_PASS_SECONDS = 24 * 3600
 SUMMARY_KEYS = ("create", "update", "delete", "unchanged", "conflict", "skip", "failed")
 
 
@@ -65,6 +68,26 @@ class RouteResult:
 Progress = Callable[[str, int], None]
 
 
+class PassClock:
+    """When a pass must stop: a signal (``stop``), or ``max_seconds`` after it began.
+
+    Acts as the stop event every phase checks: a read stopped by it is incomplete (so
+    nothing is deleted), and no write starts after it.
+    """
+
+    def __init__(self, stop: threading.Event | None, max_seconds: float | None) -> None:
+        self.stop, self.max_seconds = stop, max_seconds
+        self._until = None if max_seconds is None else time.monotonic() + max_seconds
+        self.expired = False
+
+    def is_set(self) -> bool:
+        if self.stop is not None and self.stop.is_set():
+            return True
+        if self._until is not None and time.monotonic() > self._until:
+            self.expired = True
+        return self.expired
+
+
 @dataclass(frozen=True)
 class PassSpec:
     """Everything one pass needs, already built: both connectors, the rules, the filters."""
@@ -86,17 +109,19 @@ def run_route(runtime: Runtime, route: RouteConfig, window: DateWindow, store: S
                         runtime.source_filters(route), runtime.target_filters(route))
     except ConnectorError as exc:
         return RouteResult(route.name, window, dry_run, error=explain(exc))
-    return run_pass(spec, store, dry_run=dry_run, stop=stop, progress=progress)
+    return run_pass(spec, store, dry_run=dry_run, stop=stop, progress=progress,
+                    max_seconds=DEFAULT_MAX_PASS_SECONDS)
 
 
 def run_pass(spec: PassSpec, store: StateStore, *, dry_run: bool = False,
-             stop: threading.Event | None = None, progress: Progress | None = None) -> RouteResult:
+             stop: threading.Event | None = None, progress: Progress | None = None,
+             max_seconds: float | None = None) -> RouteResult:
     """Lock the route, read both sides, prove, plan, execute, record; never raises for API
     failures (they become the route's error or an action's)."""
     result = RouteResult(spec.rules.name, spec.rules.window, dry_run)
     try:
         with nullcontext() if dry_run else store.lock_route(spec.rules.name) as lock:
-            _pass(spec, store, result, stop, progress, lock)
+            _pass(spec, store, result, PassClock(stop, max_seconds), progress, lock)
     except RouteHeld as exc:
         result.error = str(exc)
     return result
@@ -113,8 +138,7 @@ def _learned(spec: PassSpec, store: StateStore) -> PassSpec:
 
 
 def _pass(spec: PassSpec, store: StateStore, result: RouteResult,
-          stop: threading.Event | None, progress: Progress | None,
-          lock: Held | None = None) -> None:
+          stop: PassClock, progress: Progress | None, lock: Held | None = None) -> None:
     spec = _learned(spec, store)
     rules, window = spec.rules, spec.rules.window
     run_id = None if result.dry_run else store.start_run(rules.name, window.start, window.end,
@@ -143,10 +167,12 @@ def _pass(spec: PassSpec, store: StateStore, result: RouteResult,
         left = f"; {executor.not_started} actions not started" if executor.not_started else ""
         errors.append(f"the route's lock was lost ({executor.lost}); stopped writing{left}; "
                       "another run may hold the route now: run again to finish")
-    result.interrupted = bool(stop and stop.is_set()) or executor.lost is not None
-    if stop is not None and stop.is_set():
+    result.interrupted = stop.is_set() or executor.lost is not None
+    if stop.is_set():
         left = f"; {executor.not_started} actions not started" if executor.not_started else ""
-        errors.append(f"interrupted by a signal{left}; run again to finish")
+        why = f"the pass ran longer than its bound of {stop.max_seconds:g}s" if \
+            stop.expired else "interrupted by a signal"
+        errors.append(f"{why}{left}; run again to finish")
     result.error = "; ".join(errors) or None
     if run_id is not None:
         failures = [{"origin": o.action.display_origin, "action": o.kind.value, "error": o.error}

@@ -45,6 +45,11 @@ logging.getLogger("stamina").addHandler(logging.NullHandler())
 _SENSITIVE_HEADER = re.compile(r"auth|token|key|secret|cookie|session", re.IGNORECASE)
 _ERRNO = re.compile(r"^\[Errno -?\d+\]\s*")
 _NOT_RESENT = "; not re-sent, as it may or may not have been applied"
+MAX_BODY = 64 * 2**20  # no page of time records is this large: a server that never stops
+
+
+class _TooSlow(Exception):
+    """A request that ran past its deadline, or an answer past :data:`MAX_BODY`."""
 
 
 @dataclass(frozen=True)
@@ -83,8 +88,11 @@ class HttpClient:
                  retry: RetryPolicy | None = None, timeout: float = 30.0,
                  transport: httpx.BaseTransport | None = None,
                  credential: Credential | None = None,
-                 auth_headers: Callable[[str], Mapping[str, str]] | None = None) -> None:
+                 auth_headers: Callable[[str], Mapping[str, str]] | None = None,
+                 deadline: float | None = None) -> None:
         self.connector = connector
+        # The whole of one request (sending, waiting, reading every byte) ends by this.
+        self.deadline = deadline if deadline is not None else max(60.0, 4 * timeout)
         self.retry = retry or RetryPolicy()
         # A private unlimited limiter still makes a 429 hold back this client's requests.
         self.rate_limiter = rate_limiter or RateLimiter(None)
@@ -203,8 +211,13 @@ class HttpClient:
             self.requests_sent += 1
         began = time.monotonic()
         try:
-            response = self._client.request(method, path, params=params, json=json,
-                                            headers=headers)
+            response = self._fetch(method, path, params, json, headers, began)
+        except _TooSlow as slow:
+            where = f"{method} {path.split('?')[0]}"
+            text = f"{where} {slow}"
+            raise (TransientError(self.redact(text), connector=self.connector) if safe else
+                   UnknownOutcomeError(self.redact(text + _NOT_RESENT),
+                                       connector=self.connector)) from None
         except (httpx.RequestError, httpx.InvalidURL) as exc:
             error = self._network_error(exc, method, path, safe)
             log.debug("%s %s failed after %.0f ms: %s", method, self.redact(path.split("?")[0]),
@@ -237,6 +250,32 @@ class HttpClient:
             error = UnknownOutcomeError(self._bare(error) + _NOT_RESENT, connector=self.connector,
                                         status=error.status)
         raise error
+
+    def _fetch(self, method: str, path: str, params: Any, json: Any,
+               headers: Mapping[str, str] | None, began: float) -> httpx.Response:
+        """Send and read the whole answer within :attr:`deadline` seconds and
+        :data:`MAX_BODY` bytes. httpx's timeout bounds each read; a server dribbling a
+        byte at a time would hold the request for ever, so the whole is bounded here."""
+        request = self._client.build_request(method, path, params=params, json=json,
+                                             headers=headers)
+        response = self._client.send(request, stream=True)
+        if response.is_stream_consumed:  # an in-memory answer (a test transport): all here
+            return response
+        body = bytearray()
+        try:
+            for chunk in response.iter_raw():
+                body += chunk
+                if time.monotonic() - began > self.deadline:
+                    raise _TooSlow(f"took longer than {self.deadline:g}s in all (the server "
+                                   "answers too slowly)")
+                if len(body) > MAX_BODY:
+                    raise _TooSlow(f"answered more than {MAX_BODY // 2**20} MiB")
+        finally:
+            response.close()
+        kept = {k: v for k, v in response.extensions.items()
+                if k in ("http_version", "reason_phrase")}
+        return httpx.Response(response.status_code, headers=response.headers,
+                              content=bytes(body), request=request, extensions=kept)
 
     def _network_error(self, exc: Exception, method: str, path: str,
                        safe: bool) -> ConnectorError:

@@ -59,11 +59,18 @@ class HeaderSignals:
                    total_count=_count(response.headers.get("x-total-count")))
 
 
+#: Pages one read may take: a year's backfill of a large organisation fits (two million
+#: Kaiten logs at 200 a page); a server whose list never ends is stopped there.
+MAX_PAGES = 10_000
+
+
 class Walk:
     """Bookkeeping of one read: the pages seen (to catch a repeat) and the records counted."""
 
-    def __init__(self, client: HttpClient, method: str, path: str) -> None:
+    def __init__(self, client: HttpClient, method: str, path: str,
+                 max_pages: int = MAX_PAGES) -> None:
         self.client, self.method, self.path = client, method, path
+        self.max_pages = max_pages
         self.pages: dict[str, tuple[int, bool]] = {}  # fingerprint -> (page number, partial)
         self.count = 0
         self.number = 0
@@ -74,6 +81,8 @@ class Walk:
 
         ``partial``: the page was not exactly as long as asked (see ``unpaged_ok``)."""
         self.number += 1
+        if self.number > self.max_pages:
+            raise self.incomplete(f"more than {self.max_pages} pages: the list does not end")
         if not items:
             return None
         print_ = _fingerprint(items)
@@ -108,10 +117,11 @@ class _ArrayPaginator:
     extra request to prove their end.
     """
 
-    def __init__(self, page_size: int, *, unpaged_ok: bool = False) -> None:
+    def __init__(self, page_size: int, *, unpaged_ok: bool = False,
+                 max_pages: int = MAX_PAGES) -> None:
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
-        self.page_size, self.unpaged_ok = page_size, unpaged_ok
+        self.page_size, self.unpaged_ok, self.max_pages = page_size, unpaged_ok, max_pages
         self.known_size: int | None = None  # the page size the server is known to deliver
         self.ignores_paging = False  # proved: this (unpaged) list comes whole at once
 
@@ -126,7 +136,7 @@ class _ArrayPaginator:
         ``on_page`` sees each page's paging headers before its records are yielded
         (it may raise to stop the read, as a search over its cap does).
         """
-        walk = Walk(client, method, path)
+        walk = Walk(client, method, path, self.max_pages)
         target, query = path, self._query(params, 1, 0)
         short_before: int | None = None  # length of the short page a confirming ask follows
         total: int | None = None
@@ -196,8 +206,9 @@ class OffsetPaginator(_ArrayPaginator):
     """Kaiten: ``limit``/``offset`` parameters, the answer a bare JSON array."""
 
     def __init__(self, page_size: int = 200, limit_param: str = "limit",
-                 offset_param: str = "offset", *, unpaged_ok: bool = False) -> None:
-        super().__init__(page_size, unpaged_ok=unpaged_ok)
+                 offset_param: str = "offset", *, unpaged_ok: bool = False,
+                 max_pages: int = MAX_PAGES) -> None:
+        super().__init__(page_size, unpaged_ok=unpaged_ok, max_pages=max_pages)
         self.limit_param, self.offset_param = limit_param, offset_param
 
     def _query(self, params: dict | None, number: int, offset: int) -> dict:
@@ -208,8 +219,9 @@ class PageNumberPaginator(_ArrayPaginator):
     """Tracker: 1-based ``page`` and ``perPage`` in the query string, even for a POST."""
 
     def __init__(self, page_size: int, page_param: str = "page",
-                 per_page_param: str = "perPage", *, unpaged_ok: bool = False) -> None:
-        super().__init__(page_size, unpaged_ok=unpaged_ok)
+                 per_page_param: str = "perPage", *, unpaged_ok: bool = False,
+                 max_pages: int = MAX_PAGES) -> None:
+        super().__init__(page_size, unpaged_ok=unpaged_ok, max_pages=max_pages)
         self.page_param, self.per_page_param = page_param, per_page_param
 
     def _query(self, params: dict | None, number: int, offset: int) -> dict:

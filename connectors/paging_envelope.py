@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from connectors.http import HttpClient
-from connectors.paging import HeaderSignals, Walk, follow_link, shape_error
+from connectors.paging import MAX_PAGES, HeaderSignals, Walk, follow_link, shape_error
 
 _CURSORS = (("links", "next"), ("next",), ("nextCursor",), ("next_cursor",),
             ("meta", "next_cursor"), ("meta", "nextCursor"))
@@ -43,13 +43,13 @@ class EnvelopePaginator:
     Only links to the same host are followed, so the token never goes elsewhere.
     """
 
-    def __init__(self, items_key: str = "data") -> None:
-        self.items_key = items_key
+    def __init__(self, items_key: str = "data", *, max_pages: int = MAX_PAGES) -> None:
+        self.items_key, self.max_pages = items_key, max_pages
 
     def pages(self, client: HttpClient, method: str, path: str, *, params: dict | None = None,
               json: Any = None) -> Iterator[list[dict]]:
         """Yield each non-empty page, in order, up to the proven end of the list."""
-        walk = Walk(client, method, path)
+        walk = Walk(client, method, path, self.max_pages)
         target, query = path, dict(params or {})
         steps: set[str] = set()
         while True:
