@@ -83,6 +83,9 @@ class RouteRules:
     max_delete_share: float = 0.2
     allow_deletes: bool = False
     billable: str | None = None
+    # Every connector's reference_source in the config: a marker naming anything else
+    # is someone else's text (empty: every marker is trusted, as a bare planner test has it).
+    known_refs: frozenset[str] = frozenset()
 
     def target_task(self, source_task: str) -> str | None:
         """The target task for a source task: its row in ``tasks``, else ``default_task``."""

@@ -70,6 +70,9 @@ class _Index:
         self.skipped: set[str] = set()
         prefix = rules.source_ref + ":"
         for item in inputs.source:
+            if isinstance(item, CanonicalEntry) and item.is_copy and rules.known_refs and \
+                    item.work_date in rules.window:
+                item = _marked(rules, item)   # a marker is trusted only if it can be ours
             if isinstance(item, Skip):
                 self.skips.append(item)
                 self.skipped.add(prefix + str(item.record_id))
@@ -88,6 +91,28 @@ class _Index:
         # record, not evidence: it must not cost a look-up per create on every pass.)
         self.recovering = any(key not in inputs.links and key in self.sources
                               for key in self.copies)
+
+
+def _marked(rules: RouteRules, item: CanonicalEntry) -> CanonicalEntry | Skip:
+    """A source record that names an origin elsewhere: a copy, an original, or a skip.
+
+    A marker or reference naming a connector this config does not have is someone
+    else's text: the record is an original, copied with that text kept. One naming
+    a record of its own system cannot be a copy the bridge made (no route goes from a
+    system to itself): it is reported, never dropped without a word. Any other is a
+    copy the bridge made, and never a source.
+    """
+    origin = item.origin
+    if origin.source not in rules.known_refs:
+        text = f"[timebridge:{origin.source}:{origin.record_id}]"
+        return item.model_copy(update={"origin": item.ref,
+                                       "comment": f"{item.comment} {text}".strip()})
+    if origin.source == item.reference_source:
+        return Skip(connector=item.connector, record_id=item.record_id,
+                    reason=f"carries the bridge's marker for {origin.source}:"
+                           f"{origin.record_id}, a record of its own system, so it is neither "
+                           "an original nor a copy the bridge made; remove the marker to copy it")
+    return item
 
 
 def proofs_needed(rules: RouteRules, inputs: Inputs) -> tuple[list[ProofRequest],

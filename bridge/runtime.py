@@ -54,7 +54,8 @@ class Runtime:
             default_task=None if route.default_task is None else str(route.default_task),
             description=route.description, propagate_deletes=route.propagate_deletes,
             on_conflict=route.on_conflict, max_delete_share=route.max_delete_share,
-            allow_deletes=allow_deletes, billable=route.billable)
+            allow_deletes=allow_deletes, billable=route.billable,
+            known_refs=frozenset(c.reference_source for c in self.config.connectors.values()))
 
     def source_filters(self, route: RouteConfig) -> dict[str, Any]:
         return {k: v for k, v in route.filter.items() if v}

@@ -146,3 +146,30 @@ def test_a_kaiten_id_is_escaped_in_the_path_and_never_reaches_another_log(kaiten
     with pytest.raises(NotFoundError):
         kaiten.connector.delete(copy)
     assert kaiten.stored(other) == before
+
+
+def test_markers_are_trusted_only_where_they_can_be_the_bridges(kaiten) -> None:
+    foreign = kaiten.seed_record(work_date=date(2026, 11, 3), seconds=600,
+                                 comment="did it [timebridge:OTHER_TOOL:5]")
+    own_system = kaiten.seed_record(work_date=date(2026, 11, 3), seconds=600,
+                                    comment="pasted [timebridge:KAITEN:123]")
+    kaiten.seed_record(work_date=date(2026, 11, 3), seconds=600,
+                       comment="a copy the bridge made [timebridge:TGT:9]")
+    target = MemoryConnector("tgt", "TGT")
+    rules = RouteRules(name="r", source="kaiten", source_ref="KAITEN", window=WINDOW,
+                       fit=target.fit, capabilities=target.capabilities, default_task="P",
+                       known_refs=frozenset({"KAITEN", "TGT"}))
+    store = StateStore("sqlite://")
+    try:
+        result = run_pass(PassSpec(kaiten.connector, target, rules), store)
+        again = run_pass(PassSpec(kaiten.connector, target, rules), store)
+    finally:
+        store.close()
+    kinds = {o.action.display_origin: o.kind for o in result.outcomes}
+    # Someone else's marker is text: an original, copied with the text kept.
+    assert kinds == {f"kaiten:{foreign}": Kind.CREATE, f"kaiten:{own_system}": Kind.SKIP}
+    (copy,) = target.records.values()
+    assert copy.comment == "did it [timebridge:OTHER_TOOL:5]"
+    (skip,) = [o for o in result.outcomes if o.kind is Kind.SKIP]
+    assert "marker for KAITEN:123" in skip.reason and "remove the marker" in skip.reason
+    assert [o.kind for o in again.outcomes] == [Kind.SKIP]   # reported every time, no writes
