@@ -63,6 +63,8 @@ async def array(request: Request) -> JSONResponse:
         headers["Link"] = f'<{nxt}>; rel="next"'
     elif mode == "link":
         headers["Link"] = f'<{request.url}>; rel="self"'
+    elif mode == "link-to-itself":
+        headers["Link"] = f'<{request.url}>; rel="next"'
     return JSONResponse(page, headers=headers)
 
 
@@ -88,6 +90,9 @@ async def envelope(request: Request) -> JSONResponse:
         body["pagination"] = {"next_page_token": "abc" if page < last else None}
     elif mode == "has-more":
         body["has_more"] = page < last
+    elif mode == "rotating-cursor":   # a new cursor every time, the same page behind it
+        body = {"data": RECORDS[:per], "meta": {"next_cursor": f"c{len(BODIES)}"}}
+        BODIES.append(None)
     return JSONResponse(body)
 
 
@@ -198,6 +203,7 @@ def test_envelopes_paged_by_page_number_or_links_are_read_whole(
     ("has-more", "says more records exist but names no next page"),
     ("meta-total-lies", "the server said 251 records exist"),
     ("meta-ignores-page", "page 2 repeats page 1"),
+    ("rotating-cursor", "page 2 repeats page 1"),
 ])
 def test_envelopes_that_cannot_prove_their_end_are_incomplete(
         client: HttpClient, mode: str, said: str) -> None:
@@ -253,3 +259,11 @@ def test_a_read_is_whole_or_loud_never_silently_short(total: int, clamp: int | N
             except IncompleteReadError:
                 continue
             assert got == list(range(total)), (len(got), total)
+
+
+def test_a_link_to_the_same_page_stops_at_the_first_repeat(client: HttpClient,
+                                                           server: EmulatorServer) -> None:
+    with pytest.raises(IncompleteReadError, match="page 2 repeats page 1"):
+        read(PageNumberPaginator(100).pages(client, "GET", "/list",
+                                            params={"mode": "link-to-itself"}))
+    assert server.log.count("GET", "/list") == 2
