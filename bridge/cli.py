@@ -80,9 +80,17 @@ def load(ctx: typer.Context, config: str | None) -> LoadedConfig:
     """Load the config given after the command, else before it; bad config exits 2."""
     path = config or _state(ctx).get("config")
     try:
-        return load_config(path)
+        loaded = load_config(path)
     except ConfigError as exc:
         fail(str(exc))
+    for warning in loaded.warnings:
+        warn(warning)
+    return loaded
+
+
+def warn(message: str) -> None:
+    """Print one warning line to stderr; the command goes on."""
+    typer.echo(f"timebridge: warning: {for_terminal(message)}", err=True)
 
 
 def parse_date(value: str, option: str) -> date:
@@ -147,7 +155,7 @@ def check(
     loaded = load(ctx, config)
     cfg = loaded.config
     for warning in cfg.chain_warnings():
-        typer.echo(f"timebridge: warning: {for_terminal(warning)}", err=True)
+        warn(warning)
     typer.echo(f"{loaded.path}: config is valid: {len(cfg.connectors)} connector(s), "
                f"{len(cfg.routes)} route(s)")
     if offline:
@@ -242,6 +250,7 @@ def status(
 ) -> None:
     """Last run of each route, its counts, failures and conflicts waiting for a person."""
     from bridge.commands import PassFailure, open_store
+    from bridge.state import StateError
     from bridge.status import show_status
 
     loaded = load(ctx, config)
@@ -251,6 +260,8 @@ def status(
         fail(str(exc), EXIT_FAILED)
     try:
         show_status(loaded, store, fmt.value)
+    except StateError as exc:  # the store failed after it opened
+        fail(str(exc), EXIT_FAILED)
     finally:
         store.close()
 

@@ -8,6 +8,7 @@ exit 1 ("interrupted; run again to finish").
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -68,6 +69,8 @@ def run_passes(loaded: LoadedConfig, *, routes: list[str] | None, dry_run: bool,
                allow_deletes: bool, fmt: str, window: tuple[date, date] | None = None,
                output: str | None = None, quiet: bool = True) -> int:
     """Run the chosen routes once; print the report; return the exit code."""
+    if output is not None:
+        check_output(loaded, output)
     runtime = Runtime(loaded)
     try:
         chosen = runtime.routes(routes)
@@ -88,9 +91,16 @@ def run_passes(loaded: LoadedConfig, *, routes: list[str] | None, dry_run: bool,
                                                error="interrupted before this route started"))
                     continue
                 display.route(route.name)
-                results.append(run_route(runtime, route, span, store, dry_run=dry_run,
-                                         allow_deletes=allow_deletes, stop=stop,
-                                         progress=display.callback()))
+                try:
+                    result = run_route(runtime, route, span, store, dry_run=dry_run,
+                                       allow_deletes=allow_deletes, stop=stop,
+                                       progress=display.callback())
+                except StateError as exc:
+                    # The store failed mid-pass (a database gone, a disk full): that
+                    # route could not finish; what it recorded before stays recorded.
+                    result = RouteResult(route.name, span, dry_run,
+                                         error=f"state store failed: {exc}")
+                results.append(result)
     finally:
         runtime.close()
         store.close()
@@ -98,7 +108,63 @@ def run_passes(loaded: LoadedConfig, *, routes: list[str] | None, dry_run: bool,
     return EXIT_FAILED if any(r.failed for r in results) else EXIT_OK
 
 
+def _state_files(loaded: LoadedConfig) -> list[Path]:
+    """The SQLite store's file and its journals, if the store is a file."""
+    url = loaded.state_url
+    if not url.startswith("sqlite") or ":///" not in url:
+        return []
+    database = url.split(":///", 1)[1].partition("?")[0]
+    if not database or database == ":memory:":
+        return []
+    db = Path(database)
+    return [db, *(db.with_name(db.name + suffix) for suffix in ("-journal", "-wal", "-shm"))]
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def check_output(loaded: LoadedConfig, output: str) -> None:
+    """``--output``: a file in a folder that exists, and none the bridge itself needs."""
+    path = Path(output)
+    if not output or path.is_dir():
+        raise UsageError(f"--output: {output} is a folder; give a file name")
+    precious = [(loaded.path, "the config file"),
+                *((f, "the state store") for f in _state_files(loaded)),
+                *((f, f"the token file of connector {n!r}") for n, f in loaded.token_files.items())]
+    states = _state_files(loaded)
+    if states and path.name.startswith(states[0].name + ".") and path.name.endswith(".lock") \
+            and _same_file(path.parent, states[0].parent):
+        raise UsageError(f"--output: {output} is a route lock of the state store; give "
+                         "another file")
+    for other, what in precious:
+        if _same_file(path, other):
+            raise UsageError(f"--output: {output} is {what}; writing the report there would "
+                             "destroy it: give another file")
+    folder = path.parent
+    if not folder.is_dir():
+        raise UsageError(f"--output: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"--output: cannot write {output}: permission denied")
+
+
 def emit(results: list[RouteResult], dry_run: bool, fmt: str, output: str | None) -> None:
+    if output is None:
+        _emit(results, dry_run, fmt, None)
+        return
+    try:
+        _emit(results, dry_run, fmt, output)
+    except OSError as exc:
+        raise PassFailure(f"--output: cannot write {output}: "
+                          f"{exc.strerror or type(exc).__name__}") from None
+
+
+def _emit(results: list[RouteResult], dry_run: bool, fmt: str, output: str | None) -> None:
     if fmt == "json":
         text = report.to_json(results, dry_run) + "\n"
     elif fmt == "csv":

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import re
 import string
+from collections import defaultdict
 from datetime import timedelta
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
@@ -30,8 +32,58 @@ from connectors.kaiten.config import KaitenConfig, KaitenFilter
 from connectors.tracker.config import TrackerConfig, TrackerFilter
 
 DESCRIPTION_FIELDS = {"comment", "author", "task", "date", "origin"}
+# What a description template is formatted with: every field is a string (decide._draft).
+_SAMPLE_FIELDS = {"comment": "Fixed login", "author": "veikus", "task": "TEST-324",
+                  "date": "2026-11-20", "origin": "kaiten:123"}
 _INTERVAL = re.compile(r"^every\s+(\d+)\s*(s|m|h|d)$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_INTERVAL_DAYS = 366          # "every N": at most a year between passes
+MAX_WINDOW_DAYS = 3660           # ten years of work dates in one pass
+MAX_TEMPLATE_WIDTH = 10_000      # a description's width or precision (Kaiten keeps 4096)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def normalise_base_url(url: str) -> str:
+    """``url`` as an account key: scheme and host lower-cased, the default port dropped, no
+    trailing slash (so ``HTTPS://Example.COM:443/`` and ``https://example.com`` are one)."""
+    parsed = urlsplit(url.strip())
+    scheme = parsed.scheme.lower()
+    host = (parsed.hostname or "").lower()
+    if ":" in host:  # an IPv6 literal keeps its brackets
+        host = f"[{host}]"
+    try:
+        port = parsed.port
+    except ValueError:
+        port = None
+    # Any user:password@ is left out: it names no other account, and must not be shown.
+    netloc = host if port is None or port == _DEFAULT_PORTS.get(scheme) else f"{host}:{port}"
+    path = parsed.path.rstrip("/")
+    query = f"?{parsed.query}" if parsed.query else ""
+    return f"{scheme}://{netloc}{path}{query}"
+
+
+def account_key(conn: KaitenConfig | TrackerConfig | ContractingConfig) -> tuple[str, ...]:
+    """What says two connectors reach one API account: Kaiten the host; Tracker the host
+    and the organisation; contracting the host and the tenant."""
+    url = normalise_base_url(conn.base_url)
+    if isinstance(conn, TrackerConfig):
+        org = ("org_id", conn.org_id) if conn.org_id is not None else \
+            ("cloud_org_id", conn.cloud_org_id or "")
+        return (conn.type, url, *org)
+    if isinstance(conn, ContractingConfig):
+        return (conn.type, url, conn.tenant_id.strip())
+    return (conn.type, url)
+
+
+def describe_account(conn: KaitenConfig | TrackerConfig | ContractingConfig) -> str:
+    url = normalise_base_url(conn.base_url)
+    if isinstance(conn, TrackerConfig):
+        org = f"org_id {conn.org_id!r}" if conn.org_id is not None else \
+            f"cloud_org_id {conn.cloud_org_id!r}"
+        return f"{url}, {org}"
+    if isinstance(conn, ContractingConfig):
+        return f"{url}, tenant_id {conn.tenant_id!r}"
+    return url
 
 
 class StateConfig(Strict):
@@ -71,6 +123,9 @@ def parse_schedule(text: str) -> Schedule:
         seconds = int(match[1]) * _UNIT_SECONDS[match[2]]
         if seconds <= 0:
             raise ValueError(f"interval must be positive (got {text!r})")
+        if seconds > MAX_INTERVAL_DAYS * 86400:
+            raise ValueError(f"interval must be at most {MAX_INTERVAL_DAYS} days "
+                             f"(got {text!r})")
         return Schedule(text=text, interval=timedelta(seconds=seconds))
     try:
         CronTrigger.from_crontab(text)
@@ -94,6 +149,14 @@ class RouteConfig(Strict):
     filter: dict[str, Any] = {}
     tasks: dict[str, TaskId] = {}
 
+    @field_validator("window_days")
+    @classmethod
+    def _window(cls, value: int) -> int:
+        if value > MAX_WINDOW_DAYS:
+            raise ValueError(f"at most {MAX_WINDOW_DAYS} days (ten years) (got {value}); "
+                             "use backfill --from/--to for older work dates")
+        return value
+
     @field_validator("schedule")
     @classmethod
     def _schedule(cls, value: str) -> str:
@@ -104,13 +167,29 @@ class RouteConfig(Strict):
     @classmethod
     def _template(cls, value: str) -> str:
         try:
-            names = {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
+            parsed = [(f, spec) for _, f, spec, _ in string.Formatter().parse(value)
+                      if f is not None]
         except ValueError as exc:
             raise ValueError(f"broken template {value!r}: {exc}") from None
+        names = {f for f, _ in parsed}
+        for field, spec in parsed:
+            if spec and "{" in spec:
+                raise ValueError(f"the format of {{{field}}} holds a field ({spec!r}); a "
+                                 "record's own text must not decide how it is formatted")
+            if any(int(n) > MAX_TEMPLATE_WIDTH for n in re.findall(r"\d+", spec or "")):
+                raise ValueError(f"the format of {{{field}}} ({spec!r}) asks for more than "
+                                 f"{MAX_TEMPLATE_WIDTH} characters")
         unknown = names - DESCRIPTION_FIELDS
         if unknown:
             raise ValueError(f"unknown field {{{sorted(unknown)[0]}}}; use "
                              + " ".join(f"{{{f}}}" for f in sorted(DESCRIPTION_FIELDS)))
+        try:  # a format spec or conversion that fails on real values fails here instead
+            value.format_map(_SAMPLE_FIELDS)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError,
+                MemoryError) as exc:
+            raise ValueError(f"template {value!r} cannot be filled ({exc}); every field is "
+                             "text: use {comment}, or a text format such as {comment:.200}"
+                             ) from None
         return value
 
     @property
@@ -133,6 +212,7 @@ class Config(Strict):
                 raise ValueError(f"connectors.{name}.reference_source: {conn.reference_source!r} "
                                  f"is already used by connectors.{refs[conn.reference_source]}")
             refs[conn.reference_source] = name
+        self._check_one_connector_per_account()
         seen: set[str] = set()
         for i, route in enumerate(self.routes):
             where = f"routes[{i}] ({route.name})"
@@ -148,6 +228,21 @@ class Config(Strict):
                 raise ValueError(f"{where}: source and target are the same connector")
             self._check_route_values(where, route)
         return self
+
+    def _check_one_connector_per_account(self) -> None:
+        """Two names for one API account would let routes run both ways over it and turn
+        one logged hour into several: one account, one connector."""
+        accounts: dict[tuple[str, ...], str] = {}
+        for name, conn in self.connectors.items():
+            account = account_key(conn)
+            if account in accounts:
+                other = accounts[account]
+                raise ValueError(
+                    f"connectors.{name}: the same {conn.type} account as connectors.{other} "
+                    f"({describe_account(conn)}); one account, one connector: routes over "
+                    f"two names for one API copy the same hours again; keep one of "
+                    f"{other!r} and {name!r} and point the other's routes at it")
+            accounts[account] = name
 
     def _check_route_values(self, where: str, route: RouteConfig) -> None:
         source_type = self.connectors[route.source].type
@@ -184,17 +279,31 @@ class Config(Strict):
         The bridge never reads its own copies as sources (that would bill twice),
         so A -> B plus B -> C does not carry A's hours to C; say so.
         """
+        # Linear in routes plus warnings: an index of the direct (source, target) pairs,
+        # and of the routes by pair; each distinct pair's list of chained routes is built
+        # once, in file order, and reused by every route of that pair.
+        by_pair: dict[tuple[str, str], list[int]] = defaultdict(list)
+        for index, route in enumerate(self.routes):
+            by_pair[(route.source, route.target)].append(index)
+        targets_of: dict[str, list[str]] = defaultdict(list)
+        for source, target in by_pair:
+            targets_of[source].append(target)
+        chained: dict[tuple[str, str], list[int]] = {}
         warnings = []
         for first in self.routes:
-            for second in self.routes:
-                if first.target == second.source and second.target != first.source:
-                    direct = any(r.source == first.source and r.target == second.target
-                                 for r in self.routes)
-                    if not direct:
-                        warnings.append(
-                            f"routes {first.name!r} and {second.name!r} chain "
-                            f"{first.source} -> {first.target} -> {second.target}: copies made "
-                            f"by {first.name!r} are not carried on, so {first.source} hours do "
-                            f"not reach {second.target}; add a route {first.source} -> "
-                            f"{second.target} to bill them")
+            pair = (first.source, first.target)
+            if pair not in chained:
+                found: list[int] = []
+                for target in targets_of.get(first.target, ()):
+                    if target != first.source and (first.source, target) not in by_pair:
+                        found.extend(by_pair[(first.target, target)])
+                chained[pair] = sorted(found)
+            for index in chained[pair]:
+                second = self.routes[index]
+                warnings.append(
+                    f"routes {first.name!r} and {second.name!r} chain "
+                    f"{first.source} -> {first.target} -> {second.target}: copies made "
+                    f"by {first.name!r} are not carried on, so {first.source} hours do "
+                    f"not reach {second.target}; add a route {first.source} -> "
+                    f"{second.target} to bill them")
         return warnings

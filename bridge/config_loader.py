@@ -9,18 +9,20 @@ resolved here (``token_env``, ``token_file`` or ``token``) and kept as
 from __future__ import annotations
 
 import os
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from pydantic import SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bridge.config import Config
 from connectors.config import ConnectorBase
-from connectors.credential import Credential
+from connectors.credential import Credential, TokenFileError, read_token_file, unsendable
 
 DEFAULT_CONFIG_NAME = "timebridge.toml"
 
@@ -75,6 +77,8 @@ class LoadedConfig:
     secrets: dict[str, SecretStr]
     state_url: str
     token_files: dict[str, Path] = field(default_factory=dict)
+    #: Lines worth a warning, not an error (an inline token, a token file others can read).
+    warnings: tuple[str, ...] = ()
 
     def secret(self, connector: str) -> str:
         return self.secrets[connector].get_secret_value()
@@ -97,11 +101,60 @@ def load_config(given: str | os.PathLike[str] | None = None) -> LoadedConfig:
         config = Config.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"{path}: {describe_validation_error(exc, raw)}") from None
+    problem = memory_store_problem(config.state.url)
+    if problem:
+        raise ConfigError(f"{path}: state.url: {problem}")
     secrets = {name: _resolve_secret(path, name, conn) for name, conn in config.connectors.items()}
     files = {name: _token_path(path, conn) for name, conn in config.connectors.items()
              if conn.token_file is not None}
     return LoadedConfig(path, config, secrets, resolve_state_url(config.state.url, path.parent),
-                        files)
+                        files, tuple(_secret_warnings(path, config, files)))
+
+
+def memory_store_problem(url: str) -> str | None:
+    """Why ``url`` cannot be the store of a config, or None.
+
+    An in-memory SQLite store (``sqlite://``, ``sqlite:///``, ``:memory:``) forgets every
+    link when the process ends, so the next run would copy every hour again.
+    """
+    # Parsed by hand: SQLAlchemy costs `check` a third of a second to import.
+    scheme, sep, rest = url.strip().partition("://")
+    if not sep or scheme.split("+")[0].lower() != "sqlite":
+        return None
+    database, _, query = rest.removeprefix("/").partition("?")
+    memory = (not database or database == ":memory:" or database.startswith("file::memory:")
+              or "mode=memory" in query.split("&"))
+    if memory:
+        return (f"{url!r} is an in-memory store: it forgets what was copied when the "
+                "process ends, and the next run would copy every hour again; give a file, "
+                "e.g. sqlite:///timebridge.sqlite")
+    return None
+
+
+def _secret_warnings(path: Path, config: Config, files: dict[str, Path]) -> list[str]:
+    """An inline token, or a token file that group or others can read: warn, go on."""
+    found = []
+    for name, conn in config.connectors.items():
+        key = f"connectors.{name}"
+        if conn.token is not None and not _loopback(conn.base_url):
+            # A token for a local emulator (the demo's) is no secret worth a warning.
+            found.append(f"{path}: {key}.token: the token is written in the config file, "
+                         "which gets copied around; move it to token_env or token_file")
+        elif name in files:
+            try:
+                mode = files[name].stat().st_mode
+            except OSError:
+                continue
+            if stat.S_ISREG(mode) and mode & 0o077:
+                found.append(f"{path}: {key}.token_file: {files[name]} can be read by "
+                             f"group or others (mode {stat.S_IMODE(mode):04o}); run "
+                             f"chmod 600 {files[name]}")
+    return found
+
+
+def _loopback(url: str) -> bool:
+    host = (urlparse(url).hostname or "").lower()
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def _token_path(path: Path, conn: ConnectorBase) -> Path:
@@ -124,12 +177,21 @@ def _resolve_secret(path: Path, name: str, conn: ConnectorBase) -> SecretStr:
         file = _token_path(path, conn)
         where = f"{key}.token_file"
         try:
-            value = file.read_text(encoding="utf-8").strip()
+            value = read_token_file(file)
         except OSError as exc:
-            raise ConfigError(f"{path}: {where}: cannot read {file}: {exc.strerror}") from None
-    if not value.strip():
+            reason = exc.strerror or str(exc)
+            raise ConfigError(f"{path}: {where}: cannot read {file}: {reason}") from None
+        except TokenFileError as exc:
+            raise ConfigError(f"{path}: {where}: {file}: {exc}") from None
+    value = value.strip()
+    if not value:
         raise ConfigError(f"{path}: {where}: the secret is empty")
-    return SecretStr(value.strip())
+    bad = unsendable(value)
+    if bad is not None:
+        raise ConfigError(f"{path}: {where}: the token of connector {name!r} holds {bad}, "
+                          "which cannot go into an HTTP header; check that it is the token "
+                          "alone, on one line")
+    return SecretStr(value)
 
 
 def resolve_state_url(url: str, base: Path) -> str:

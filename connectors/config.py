@@ -22,7 +22,7 @@ class ConnectorBase(Strict):
     token_file: str | None = None
     token: SecretStr | None = None
     reference_source: str
-    requests_per_second: float | None = Field(default=None, gt=0)
+    requests_per_second: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     timeout_seconds: float = Field(default=30.0, gt=0, allow_inf_nan=False)
     # A record whose duration is above this is skipped, not copied: no one logs a
     # month of wall-clock time on one record (a week, P1W, or 40 hours still pass).

@@ -103,6 +103,30 @@ BAD_CASES = [
      "routes[0] (kaiten-billing).max_delete_share", "less than or equal to 1"),
     ('base_url = "https://example.kaiten.ru"', 'base_url = "example.kaiten.ru"',
      "connectors.kaiten.base_url", "http(s) URL"),
+    # values that would only fail once running, refused where check --offline sees them
+    ('description = "{comment}"', 'description = "{comment:d}"',
+     "routes[0] (kaiten-billing).description", "Unknown format code 'd'"),
+    ('description = "{comment}"', 'description = "{comment!z}"',
+     "routes[0] (kaiten-billing).description", "cannot be filled"),
+    ('description = "{comment}"', 'description = "{comment:>999999999}"',
+     "routes[0] (kaiten-billing).description", "more than 10000 characters"),
+    ('description = "{comment}"', 'description = "{comment:>{author}}"',
+     "routes[0] (kaiten-billing).description", "holds a field"),
+    ("window_days = 30", "window_days = 100000", "routes[0] (kaiten-billing).window_days",
+     "at most 3660 days (ten years)"),
+    ('schedule = "every 10m"', 'schedule = "every 1000000000d"',
+     "routes[1] (tracker-billing).schedule", "at most 366 days"),
+    ("requests_per_second = 5 ", "requests_per_second = inf ",
+     "connectors.kaiten.requests_per_second", "finite"),
+    ("requests_per_second = 5 ", "requests_per_second = nan ",
+     "connectors.kaiten.requests_per_second", "finite"),
+    ("requests_per_second = 5 ", "timeout_seconds = inf ",
+     "connectors.kaiten.timeout_seconds", "finite"),
+    ("requests_per_second = 5 ", "max_duration_hours = inf ",
+     "connectors.kaiten.max_duration_hours", "finite"),
+    ('tenant_id = "tnt_pfh0haxfpzowht3oi213cqos"',
+     'tenant_id = "tnt_pfh0haxfpzowht3oi213cqos"\ntimeout_seconds = inf',
+     "connectors.billing.timeout_seconds", "finite"),
 ]
 
 
@@ -183,8 +207,10 @@ def test_state_url_resolution(tmp_path: Path) -> None:
 def test_schedules() -> None:
     assert parse_schedule("every 30s").interval == timedelta(seconds=30)
     assert parse_schedule("every 2h").interval == timedelta(hours=2)
+    assert parse_schedule("every 366d").interval == timedelta(days=366)
     assert parse_schedule("*/15 * * * *").crontab == "*/15 * * * *"
-    for bad in ("every 0s", "every 5 weeks", "* * *", "61 * * * *", ""):
+    for bad in ("every 0s", "every 5 weeks", "* * *", "61 * * * *", "", "every 367d",
+                "every 1000000000d", f"every {10**30}s"):
         with pytest.raises(ValueError):
             parse_schedule(bad)
 

@@ -106,3 +106,14 @@ requests_per_second = 1000
     finally:
         runtime.close()
 
+
+
+def test_a_rotated_file_that_holds_no_usable_token_keeps_the_current_one(tmp_path: Path) -> None:
+    file = tmp_path / "token"
+    credential = Credential(OLD, file)
+    file.write_text("two\nlines", encoding="utf-8")       # no header can carry it
+    assert credential.reload() is None and credential.value == OLD
+    file.write_bytes(b"x" * (65 * 1024))                   # far more than any token
+    assert credential.reload() is None and credential.value == OLD
+    file.write_text(NEW, encoding="utf-8")
+    assert credential.reload() == NEW and credential.value == NEW

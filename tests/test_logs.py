@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import logging
 import re
 from collections.abc import Iterator
 from datetime import datetime
+from urllib.parse import quote
 
 import pytest
 
 from bridge.logs import setup_logging
-from connectors.redact import LOG_FILTER
+from connectors.redact import LOG_FILTER, Redactor
 
 TOKEN = "tok-logs-test-9f8e7d6c5b4a"
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -173,3 +175,57 @@ def test_json_lines_escape_control_characters_and_keep_the_message_exact() -> No
     assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]", raw)   # no raw ESC, BEL, C1 CSI
     [doc] = lines(stream)
     assert doc["message"] == f"request failed: {HOSTILE}"
+
+
+# --- the redactor: a secret in any spelling a server may echo ---------------------------
+
+SECRET = "y0_AgAAAAB-secret+token/42x"
+
+
+def test_a_secret_is_scrubbed_upper_or_lower_cased() -> None:
+    redact = Redactor([SECRET])
+    for text in (SECRET, SECRET.upper(), SECRET.lower(), SECRET.swapcase()):
+        assert redact(f"echo: {text} end") == "echo: *** end"
+
+
+@pytest.mark.parametrize("encode", [base64.b64encode, base64.urlsafe_b64encode])
+@pytest.mark.parametrize("padded", [True, False])
+def test_a_secret_is_scrubbed_base64_encoded(encode, padded: bool) -> None:
+    for secret in (SECRET, "abcd", "tok-ab?", "\u00e9t\u00e9-token"):
+        encoded = encode(secret.encode()).decode()
+        if not padded:
+            encoded = encoded.rstrip("=")
+        out = Redactor([secret])(f"header {encoded}, body")
+        assert out == "header ***, body", (secret, encoded)
+
+
+def test_a_secret_cut_short_is_scrubbed_from_8_characters_on() -> None:
+    redact = Redactor([SECRET])
+    assert redact(f"got {SECRET[:8]}...") == "got ***..."
+    assert redact(f"got {SECRET[:15]}") == "got ***"
+    assert redact(f"got {SECRET[:7]}!") == f"got {SECRET[:7]}!"   # too short to say
+    assert redact(f"got {SECRET}{SECRET}") == "got ******"
+    assert redact(f"got {SECRET}TAIL") == "got ***TAIL"             # only the secret goes
+    encoded = base64.b64encode(SECRET.encode()).decode()
+    assert redact(f"got {encoded[:12]}") == "got ***"
+    assert redact(f"url /x?t={quote(SECRET, safe='')[:20]}") == "url /x?t=***"
+
+
+def test_short_secrets_keep_their_old_rules() -> None:
+    assert Redactor(["abc"])("abc ABC YWJj") == "abc ABC YWJj"    # under 4: ignored
+    redact = Redactor(["abcd1"])
+    assert redact("abcd1 ABCD1 x") == "*** *** x"
+    assert redact("abcd") == "abcd"                                 # no prefix below 8
+    assert redact("a/b") == "a/b" and Redactor(["a/b?c"])("q=a%2Fb%3Fc") == "q=***"
+    assert Redactor(["", "ab"])("ab") == "ab"
+
+
+def test_the_log_filter_scrubs_the_new_spellings() -> None:
+    stream = io.StringIO()
+    setup_logging(stream=stream)
+    LOG_FILTER.add([SECRET])
+    encoded = base64.urlsafe_b64encode(SECRET.encode()).decode().rstrip("=")
+    logging.getLogger("timebridge").warning("echo %s %s %s", SECRET.upper(), encoded,
+                                            SECRET[:10])
+    [doc] = lines(stream)
+    assert doc["message"] == "echo *** *** ***"

@@ -14,7 +14,7 @@ class KaitenConfig(ConnectorBase):
     type: Literal["kaiten"]
     role_id: StrictInt = -1
     rounding: Rounding = Rounding.NEAREST
-    requests_per_second: float | None = Field(default=5, gt=0)
+    requests_per_second: float | None = Field(default=5, gt=0, allow_inf_nan=False)
     reference_source: str = "KAITEN"
     # Read as a target, only the logs of these users are read (the bridge's copies);
     # empty means the token's own user. Name the old user here for a while after the
