@@ -69,16 +69,24 @@ class _Index:
         self.skips: list[Skip] = []
         self.skipped: set[str] = set()
         prefix = rules.source_ref + ":"
+        window, known = rules.window, rules.known_refs
         for item in inputs.source:
-            if isinstance(item, CanonicalEntry) and item.is_copy and rules.known_refs and \
-                    item.work_date in rules.window:
-                item = _marked(rules, item)   # a marker is trusted only if it can be ours
             if isinstance(item, Skip):
                 self.skips.append(item)
                 self.skipped.add(prefix + str(item.record_id))
-            elif not item.is_copy and item.work_date in rules.window:
-                # a record the bridge (or any tool) copied from elsewhere is never a source
+            elif item.work_date not in window:
+                continue
+            elif not item.is_copy:
                 self.sources[prefix + item.record_id] = item
+            elif known:
+                # A marker is trusted only where it can be the bridge's; a copy the
+                # bridge (or any tool) made from elsewhere is never a source.
+                judged = _marked(rules, item)
+                if isinstance(judged, Skip):
+                    self.skips.append(judged)
+                    self.skipped.add(prefix + str(judged.record_id))
+                elif not judged.is_copy:
+                    self.sources[prefix + judged.record_id] = judged
         self.copies: dict[str, list[CanonicalEntry]] = {}
         for entry in inputs.target:
             origin = entry.origin
