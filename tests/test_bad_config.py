@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_config import edited
 from typer.testing import CliRunner
 
 from bridge.config import Config, normalise_base_url
@@ -43,14 +44,6 @@ def error_line(result: subprocess.CompletedProcess, code: int) -> str:
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("timebridge: error: "), lines[0]
     return lines[0]
-
-
-def edited(tmp_path: Path, old: str, new: str, name: str = "c.toml") -> Path:
-    text = EXAMPLE.read_text()
-    assert old in text, f"example config lacks {old!r}"
-    path = tmp_path / name
-    path.write_text(text.replace(old, new, 1))
-    return path
 
 
 # --- 1. one account, one connector ------------------------------------------------------
