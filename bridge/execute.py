@@ -200,12 +200,13 @@ class Executor:
         # Accepted, not applied: never a link saying synced. This target cannot change
         # these fields in place; remember it, and replace the copy as the planner would.
         why = describe(self.target.name, "update", missed)
+        if "origin" in missed:  # the reference or marker itself was lost: a person decides
+            log.warning("%s: %s; a conflict for a person", a.display_origin, why)
+            self.store.set_conflict(self.route, str(a.origin), why)
+            return Outcome(a, Kind.CONFLICT, "done", copy.record_id, why, copy=copy)
         log.warning("%s: %s; replacing the copy, and replacing rather than updating "
                     "these fields from now on", a.display_origin, why)
         self.store.learn_fixed_fields(self.target.name, sorted(missed), why)
-        if "origin" in missed:
-            self.store.set_conflict(self.route, str(a.origin), why)
-            return Outcome(a, Kind.CONFLICT, "done", copy.record_id, why, copy=copy)
         half = replace(a, kind=Kind.DELETE, copy=copy, draft=None, replacement=a.draft)
         self._delete(half)
         made = self._create(replace(a, kind=Kind.CREATE, copy=None))
