@@ -287,3 +287,30 @@ def test_a_kaiten_target_is_read_through_its_own_logs_even_without_admin_rights(
     finally:
         store.close()
         h.close()
+
+
+def test_an_update_that_lost_the_reference_is_a_conflict_and_nothing_is_learned() -> None:
+    h = harness_contracting.ContractingHarness(page_size=None)
+    source = MemoryConnector("src", "SRC")
+    store = StateStore("sqlite://")
+    real_update = h.connector.update
+
+    def forgetful(current: CanonicalEntry, draft: EntryDraft) -> CanonicalEntry:
+        stored = real_update(current, draft)        # the server dropped the reference
+        return stored.model_copy(update={"origin": stored.ref})
+
+    h.connector.update = forgetful  # type: ignore[method-assign]
+    try:
+        spec = PassSpec(source, h.connector, rules("src", "SRC", h.connector, h.task()))
+        rid = source.add(task="T", work_date=date(2026, 11, 10), seconds=600)
+        run_pass(spec, store)
+        source.edit(rid, seconds=1200)
+        result = run_pass(spec, store)
+        assert writes(result) == []
+        (outcome,) = [o for o in result.outcomes if o.kind is Kind.CONFLICT]
+        assert outcome.kind is Kind.CONFLICT and "did not store origin" in outcome.reason
+        assert store.fixed_fields("billing") == {} and len(h.emulator.entries) == 1
+        assert store.link("r", f"SRC:{rid}").conflict == outcome.reason
+    finally:
+        store.close()
+        h.close()
