@@ -9,7 +9,7 @@ from typing import Any
 from bridge.actions import RouteRules
 from bridge.config import RouteConfig
 from bridge.config_loader import LoadedConfig
-from connectors.base import Connector, DateWindow
+from connectors.base import COPIES_FILTER, Connector, DateWindow
 from connectors.registry import build_connector
 
 
@@ -71,7 +71,7 @@ class Runtime:
         if kind == "contracting":
             return {"reference_source": self.config.connectors[route.source].reference_source}
         if kind in ("tracker", "kaiten"):
-            return {"bridge_copies": True}
+            return {COPIES_FILTER: True}
         return {}
 
     def close(self) -> None:

@@ -200,6 +200,10 @@ class DateWindow:
 
 ReadItem = CanonicalEntry | Skip
 
+#: The filter key the reconciler adds when it reads a system as a TARGET: only the
+#: bridge's own copies are wanted (a connector narrows its read to them if it can).
+COPIES_FILTER = "bridge_copies"
+
 
 @runtime_checkable
 class Connector(Protocol):

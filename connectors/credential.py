@@ -131,6 +131,11 @@ def unsendable(token: str) -> str | None:
     return None
 
 
+def bearer(token: str) -> dict[str, str]:
+    """The ``Authorization`` header of a Bearer ``token`` (Kaiten, contracting)."""
+    return {"Authorization": f"Bearer {token}"}
+
+
 def as_credential(token: str | Credential) -> Credential:
     """``token`` as a :class:`Credential` (a plain string never changes)."""
     return token if isinstance(token, Credential) else Credential(token)

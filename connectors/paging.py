@@ -228,6 +228,17 @@ class PageNumberPaginator(_ArrayPaginator):
         return {**(params or {}), self.page_param: number, self.per_page_param: self.page_size}
 
 
+def distinct(pages: Iterator[list[Any]], record_id_of: Callable[[Any], str | None],
+             ) -> list[Any]:
+    """Every record of ``pages`` once, in order: a list that shifted between two pages
+    shows a record twice (a record without an id is always kept)."""
+    found: dict[object, Any] = {}
+    for page in pages:
+        for raw in page:
+            found.setdefault(record_id_of(raw) or id(raw), raw)
+    return list(found.values())
+
+
 def follow_link(client: HttpClient, method: str, response: httpx.Response, link: str) -> str:
     """The absolute URL of a next link, which must stay on the same host (the token goes along)."""
     # Resolve against the page it came from: a base URL with a path prefix would

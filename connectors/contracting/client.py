@@ -67,7 +67,7 @@ from connectors.base import (
 from connectors.contracting import mapper
 from connectors.contracting import probe as contracting_probe
 from connectors.contracting.config import ContractingConfig, ContractingFilter
-from connectors.credential import Credential, as_credential
+from connectors.credential import Credential, as_credential, bearer
 from connectors.http import HttpClient, RateLimiter, RetryPolicy
 from connectors.paging_envelope import EnvelopePaginator
 from connectors.records import judge
@@ -99,7 +99,7 @@ class ContractingConnector:
         self._http = HttpClient(
             connector=name,
             base_url=config.base_url + API_PREFIX,
-            headers={**_auth(credential.value), "tenant-id": config.tenant_id,
+            headers={**bearer(credential.value), "tenant-id": config.tenant_id,
                      "Accept": "application/json"},
             secrets=(credential.value,),
             rate_limiter=RateLimiter.shared(f"contracting {config.base_url}",
@@ -108,7 +108,7 @@ class ContractingConnector:
             timeout=config.timeout_seconds,
             transport=transport,
             credential=credential,
-            auth_headers=_auth,
+            auth_headers=bearer,
         )
 
     def __repr__(self) -> str:
@@ -217,6 +217,3 @@ class ContractingConnector:
         return judge(raw, self._entry, mapper.record_id_of, connector=self.name,
                      max_seconds=self.config.max_duration_hours * 3600)
 
-
-def _auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}

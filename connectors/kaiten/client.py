@@ -46,6 +46,7 @@ import httpx
 
 from bridge.model import CanonicalEntry, MappingError, Origin, Skip
 from connectors.base import (
+    COPIES_FILTER,
     BadRequestError,
     Capabilities,
     DateWindow,
@@ -57,17 +58,15 @@ from connectors.base import (
     ProbeUses,
     ReadItem,
 )
-from connectors.credential import Credential, as_credential
+from connectors.credential import Credential, as_credential, bearer
 from connectors.http import HttpClient, RateLimiter, RetryPolicy
 from connectors.kaiten import mapper
 from connectors.kaiten import probe as kaiten_probe
 from connectors.kaiten.config import KaitenConfig, KaitenFilter
-from connectors.paging import OffsetPaginator
+from connectors.paging import OffsetPaginator, distinct
 from connectors.records import judge
 
 API_PATH = "/api/latest"
-#: The filter key the reconciler adds when it reads Kaiten as a target: only the copies.
-COPIES_FILTER = "bridge_copies"
 PAGE_SIZE = 200  # the documented maximum of GET /time-logs
 CAPABILITIES = Capabilities(
     updatable=frozenset({"seconds", "comment", "work_date"}),
@@ -97,14 +96,14 @@ class KaitenConnector:
         self._http = HttpClient(
             connector=name,
             base_url=config.base_url + API_PATH,
-            headers={**_auth(credential.value), "Accept": "application/json"},
+            headers={**bearer(credential.value), "Accept": "application/json"},
             secrets=(credential.value,),
             rate_limiter=limiter,
             retry=retry,
             timeout=config.timeout_seconds,
             transport=transport,
             credential=credential,
-            auth_headers=_auth,
+            auth_headers=bearer,
         )
         # One paginator per endpoint: each remembers the page size its server delivers.
         self._pages = OffsetPaginator(page_size=PAGE_SIZE)
@@ -248,14 +247,12 @@ class KaitenConnector:
     def _card_logs(self, task: str) -> list[Any]:
         """Every log of the card, read to its proven end ([] when the card is gone)."""
         card = self._card(task)
-        logs: dict[object, Any] = {}
         try:
-            for page in self._card_pages.pages(self._http, "GET", f"/cards/{card}/time-logs"):
-                for raw in page:  # a list that shifted between pages shows a log twice
-                    logs.setdefault(mapper.record_id_of(raw) or id(raw), raw)
+            return distinct(self._card_pages.pages(self._http, "GET",
+                                                   f"/cards/{card}/time-logs"),
+                            mapper.record_id_of)
         except NotFoundError:
             return []
-        return list(logs.values())
 
     @staticmethod
     def _log_path(card: int, record_id: str) -> str:
@@ -287,6 +284,3 @@ class KaitenConnector:
                 "of the card's space (Kaiten answered 402)",
                 connector=self.name, status=error.status) from None
 
-
-def _auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}

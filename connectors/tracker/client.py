@@ -64,6 +64,7 @@ from pydantic import ValidationError
 from bridge.model import CanonicalEntry, MappingError, Origin, Skip
 from bridge.units import start_for_date
 from connectors.base import (
+    COPIES_FILTER,
     BadRequestError,
     Capabilities,
     DateWindow,
@@ -76,7 +77,7 @@ from connectors.base import (
 )
 from connectors.credential import Credential, as_credential
 from connectors.http import HttpClient, RateLimiter, RetryPolicy
-from connectors.paging import PageNumberPaginator
+from connectors.paging import PageNumberPaginator, distinct
 from connectors.records import judge
 from connectors.tracker import mapper
 from connectors.tracker import probe as tracker_probe
@@ -86,8 +87,6 @@ from connectors.tracker.search import CappedSearch
 API_PATH = "/v2"
 PAGE_SIZE = 100  # no documented maximum for worklogs: see the module docstring
 CLOCK_SKEW = timedelta(minutes=1)  # allowance on the search's "now"
-#: The filter key the reconciler adds when it reads Tracker as a target: only the copies.
-COPIES_FILTER = "bridge_copies"
 CAPABILITIES = Capabilities(
     updatable=frozenset({"seconds", "comment"}),
     keeps_start=True,
@@ -286,15 +285,12 @@ class TrackerConnector:
 
     def _issue_worklogs(self, task: str) -> list[Any]:
         """Every worklog of the issue, read to its proven end ([] when the issue is gone)."""
-        worklogs: dict[object, Any] = {}
         try:
-            for page in self._issue_pages.pages(self._http, "GET",
-                                                f"{self._issue_path(task)}/worklog"):
-                for raw in page:  # a list that shifted between pages shows one twice
-                    worklogs.setdefault(mapper.record_id_of(raw) or id(raw), raw)
+            return distinct(self._issue_pages.pages(self._http, "GET",
+                                                    f"{self._issue_path(task)}/worklog"),
+                            mapper.record_id_of)
         except NotFoundError:
             return []
-        return list(worklogs.values())
 
     @staticmethod
     def _issue_path(task: str) -> str:
