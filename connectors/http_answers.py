@@ -136,14 +136,17 @@ def _retry_after(response: httpx.Response) -> float | None:
     return reset_wait(reset, time.time())
 
 
-def reset_wait(reset: float, now: float) -> float:
-    """Seconds until a rate-limit reset given as epoch ms, epoch seconds or seconds to wait.
+def reset_unit(reset: float) -> str:
+    """How a rate-limit reset is given: "epoch ms" (above 1e11, any date after 1973),
+    "epoch seconds" (above 1e9, after 2001), else "seconds" to wait."""
+    return "epoch ms" if reset > 1e11 else "epoch seconds" if reset > 1e9 else "seconds"
 
-    Epoch milliseconds are above 1e11 (any date after 1973); epoch seconds above 1e9
-    (after 2001); anything smaller is a number of seconds to wait.
-    """
-    if reset > 1e11:
+
+def reset_wait(reset: float, now: float) -> float:
+    """Seconds until a rate-limit reset given in any unit of :func:`reset_unit`."""
+    unit = reset_unit(reset)
+    if unit == "epoch ms":
         return max(0.0, reset / 1000 - now)
-    if reset > 1e9:
+    if unit == "epoch seconds":
         return max(0.0, reset - now)
     return max(0.0, reset)

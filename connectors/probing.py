@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import httpx
 
+from connectors import http_answers
 from connectors.base import ConnectorError, ProbeResult, explain
 from connectors.paging import HeaderSignals
 
@@ -44,9 +45,10 @@ def paging_headers(response: httpx.Response) -> str:
 
 
 def reset_unit(response: httpx.Response) -> str | None:
-    """How ``X-RateLimit-Reset`` is given: "epoch ms", "epoch seconds", "seconds" (or None)."""
+    """How ``X-RateLimit-Reset`` is given (:func:`connectors.http_answers.reset_unit`), or
+    None without the header."""
     try:
         value = float(response.headers.get("x-ratelimit-reset", ""))
     except ValueError:
         return None
-    return "epoch ms" if value > 1e11 else "epoch seconds" if value > 1e9 else "seconds"
+    return http_answers.reset_unit(value)

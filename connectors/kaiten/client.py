@@ -131,11 +131,8 @@ class KaitenConnector:
         if copies_only:
             chosen = chosen.model_copy(update={
                 "user_ids": list(self.config.copies_user_ids or [self.user_id()])})
-        params: dict[str, Any] = {"from": window.start.isoformat(), "to": window.end.isoformat()}
-        for key in ("user_ids", "space_ids", "board_ids", "card_ids"):
-            ids = getattr(chosen, key)
-            if ids:
-                params[key] = ",".join(str(i) for i in ids)
+        params = {"from": window.start.isoformat(), "to": window.end.isoformat(),
+                  **chosen.query()}
         seen: set[str] = set()
         for page in self._pages.pages(self._http, "GET", "/time-logs", params=params):
             for raw in page:

@@ -27,3 +27,9 @@ class KaitenFilter(Strict):
     space_ids: list[StrictInt] = []
     board_ids: list[StrictInt] = []
     card_ids: list[StrictInt] = []
+
+    def query(self) -> dict[str, str]:
+        """The timesheet's query parameters for this filter: each id list comma-separated."""
+        return {key: ",".join(str(i) for i in ids) for key, ids in (
+            ("user_ids", self.user_ids), ("space_ids", self.space_ids),
+            ("board_ids", self.board_ids), ("card_ids", self.card_ids)) if ids}

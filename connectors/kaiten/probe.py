@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from connectors.base import ForbiddenError, ProbeResult, ProbeUses
+from connectors.kaiten.config import KaitenFilter
 from connectors.probing import failed, guarded, note, ok, paging_headers, reset_unit
 
 if TYPE_CHECKING:
@@ -93,11 +94,7 @@ def _route(conn: KaitenConnector, window: dict, route: str, filters: dict) -> Pr
 
 def _filtered(window: dict, filters: dict) -> dict:
     """The timesheet query of a route: its window and its filter, as the connector sends it."""
-    params = dict(window)
-    for key in ("user_ids", "space_ids", "board_ids", "card_ids"):
-        if filters.get(key):
-            params[key] = ",".join(str(i) for i in filters[key])
-    return params
+    return {**window, **KaitenFilter.model_validate(filters).query()}
 
 
 def _card(conn: KaitenConnector, card: str, size: int) -> ProbeResult:

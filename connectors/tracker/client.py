@@ -157,9 +157,7 @@ class TrackerConnector:
         options = dict(filters or {})
         copies_only = bool(options.pop(COPIES_FILTER, False))
         chosen = self._filter(options)
-        since = start_for_date(window.start - timedelta(days=self.config.created_lookback_days),
-                               self._map.tz, time(0, 0))
-        until = datetime.now(UTC) + CLOCK_SKEW
+        since, until = self.created_range(window)
         authors: list[str | None] = list(chosen.created_by or [None])
         if copies_only:
             authors = list(self.config.copies_created_by or [self.login()])
@@ -176,6 +174,13 @@ class TrackerConnector:
                     mapper.work_date_of(raw, self._map)
                 if day is None or day in window:
                     yield item
+
+    def created_range(self, window: DateWindow) -> tuple[datetime, datetime]:
+        """The creation times a read of ``window`` searches: from ``created_lookback_days``
+        before its first day (00:00 in the zone) to now (plus :data:`CLOCK_SKEW`)."""
+        since = start_for_date(window.start - timedelta(days=self.config.created_lookback_days),
+                               self._map.tz, time(0, 0))
+        return since, datetime.now(UTC) + CLOCK_SKEW
 
     @property
     def search_cap(self) -> int:

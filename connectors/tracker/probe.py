@@ -9,11 +9,10 @@ every update's answer is checked instead (:mod:`bridge.verify`).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from bridge.units import format_tracker_datetime, start_for_date
+from bridge.units import format_tracker_datetime
 from connectors.base import NotFoundError, ProbeResult, ProbeUses
 from connectors.probing import failed, guarded, note, ok, paging_headers
 
@@ -45,10 +44,9 @@ def _page(conn: TrackerConnector, body: dict, page: int) -> tuple:
 
 def _search(conn: TrackerConnector, uses: ProbeUses, seen: dict) -> ProbeResult:
     name = "search paging"
-    since = start_for_date(uses.window.start - timedelta(days=conn.config.created_lookback_days),
-                           conn._map.tz, time(0, 0))
+    since, until = conn.created_range(uses.window)
     body = {"createdAt": {"from": format_tracker_datetime(since),
-                          "to": format_tracker_datetime(datetime.now(UTC))}}
+                          "to": format_tracker_datetime(until)}}
     response, first = _page(conn, body, 1)
     if not isinstance(first, list):
         return failed(name, "the search answered something that is not a list; every read of "
