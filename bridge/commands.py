@@ -134,10 +134,9 @@ def check_output(loaded: LoadedConfig, output: str) -> None:
     path = Path(output)
     if not output or path.is_dir():
         raise UsageError(f"--output: {output} is a folder; give a file name")
-    precious = [(loaded.path, "the config file"),
-                *((f, "the state store") for f in _state_files(loaded)),
-                *((f, f"the token file of connector {n!r}") for n, f in loaded.token_files.items())]
     states = _state_files(loaded)
+    precious = [(loaded.path, "the config file"), *((f, "the state store") for f in states),
+                *((f, f"the token file of connector {n!r}") for n, f in loaded.token_files.items())]
     if states and path.name.startswith(states[0].name + ".") and path.name.endswith(".lock") \
             and _same_file(path.parent, states[0].parent):
         raise UsageError(f"--output: {output} is a route lock of the state store; give "

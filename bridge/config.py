@@ -71,19 +71,15 @@ def account_key(conn: KaitenConfig | TrackerConfig | ContractingConfig) -> tuple
             ("cloud_org_id", conn.cloud_org_id or "")
         return (conn.type, url, *org)
     if isinstance(conn, ContractingConfig):
-        return (conn.type, url, conn.tenant_id.strip())
+        return (conn.type, url, "tenant_id", conn.tenant_id.strip())
     return (conn.type, url)
 
 
 def describe_account(conn: KaitenConfig | TrackerConfig | ContractingConfig) -> str:
-    url = normalise_base_url(conn.base_url)
-    if isinstance(conn, TrackerConfig):
-        org = f"org_id {conn.org_id!r}" if conn.org_id is not None else \
-            f"cloud_org_id {conn.cloud_org_id!r}"
-        return f"{url}, {org}"
-    if isinstance(conn, ContractingConfig):
-        return f"{url}, tenant_id {conn.tenant_id!r}"
-    return url
+    """The account of :func:`account_key` in words: ``url, org_id '7654321'``."""
+    _, url, *labelled = account_key(conn)
+    return ", ".join([url, *(f"{name} {value!r}" for name, value in
+                             zip(labelled[::2], labelled[1::2], strict=True))])
 
 
 class StateConfig(Strict):
