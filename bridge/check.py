@@ -59,9 +59,8 @@ def check_online(loaded: LoadedConfig, today: date, echo: Echo) -> bool:
                     failed = True
                     echo(f"{name}: {result.name}: FAILED: {result.text}", True)
                 else:
-                    level = "ok" if result.level == "ok" else "NOTE:"
                     text = f"ok ({result.text})" if result.level == "ok" else \
-                        f"{level} {result.text}"
+                        f"NOTE: {result.text}"
                     echo(f"{name}: {result.name}: {text}", False)
         finally:
             connector.close()

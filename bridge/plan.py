@@ -112,6 +112,8 @@ def _marked(rules: RouteRules, item: CanonicalEntry) -> CanonicalEntry | Skip:
     """
     origin = item.origin
     if origin.source not in rules.known_refs:
+        # Written out, not connectors.marker.marker(): a contracting reference id may hold
+        # a space, which a marker refuses, and this is only text to keep.
         text = f"[timebridge:{origin.source}:{origin.record_id}]"
         return item.model_copy(update={"origin": item.ref,
                                        "comment": f"{item.comment} {text}".strip()})
