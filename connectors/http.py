@@ -213,11 +213,7 @@ class HttpClient:
         try:
             response = self._fetch(method, path, params, json, headers, began)
         except _TooSlow as slow:
-            where = f"{method} {path.split('?')[0]}"
-            text = f"{where} {slow}"
-            raise (TransientError(self.redact(text), connector=self.connector) if safe else
-                   UnknownOutcomeError(self.redact(text + _NOT_RESENT),
-                                       connector=self.connector)) from None
+            raise self._after_sending(f"{method} {path.split('?')[0]} {slow}", safe) from None
         except (httpx.RequestError, httpx.InvalidURL) as exc:
             error = self._network_error(exc, method, path, safe)
             log.debug("%s %s failed after %.0f ms: %s", method, self.redact(path.split("?")[0]),
@@ -299,6 +295,11 @@ class HttpClient:
             text = f"{where} timed out after {self.timeout:g}s waiting for {host}"
         else:
             text = f"{where} failed talking to {host}: {reason}"
+        return self._after_sending(text, safe)
+
+    def _after_sending(self, text: str, safe: bool) -> TransientError:
+        """A failure once the request may have reached the server: retried when ``safe``,
+        else :class:`UnknownOutcomeError` (never re-sent: it may have been applied)."""
         if not safe:
             return UnknownOutcomeError(self.redact(text + _NOT_RESENT), connector=self.connector)
         return TransientError(self.redact(text), connector=self.connector)
