@@ -17,7 +17,7 @@ conflict unless ``on_conflict = "source-wins"``; too many deletes are refused.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -40,6 +40,9 @@ class Inputs:
     links: Mapping[str, Link]
     source_complete: bool = True
     target_complete: bool = True
+    # Source records whose bridge marker the store confirms (see :func:`marked_keys`);
+    # ``None`` trusts every marker, as a bare planner test has it.
+    proven_copies: Collection[str] | None = None
     _indexes: dict[int, _Index] = field(default_factory=dict, repr=False, compare=False)
 
     def index(self, rules: RouteRules) -> _Index:
@@ -81,7 +84,7 @@ class _Index:
             elif known:
                 # A marker is trusted only where it can be the bridge's; a copy the
                 # bridge (or any tool) made from elsewhere is never a source.
-                judged = _marked(rules, item)
+                judged = _marked(rules, item, inputs.proven_copies)
                 if isinstance(judged, Skip):
                     self.skips.append(judged)
                     self.skipped.add(prefix + str(judged.record_id))
@@ -101,14 +104,37 @@ class _Index:
                               for key in self.copies)
 
 
-def _marked(rules: RouteRules, item: CanonicalEntry) -> CanonicalEntry | Skip:
+def marked_keys(rules: RouteRules, items: Iterable[CanonicalEntry | Skip]) -> set[str]:
+    """Origin keys named by source records that claim to be the bridge's copies: the
+    store must confirm each (``StateStore.copies_recorded``) before it is trusted."""
+    return {f"{e.origin.source}:{e.origin.record_id}" for e in items
+            if isinstance(e, CanonicalEntry) and e.is_copy
+            and e.origin.source in rules.known_refs and e.origin.source != e.reference_source}
+
+
+def proven(rules: RouteRules, items: Iterable[CanonicalEntry | Skip],
+           recorded: Mapping[str, set[str | None]]) -> set[str]:
+    """Record ids of source items whose marker names an origin some route copied to them
+    (or is still creating a copy of: an intent whose answer was lost)."""
+    out = set()
+    for e in items:
+        if isinstance(e, CanonicalEntry) and e.is_copy:
+            ids = recorded.get(f"{e.origin.source}:{e.origin.record_id}", ())
+            if e.record_id in ids or None in ids:
+                out.add(e.record_id)
+    return out
+
+
+def _marked(rules: RouteRules, item: CanonicalEntry,
+            proven_copies: Collection[str] | None) -> CanonicalEntry | Skip:
     """A source record that names an origin elsewhere: a copy, an original, or a skip.
 
     A marker or reference naming a connector this config does not have is someone
     else's text: the record is an original, copied with that text kept. One naming
     a record of its own system cannot be a copy the bridge made (no route goes from a
-    system to itself): it is reported, never dropped without a word. Any other is a
-    copy the bridge made, and never a source.
+    system to itself), and one the store does not know as a copy of that origin may
+    be pasted or forged: both are reported, never copied and never dropped without a
+    word. Only a copy the store confirms is the bridge's, never a source.
     """
     origin = item.origin
     if origin.source not in rules.known_refs:
@@ -117,11 +143,18 @@ def _marked(rules: RouteRules, item: CanonicalEntry) -> CanonicalEntry | Skip:
         text = f"[timebridge:{origin.source}:{origin.record_id}]"
         return item.model_copy(update={"origin": item.ref,
                                        "comment": f"{item.comment} {text}".strip()})
+    named = f"{origin.source}:{origin.record_id}"
     if origin.source == item.reference_source:
         return Skip(connector=item.connector, record_id=item.record_id,
-                    reason=f"carries the bridge's marker for {origin.source}:"
-                           f"{origin.record_id}, a record of its own system, so it is neither "
-                           "an original nor a copy the bridge made; remove the marker to copy it")
+                    reason=f"carries the bridge's marker for {named}, a record of its own "
+                           "system, so it is neither an original nor a copy the bridge made; "
+                           "remove the marker to copy it")
+    if proven_copies is not None and item.record_id not in proven_copies:
+        return Skip(connector=item.connector, record_id=item.record_id,
+                    reason=f"carries the bridge's marker for {named}, but no route's state "
+                           "records it as that origin's copy (pasted, forged, or the store "
+                           "was lost: the route from that origin re-adopts its copies); not "
+                           "copied, to bill nothing twice; remove the marker to copy it")
     return item
 
 

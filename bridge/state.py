@@ -171,6 +171,19 @@ class StateStore:
         found = self._links(sa.and_(links.c.route == route, links.c.origin == origin))
         return found[0] if found else None
 
+    def copies_recorded(self, origins: set[str]) -> dict[str, set[str | None]]:
+        """The copy ids any route recorded for each of ``origins`` (``None``: an intent
+        whose create has not answered yet), so a marker can be checked against the store."""
+        found: dict[str, set[str | None]] = {}
+        keys = sorted(origins)
+        cols = (links.c.origin, links.c.target_record_id, links.c.replaces_record_id)
+        with self._tx() as conn:
+            for at in range(0, len(keys), 500):   # bound the IN list for every backend
+                rows = conn.execute(sa.select(*cols).where(links.c.origin.in_(keys[at:at + 500])))
+                for origin, copy_id, replaced in rows:
+                    found.setdefault(origin, set()).update({copy_id, replaced} - {None} or {None})
+        return found
+
     def record_intent(self, route: str, origin: str, *, source_record_id: str,
                       source_task: str, target_task: str, work_date: date,
                       replaces: tuple[str, str] | None = None) -> None:

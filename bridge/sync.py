@@ -21,7 +21,7 @@ from bridge.config import RouteConfig
 from bridge.execute import Executor, Outcome
 from bridge.locks import Held
 from bridge.model import CanonicalEntry, Skip
-from bridge.plan import Inputs, plan, proofs_needed
+from bridge.plan import Inputs, marked_keys, plan, proofs_needed, proven
 from bridge.runtime import Runtime
 from bridge.state import RouteHeld, StateStore
 from connectors.base import Connector, ConnectorError, DateWindow, explain
@@ -149,8 +149,10 @@ def _pass(spec: PassSpec, store: StateStore, result: RouteResult,
     target_items, target_complete = _read(spec.target, window, spec.target_filters, errors,
                                           "target", progress, stop)
     targets = [t for t in target_items if isinstance(t, CanonicalEntry)]
+    marked = marked_keys(rules, source_items)
     inputs = Inputs(source_items, targets, store.links(rules.name), source_complete,
-                    target_complete)
+                    target_complete, proven_copies=proven(
+                        rules, source_items, store.copies_recorded(marked)) if marked else ())
     wanted_source, wanted_target = proofs_needed(rules, inputs)
     copies, replaced = _prove_targets(spec.target, wanted_target, stop)
     proofs = Proofs(_prove_sources(spec.source, wanted_source, stop), copies, replaced)

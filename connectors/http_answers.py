@@ -25,6 +25,7 @@ from connectors.base import (
     RateLimitedError,
     TransientError,
 )
+from connectors.deep_json import loads_capped
 from connectors.redact import Redactor
 
 _BY_STATUS: dict[int, type[ConnectorError]] = {
@@ -68,7 +69,10 @@ def parse_json(response: httpx.Response, connector: str, redact: Redactor) -> An
         except (ValueError, UnicodeDecodeError):
             problem = "a body that is not valid JSON"
         except RecursionError:
-            problem = "JSON nested too deeply to read"
+            try:  # one hostile record must not fail the list: cut its absurd part off
+                return loads_capped(response.text)
+            except (ValueError, RecursionError):
+                problem = "JSON nested too deeply to read"
     text = f"{_where(response)} answered {problem} (status {response.status_code})"
     raise TransientError(redact(text + " where JSON was expected"), connector=connector,
                          status=response.status_code)

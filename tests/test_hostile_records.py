@@ -7,6 +7,7 @@ its reason, every good one is read or copied, nothing crashes, nothing absurd is
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import harness_kaiten
@@ -89,11 +90,31 @@ def test_items_that_are_not_objects_are_skips_and_the_page_goes_on(kaiten) -> No
     assert all("not a JSON object" in s.reason or "cannot be read" in s.reason for s in skips)
 
 
-def test_json_nested_absurdly_deep_fails_the_read_with_a_clear_line(kaiten) -> None:
+def test_json_nested_absurdly_deep_is_a_skip_of_that_record_and_the_read_goes_on(kaiten) -> None:
+    good = kaiten.seed_record(work_date=date(2026, 11, 3), seconds=600)
+    deep_field = kaiten.seed_record(work_date=date(2026, 11, 4), seconds=600)
+    depth = 100_000
+    nested = "[" * depth + "]" * depth
+    records = [kaiten.emulator._full(kaiten.emulator.time_logs[int(i)]) for i in (good, deep_field)]
+    first, second = (json.dumps(r) for r in records)
+    # The second record's duration is an absurdly deep list; a third item is one whole.
+    second = second.replace('"time_spent": 10', f'"time_spent": {nested}', 1)
+    assert nested in second
+    kaiten.server.faults.add("status", method="GET", path="*/time-logs", status=200,
+                             body=f"[{first}, {second}, {nested}]", times=1)
+    entries, skips = split(list(kaiten.connector.read(WINDOW, {})))
+    assert list(entries) == [good] and entries[good].seconds == 600
+    assert len(skips) == 2
+    assert skips[0].record_id == deep_field and "time_spent must be" in skips[0].reason
+    assert "not a JSON object" in skips[1].reason
+
+
+def test_json_nested_deep_with_brackets_unbalanced_fails_the_read_with_a_clear_line(
+        kaiten) -> None:
     depth = 100_000
     kaiten.server.faults.add("status", method="GET", path="*/time-logs", status=200,
-                             body="[" * depth + "]" * depth, times=100)
-    with pytest.raises(TransientError, match="JSON nested too deeply"):
+                             body="[" * depth + "]" * (depth - 1), times=100)
+    with pytest.raises(TransientError, match="nested too deeply|not valid JSON"):
         list(kaiten.connector.read(WINDOW, {}))
 
 
@@ -153,23 +174,60 @@ def test_markers_are_trusted_only_where_they_can_be_the_bridges(kaiten) -> None:
                                  comment="did it [timebridge:OTHER_TOOL:5]")
     own_system = kaiten.seed_record(work_date=date(2026, 11, 3), seconds=600,
                                     comment="pasted [timebridge:KAITEN:123]")
-    kaiten.seed_record(work_date=date(2026, 11, 3), seconds=600,
-                       comment="a copy the bridge made [timebridge:TGT:9]")
+    real_copy = kaiten.seed_record(work_date=date(2026, 11, 3), seconds=600,
+                                   comment="a copy the bridge made [timebridge:TGT:9]")
+    forged = kaiten.seed_record(work_date=date(2026, 11, 3), seconds=600,
+                                comment="pasted from a copy [timebridge:TGT:10]")
     target = MemoryConnector("tgt", "TGT")
     rules = RouteRules(name="r", source="kaiten", source_ref="KAITEN", window=WINDOW,
                        fit=target.fit, capabilities=target.capabilities, default_task="P",
                        known_refs=frozenset({"KAITEN", "TGT"}))
     store = StateStore("sqlite://")
     try:
+        # The reverse route TGT -> KAITEN made real_copy from TGT:9; nobody made TGT:10's.
+        store.record_link("back", "TGT:9", source_record_id="9", source_task="T",
+                          target_record_id=str(real_copy), target_task=kaiten.task(),
+                          source_hash="h", target_hash="h", source_version=None,
+                          target_version=None, work_date=date(2026, 11, 3))
+        store.record_link("back", "TGT:10", source_record_id="10", source_task="T",
+                          target_record_id="someone-else", target_task=kaiten.task(),
+                          source_hash="h", target_hash="h", source_version=None,
+                          target_version=None, work_date=date(2026, 11, 3))
         result = run_pass(PassSpec(kaiten.connector, target, rules), store)
         again = run_pass(PassSpec(kaiten.connector, target, rules), store)
     finally:
         store.close()
     kinds = {o.action.display_origin: o.kind for o in result.outcomes}
-    # Someone else's marker is text: an original, copied with the text kept.
-    assert kinds == {f"kaiten:{foreign}": Kind.CREATE, f"kaiten:{own_system}": Kind.SKIP}
+    # Someone else's marker is text: an original, copied with the text kept. The copy the
+    # store confirms is the bridge's (no action); a pasted own-system or unconfirmed
+    # bridge marker is reported, never copied and never dropped silently.
+    assert kinds == {f"kaiten:{foreign}": Kind.CREATE, f"kaiten:{own_system}": Kind.SKIP,
+                     f"kaiten:{forged}": Kind.SKIP}
     (copy,) = target.records.values()
     assert copy.comment == "did it [timebridge:OTHER_TOOL:5]"
-    (skip,) = [o for o in result.outcomes if o.kind is Kind.SKIP]
-    assert "marker for KAITEN:123" in skip.reason and "remove the marker" in skip.reason
-    assert [o.kind for o in again.outcomes] == [Kind.SKIP]   # reported every time, no writes
+    reasons = {o.action.display_origin: o.reason for o in result.outcomes if o.kind is Kind.SKIP}
+    assert "marker for KAITEN:123" in reasons[f"kaiten:{own_system}"]
+    assert "remove the marker" in reasons[f"kaiten:{own_system}"]
+    assert "marker for TGT:10" in reasons[f"kaiten:{forged}"]
+    assert "no route's state records it" in reasons[f"kaiten:{forged}"]
+    assert sorted(o.kind for o in again.outcomes) == [Kind.SKIP, Kind.SKIP]  # no writes
+
+
+def test_an_intent_whose_answer_was_lost_vouches_for_its_copy(kaiten) -> None:
+    """A create on the reverse route whose answer was lost has no copy id yet; the copy it
+    made, read here as a source, is the bridge's and must not be copied back."""
+    made = kaiten.seed_record(work_date=date(2026, 11, 3), seconds=600,
+                              comment="[timebridge:TGT:9]")
+    target = MemoryConnector("tgt", "TGT")
+    rules = RouteRules(name="r", source="kaiten", source_ref="KAITEN", window=WINDOW,
+                       fit=target.fit, capabilities=target.capabilities, default_task="P",
+                       known_refs=frozenset({"KAITEN", "TGT"}))
+    store = StateStore("sqlite://")
+    try:
+        store.record_intent("back", "TGT:9", source_record_id="9", source_task="T",
+                            target_task=kaiten.task(), work_date=date(2026, 11, 3))
+        result = run_pass(PassSpec(kaiten.connector, target, rules), store)
+    finally:
+        store.close()
+    assert result.error is None and made
+    assert [o.kind for o in result.outcomes] == [] and target.records == {}
