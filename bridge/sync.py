@@ -25,6 +25,7 @@ from bridge.plan import Inputs, marked_keys, plan, proofs_needed, proven
 from bridge.runtime import Runtime
 from bridge.state import RouteHeld, StateStore
 from connectors.base import Connector, ConnectorError, DateWindow, explain
+from connectors.bounded_net import stoppable
 
 log = logging.getLogger("timebridge.sync")
 #: A pass that runs longer stops (a year's backfill at Kaiten's 5 requests/s fits).
@@ -120,8 +121,11 @@ def run_pass(spec: PassSpec, store: StateStore, *, dry_run: bool = False,
     failures (they become the route's error or an action's)."""
     result = RouteResult(spec.rules.name, spec.rules.window, dry_run)
     try:
-        with nullcontext() if dry_run else store.lock_route(spec.rules.name) as lock:
-            _pass(spec, store, result, PassClock(stop, max_seconds), progress, lock)
+        clock = PassClock(stop, max_seconds)
+        # stoppable: a read or look-up in flight ends when the pass is stopped, not after.
+        with nullcontext() if dry_run else store.lock_route(spec.rules.name) as lock, \
+                stoppable(clock):
+            _pass(spec, store, result, clock, progress, lock)
     except RouteHeld as exc:
         result.error = str(exc)
     return result

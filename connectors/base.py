@@ -94,6 +94,11 @@ class UnknownOutcomeError(TransientError):
     """
 
 
+class StoppedError(ConnectorError):
+    """A read or look-up abandoned in flight because the pass was stopped (a signal, its
+    time bound): never retried; the read it belonged to is incomplete."""
+
+
 class FatalError(ConnectorError):
     """Anything else: a status or an answer the connector cannot make sense of."""
 

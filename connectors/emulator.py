@@ -228,6 +228,7 @@ class EmulatorServer:
             access_log=False,
             lifespan="off",
             timeout_keep_alive=30,
+            timeout_graceful_shutdown=1,   # a test's hanging answer must not hold stop()
         )
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None

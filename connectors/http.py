@@ -26,9 +26,11 @@ from connectors.base import (
     ConnectorError,
     FatalError,
     RateLimitedError,
+    StoppedError,
     TransientError,
     UnknownOutcomeError,
 )
+from connectors.bounded_net import PastDeadline, Stopped, bounded, bounded_transport, stop_requested
 from connectors.credential import Credential
 from connectors.http_answers import classify, parse_json, reset_wait
 from connectors.ratelimit import RateLimiter
@@ -107,7 +109,7 @@ class HttpClient:
         self._credential = credential if auth_headers is not None else None
         self._auth_headers = auth_headers
         self._client = httpx.Client(base_url=base_url, headers=dict(headers), timeout=timeout,
-                                    transport=transport)
+                                    transport=transport or bounded_transport())
         self._lock = threading.Lock()
         self.requests_sent = 0
 
@@ -188,6 +190,8 @@ class HttpClient:
 
         def backoff(exc: Exception) -> bool | float:
             # stamina's hook: False = give up, True = exponential backoff, float = that wait.
+            if stop_requested():
+                return False  # the pass is stopping: no more attempts
             if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
                 # The limiter is paused until the reset (capped); acquire() does the
                 # waiting, shared by every user of the account.
@@ -211,7 +215,14 @@ class HttpClient:
             self.requests_sent += 1
         began = time.monotonic()
         try:
-            response = self._fetch(method, path, params, json, headers, began)
+            with bounded(began + self.deadline, abandonable=safe):
+                response = self._fetch(method, path, params, json, headers, began)
+        except Stopped as stopped:
+            raise StoppedError(f"{method} {self.redact(path.split('?')[0])}: {stopped}",
+                               connector=self.connector) from None
+        except PastDeadline:
+            raise self._after_sending(f"{method} {path.split('?')[0]} {self._too_slow}",
+                                      safe) from None
         except _TooSlow as slow:
             raise self._after_sending(f"{method} {path.split('?')[0]} {slow}", safe) from None
         except (httpx.RequestError, httpx.InvalidURL) as exc:
@@ -251,7 +262,8 @@ class HttpClient:
                headers: Mapping[str, str] | None, began: float) -> httpx.Response:
         """Send and read the whole answer within :attr:`deadline` seconds and
         :data:`MAX_BODY` bytes. httpx's timeout bounds each read; a server dribbling a
-        byte at a time would hold the request for ever, so the whole is bounded here."""
+        byte at a time would hold the request for ever, so the whole is bounded here
+        (the headers by :mod:`connectors.bounded_net`, the body by this loop too)."""
         request = self._client.build_request(method, path, params=params, json=json,
                                              headers=headers)
         response = self._client.send(request, stream=True)
@@ -262,8 +274,7 @@ class HttpClient:
             for chunk in response.iter_raw():
                 body += chunk
                 if time.monotonic() - began > self.deadline:
-                    raise _TooSlow(f"took longer than {self.deadline:g}s in all (the server "
-                                   "answers too slowly)")
+                    raise _TooSlow(self._too_slow)
                 if len(body) > MAX_BODY:
                     raise _TooSlow(f"answered more than {MAX_BODY // 2**20} MiB")
         finally:
@@ -272,6 +283,10 @@ class HttpClient:
                 if k in ("http_version", "reason_phrase")}
         return httpx.Response(response.status_code, headers=response.headers,
                               content=bytes(body), request=request, extensions=kept)
+
+    @property
+    def _too_slow(self) -> str:
+        return f"took longer than {self.deadline:g}s in all (the server answers too slowly)"
 
     def _network_error(self, exc: Exception, method: str, path: str,
                        safe: bool) -> ConnectorError:

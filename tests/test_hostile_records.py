@@ -114,7 +114,7 @@ def test_json_nested_deep_with_brackets_unbalanced_fails_the_read_with_a_clear_l
     depth = 100_000
     kaiten.server.faults.add("status", method="GET", path="*/time-logs", status=200,
                              body="[" * depth + "]" * (depth - 1), times=100)
-    with pytest.raises(TransientError, match="nested too deeply|not valid JSON"):
+    with pytest.raises(TransientError, match=r"nested too deeply|not valid JSON"):
         list(kaiten.connector.read(WINDOW, {}))
 
 
