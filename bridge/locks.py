@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import os
 import re
 import threading
@@ -31,6 +32,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+
+log = logging.getLogger(__name__)
 
 #: Execution option of a connection that will write (SQLite then begins IMMEDIATE).
 WRITE = "timebridge_write"
@@ -221,9 +224,15 @@ class FileLocks:
         except BaseException:
             os.close(fd)
             raise
-        # The holder's pid is only for a person wondering who holds it; the lock is the flock.
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        # The holder's pid is only for a person wondering who holds it; the lock is the
+        # flock. A full disk may refuse it: that must neither fail the pass nor leak the
+        # descriptor (its flock would hold the route for as long as a daemon lives).
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError as exc:
+            log.warning("cannot write the pid into the lock file of route %s: %s", route,
+                        exc.strerror or exc)
         path = self.path(route)
 
         def check() -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
@@ -129,7 +130,19 @@ class StateStore:
         secret = self.url.password or self.url.query.get("password")
         if isinstance(secret, str) and secret:
             reason = reason.replace(secret, "***")  # drivers should not echo it; be sure
-        return StateError(f"{what}: {reason}")
+        return StateError(f"{what}: {reason}{self._folder_hint()}")
+
+    def _folder_hint(self) -> str:
+        """Why an SQLite file may not open or grow, where SQLite's own words do not say."""
+        if not self.url.drivername.startswith("sqlite") or not self.url.database:
+            return ""
+        folder = os.path.dirname(os.path.abspath(self.url.database))
+        try:
+            if os.statvfs(folder).f_flag & os.ST_RDONLY:
+                return f" (its folder {folder} is on a read-only filesystem)"
+        except OSError:
+            return f" (its folder {folder} cannot be reached)"
+        return "" if os.access(folder, os.W_OK) else f" (its folder {folder} is not writable)"
 
     @contextlib.contextmanager
     def _tx(self, write: bool = False, doing: str = "") -> Iterator[sa.Connection]:
