@@ -86,6 +86,8 @@ class RouteRules:
     # Every connector's reference_source in the config: a marker naming anything else
     # is someone else's text (empty: every marker is trusted, as a bare planner test has it).
     known_refs: frozenset[str] = frozenset()
+    # Origins the executor writes at once (the target's max_concurrent_writes).
+    write_concurrency: int = 1
 
     def target_task(self, source_task: str) -> str | None:
         """The target task for a source task: its row in ``tasks``, else ``default_task``."""

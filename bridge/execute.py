@@ -30,7 +30,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from bridge.actions import Action, Kind
@@ -44,11 +45,27 @@ from connectors.base import (
     Connector,
     ConnectorError,
     NotFoundError,
-    UnknownOutcomeError,
+    TransientError,
     explain,
 )
+from connectors.bounded_net import stoppable
 
 log = logging.getLogger("timebridge.execute")
+
+#: Waits before each new attempt of a write that failed transiently (then: next pass).
+RETRY_WAITS = (1.0, 2.0, 4.0)
+
+
+def _serialised(call: Callable[[Action], None] | None) -> Callable[[Action], None] | None:
+    """``call`` made safe to use from several writer threads (progress displays are not)."""
+    if call is None:
+        return None
+    lock = threading.Lock()
+
+    def serialised(action: Action) -> None:
+        with lock:
+            call(action)
+    return serialised
 
 
 @dataclass(frozen=True)
@@ -68,8 +85,14 @@ class Executor:
     """Applies one route's actions to its target and keeps the state store in step."""
 
     def __init__(self, route: str, target: Connector, store: StateStore | None,
-                 stop: threading.Event | None = None, lock: Held | None = None) -> None:
+                 stop: threading.Event | None = None, lock: Held | None = None, *,
+                 concurrency: int = 1,
+                 retry_waits: tuple[float, ...] | None = None) -> None:
         self.route = route
+        self.concurrency = concurrency  # origins written at once
+        # A write that failed (or whose answer was lost) is settled within the pass:
+        # tried again after each of these waits before being left to the next pass.
+        self.retry_waits = RETRY_WAITS if retry_waits is None else retry_waits
         self.target = target
         self.store = store
         self.stop = stop or threading.Event()
@@ -80,35 +103,64 @@ class Executor:
         # Origins whose replace could not delete its old copy -> why ("conflict"/"failed").
         self._held: dict[str, str] = {}
 
-    def run(self, actions: Iterable[Action], *, dry_run: bool) -> list[Outcome]:
-        """Apply (or, in a dry run, only list) the actions, in order.
+    def run(self, actions: Iterable[Action], *, dry_run: bool,
+            applied: Callable[[Action], None] | None = None) -> list[Outcome]:
+        """Apply (or, in a dry run, only list) the actions; outcomes in the actions' order.
 
-        After a stop (a signal) the actions not started are left out of the
-        outcomes and counted in :attr:`not_started`: nothing failed, they simply
-        wait for the next run, which plans them again.
+        Up to :attr:`concurrency` origins are written at once (a write's round trip is
+        often longer than the rate limit's interval); the actions of one origin (the
+        two halves of a replace) always run in order, one after the other. Each write
+        still has its intent before and its link after, so every kill point is the
+        same as in a serial run. After a stop (a signal) the actions not started are
+        left out of the outcomes and counted in :attr:`not_started`: nothing failed,
+        they wait for the next run, which plans them again. ``applied`` is called
+        (from one thread at a time) after each action that was applied.
         """
-        outcomes = []
+        actions = list(actions)
         self.not_started = 0
-        for action in actions:
-            if dry_run or self.store is None:
-                outcomes.append(self._planned(action))
-            elif self.stop.is_set() or self.lost:
-                self.not_started += 1
-            elif self.fatal:
-                outcomes.append(self._failed(action, self.fatal))
-            else:
-                try:
-                    outcomes.append(self._apply(action))
-                except LockLost as exc:
-                    # Another run may hold the route now: write nothing more. What this
-                    # action recorded (an intent at most) the next run resolves by origin.
-                    self.lost = str(exc)
-                    self.not_started += 1
-                    log.error("route %s: %s; stopped writing", self.route, exc)
+        if dry_run or self.store is None:
+            return [self._planned(a) for a in actions]
+        results: list[Outcome | None] = [None] * len(actions)
+        groups: dict[str, list[int]] = {}
+        for i, a in enumerate(actions):
+            groups.setdefault(str(a.origin), []).append(i)
+        report = _serialised(applied)
+
+        def run_group(indexes: list[int]) -> None:
+            with stoppable(self.stop):  # a look-up in flight ends when the pass is stopped
+                for i in indexes:
+                    results[i] = self._one(actions[i])
+                    if results[i] is not None and report is not None:
+                        report(actions[i])
+
+        workers = min(self.concurrency, len(groups))
+        if workers <= 1:
+            for i in range(len(actions)):   # plan order, exactly as planned
+                run_group([i])
+        else:
+            with ThreadPoolExecutor(workers, thread_name_prefix=f"write-{self.route}") as pool:
+                list(pool.map(run_group, groups.values()))
+        self.not_started = sum(1 for r in results if r is None)
         if self.not_started:
             log.warning("route %s: stopped; %d actions not started (the next run does them)",
                         self.route, self.not_started)
-        return outcomes
+        return [r for r in results if r is not None]
+
+    def _one(self, action: Action) -> Outcome | None:
+        """One action's outcome; ``None`` when it was not started (a stop, a lost lock)."""
+        if self.stop.is_set() or self.lost:
+            return None
+        if self.fatal:
+            return self._failed(action, self.fatal)
+        try:
+            return self._apply(action)
+        except LockLost as exc:
+            # Another run may hold the route now: write nothing more. What this
+            # action recorded (an intent at most) the next run resolves by origin.
+            if not self.lost:
+                self.lost = str(exc)
+                log.error("route %s: %s; stopped writing", self.route, exc)
+            return None
 
     # --- one action ---------------------------------------------------------------------
 
@@ -158,27 +210,43 @@ class Executor:
 
     def _create(self, a: Action) -> Outcome:
         assert a.draft is not None and a.source is not None
-        self._guard()  # before the intent too: the route's new holder may have linked it
         key = str(a.origin)
         if a.forget_link:  # re-creating a copy deleted by hand: its old link is stale
+            self._guard()
             self.store.remove_link(self.route, key)
-        self.store.record_intent(self.route, key, source_record_id=a.source.record_id,
-                                 source_task=a.source.task, target_task=a.draft.task,
-                                 work_date=a.draft.work_date)
-        try:
-            copy = self.target.create(a.draft)
-        except UnknownOutcomeError as exc:
-            # The create may have landed: find it by its origin rather than send it again.
-            try:
-                found = self.target.find_copies(a.origin, a.draft.task)
-            except ConnectorError:
-                found = []
-            if len(found) != 1:
-                return self._failed(a, f"{exc}; the outcome is unknown and will be checked by "
-                                       "origin on the next run")
-            copy = found[0]
-            log.info("create of %s lost its answer; found copy %s and adopted it", key,
-                     copy.record_id)
+        waits = iter(self.retry_waits)
+        send = True
+        while True:
+            if send:
+                self._guard()  # before the intent too: the route's new holder may have linked it
+                # (Again before each new attempt: a fresh intent, its time the attempt's.)
+                self.store.record_intent(self.route, key, source_record_id=a.source.record_id,
+                                         source_task=a.source.task, target_task=a.draft.task,
+                                         work_date=a.draft.work_date)
+                try:
+                    copy = self.target.create(a.draft)
+                    break
+                except TransientError as exc:
+                    error = exc
+            # It may have landed (a lost answer, a 5xx after storing): look for it by
+            # origin before anything is sent again.
+            found = self._find_copies(a)
+            if found is not None and len(found) == 1:
+                copy = found[0]
+                log.info("create of %s failed (%s) but its copy %s exists; adopted it",
+                         key, explain(error), copy.record_id)
+                break
+            wait = next(waits, None)
+            if (found is not None and len(found) > 1) or wait is None or self.stop.wait(wait):
+                why = (f"{len(found)} copies were found" if found else
+                       "it could not be looked up" if found is None else
+                       f"tried {len(self.retry_waits) + 1} times")
+                return self._failed(a, f"{explain(error)}; {why}: the outcome will be "
+                                       "checked by origin on the next run")
+            # Proved absent: send it again. Not proved either way: look again first.
+            send = found is not None
+            log.info("create of %s failed (%s); %s in %gs", key, explain(error),
+                     "sending it again" if send else "looking for it again", wait)
         self._link(a, copy)
         missed = unstored(copy, a.draft)
         if missed:
@@ -189,10 +257,32 @@ class Executor:
             return Outcome(a, Kind.CONFLICT, "done", copy.record_id, reason, copy=copy)
         return self._done(a, copy)
 
+    def _find_copies(self, a: Action) -> list[CanonicalEntry] | None:
+        """The copies of ``a``'s origin in the target, or None when that cannot be proved."""
+        try:
+            return self.target.find_copies(a.origin, a.draft.task if a.draft else None)
+        except ConnectorError as exc:
+            log.warning("could not look up the copy of %s: %s", a.display_origin, exc)
+            return None
+
+    def _retrying(self, write: Callable[[], CanonicalEntry | None]) -> CanonicalEntry | None:
+        """An update or delete (idempotent: safe to send again), retried within the pass
+        after a transient failure, then left to the next pass."""
+        waits = iter(self.retry_waits)
+        while True:
+            try:
+                return write()
+            except TransientError:
+                wait = next(waits, None)
+                if wait is None or self.stop.wait(wait):
+                    raise
+                self._guard()
+
     def _update(self, a: Action) -> Outcome:
         assert a.copy is not None and a.draft is not None and a.source is not None
         self._guard()
-        copy = self.target.update(a.copy, a.draft)
+        copy = self._retrying(lambda: self.target.update(a.copy, a.draft))
+        assert copy is not None
         missed = unstored(copy, a.draft)
         if not missed:
             self._link(a, copy)
@@ -228,7 +318,7 @@ class Executor:
                 source_task=a.source.task, target_task=a.replacement.task,
                 work_date=a.replacement.work_date, replaces=(a.copy.record_id, a.copy.task))
         with contextlib.suppress(NotFoundError):  # already gone: the goal is reached
-            self.target.delete(a.copy)
+            self._retrying(lambda: self.target.delete(a.copy))
         if a.forget_link:
             self.store.remove_link(self.route, key)
         return self._done(a, a.copy)

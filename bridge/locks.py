@@ -179,13 +179,15 @@ class Held:
                  check: Callable[[], None] | None = None) -> None:
         self._release: Callable[[], None] | None = release
         self._check = check
+        self._checking = threading.Lock()  # concurrent writers share one lock connection
 
     def check(self) -> None:
-        """Raise :class:`LockLost` unless the lock is still held."""
+        """Raise :class:`LockLost` unless the lock is still held (safe from any thread)."""
         if self._release is None:
             raise LockLost("the lock was released")
         if self._check is not None:
-            self._check()
+            with self._checking:
+                self._check()
 
     def release(self) -> None:
         """Give the lock up (a no-op the second time)."""

@@ -55,7 +55,8 @@ class Runtime:
             description=route.description, propagate_deletes=route.propagate_deletes,
             on_conflict=route.on_conflict, max_delete_share=route.max_delete_share,
             allow_deletes=allow_deletes, billable=route.billable,
-            known_refs=frozenset(c.reference_source for c in self.config.connectors.values()))
+            known_refs=frozenset(c.reference_source for c in self.config.connectors.values()),
+            write_concurrency=self.config.connectors[route.target].max_concurrent_writes)
 
     def source_filters(self, route: RouteConfig) -> dict[str, Any]:
         return {k: v for k, v in route.filter.items() if v}

@@ -119,6 +119,11 @@ class StateStore:
         return version
 
     @property
+    def concurrent_writers(self) -> bool:
+        """Whether several threads may write at once (not one shared in-memory connection)."""
+        return not isinstance(self._open_backend.engine.pool, sa.StaticPool)
+
+    @property
     def _open_backend(self) -> Backend:
         if self._backend is None:
             raise StateError(f"the state store at {self._shown} is closed")

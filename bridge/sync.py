@@ -12,11 +12,12 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
-from bridge.actions import Kind, ProofRequest, Proofs, RouteRules
+from bridge.actions import Action, Kind, ProofRequest, Proofs, RouteRules
 from bridge.config import RouteConfig
 from bridge.execute import Executor, Outcome
 from bridge.locks import Held
@@ -88,6 +89,18 @@ class PassClock:
             self.expired = True
         return self.expired
 
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``, ending early when the pass must stop; :meth:`is_set` then."""
+        end = time.monotonic() + seconds
+        if self._until is not None:
+            end = min(end, self._until + 0.001)
+        while not self.is_set() and (left := end - time.monotonic()) > 0:
+            if self.stop is not None:
+                self.stop.wait(min(left, 0.25))
+            else:
+                time.sleep(min(left, 0.25))
+        return self.is_set()
+
 
 @dataclass(frozen=True)
 class PassSpec:
@@ -148,10 +161,8 @@ def _pass(spec: PassSpec, store: StateStore, result: RouteResult,
     run_id = None if result.dry_run else store.start_run(rules.name, window.start, window.end,
                                                          result.dry_run)
     errors: list[str] = []
-    source_items, source_complete = _read(spec.source, window, spec.source_filters, errors,
-                                          "source", progress, stop)
-    target_items, target_complete = _read(spec.target, window, spec.target_filters, errors,
-                                          "target", progress, stop)
+    (source_items, source_complete), (target_items, target_complete) = _read_both(
+        spec, window, errors, progress, stop)
     targets = [t for t in target_items if isinstance(t, CanonicalEntry)]
     marked = marked_keys(rules, source_items)
     inputs = Inputs(source_items, targets, store.links(rules.name), source_complete,
@@ -163,9 +174,10 @@ def _pass(spec: PassSpec, store: StateStore, result: RouteResult,
     planned = plan(rules, inputs, proofs)
     if planned.brake:
         errors.append(planned.brake)
-    executor = Executor(rules.name, spec.target, store, stop, lock)
-    result.outcomes = executor.run(
-        _ticking(planned.actions, None if result.dry_run else progress), dry_run=result.dry_run)
+    executor = Executor(rules.name, spec.target, store, stop, lock,
+                        concurrency=rules.write_concurrency if store.concurrent_writers else 1)
+    ticking = None if result.dry_run or progress is None else _ticker(progress)
+    result.outcomes = executor.run(planned.actions, dry_run=result.dry_run, applied=ticking)
     result.unchanged = planned.unchanged
     if executor.fatal:
         errors.append(executor.fatal)
@@ -212,12 +224,38 @@ def _read(connector: Connector, window: DateWindow, filters: dict, errors: list[
     return items, True
 
 
-def _ticking(actions: list, progress: Progress | None) -> Iterator:
-    """The actions, reporting each one applied (the generator resumes after it was)."""
-    for action in actions:
-        yield action
-        if progress is not None and action.kind is not Kind.UNCHANGED:
+def _ticker(progress: Progress) -> Callable[[Action], None]:
+    """Report each applied action to ``progress`` (unchanged ones are not work done)."""
+    def tick(action: Action) -> None:
+        if action.kind is not Kind.UNCHANGED:
             progress("applied", 1)
+    return tick
+
+
+def _read_both(spec: PassSpec, window: DateWindow, errors: list[str],
+               progress: Progress | None, stop: threading.Event | None,
+               ) -> tuple[tuple[list, bool], tuple[list, bool]]:
+    """Both sides read at the same time (they are independent lists, often on two APIs);
+    each thread ends its request in flight when the pass is stopped."""
+    lock = threading.Lock()
+
+    def shown(label: str, n: int) -> None:
+        with lock:
+            progress(label, n)
+
+    said: dict[str, list[str]] = {"source": [], "target": []}
+
+    def read(connector: Connector, filters: dict, side: str) -> tuple[list, bool]:
+        with stoppable(stop):
+            return _read(connector, window, filters, said[side], side,
+                         None if progress is None else shown, stop)
+
+    with ThreadPoolExecutor(2, thread_name_prefix="read") as pool:
+        target = pool.submit(read, spec.target, spec.target_filters, "target")
+        source = read(spec.source, spec.source_filters, "source")
+        both = source, target.result()
+    errors += said["source"] + said["target"]   # in a fixed order, whichever ended first
+    return both
 
 
 def _prove_sources(source: Connector, requests: list[ProofRequest],

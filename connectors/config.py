@@ -27,6 +27,9 @@ class ConnectorBase(Strict):
     # A record whose duration is above this is skipped, not copied: no one logs a
     # month of wall-clock time on one record (a week, P1W, or 40 hours still pass).
     max_duration_hours: float = Field(default=744, gt=0, allow_inf_nan=False)
+    # As a target: copies written at once (each with its own intent and link), so a
+    # round trip longer than the rate limit's interval still keeps the limit in use.
+    max_concurrent_writes: int = Field(default=4, ge=1, le=16)
 
     @field_validator("base_url")
     @classmethod

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import random
 import socket
 import threading
 import time
@@ -40,7 +41,9 @@ class Fault:
     ``latency`` (sleep ``delay`` seconds, then answer normally), ``lost`` (run the
     request, apply it, then answer 504 with an HTML page, as a proxy whose upstream
     timed out would), ``empty`` (200 with an empty body), ``broken`` (200 with a body
-    that is not JSON).
+    that is not JSON). With ``probability`` below 1 the fault strikes each matching
+    request with that chance (a seeded draw of its :class:`FaultPlan`), ``times`` still
+    bounding how often.
     """
 
     kind: str
@@ -51,6 +54,7 @@ class Fault:
     body: str = '{"message": "injected failure"}'
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    probability: float = 1.0
 
     def matches(self, method: str, path: str) -> bool:
         return fnmatch.fnmatchcase(method, self.method) and fnmatch.fnmatchcase(path, self.path)
@@ -59,9 +63,15 @@ class Fault:
 class FaultPlan:
     """A thread-safe queue of faults; the first matching fault with uses left applies."""
 
-    def __init__(self) -> None:
+    def __init__(self, seed: int | None = None) -> None:
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
+        self._random = random.Random(seed)
+
+    def seed(self, seed: int) -> None:
+        """Make the draws of probabilistic faults repeatable from here on."""
+        with self._lock:
+            self._random.seed(seed)
 
     def add(self, kind: str, **kw: Any) -> Fault:
         fault = Fault(kind=kind, **kw)
@@ -73,10 +83,16 @@ class FaultPlan:
         with self._lock:
             self._faults.clear()
 
+    def pending(self) -> int:
+        """Uses left over all queued faults (0: every fault was met)."""
+        with self._lock:
+            return sum(f.times for f in self._faults)
+
     def take(self, method: str, path: str) -> Fault | None:
         with self._lock:
             for fault in self._faults:
-                if fault.times > 0 and fault.matches(method, path):
+                if fault.times > 0 and fault.matches(method, path) and (
+                        fault.probability >= 1 or self._random.random() < fault.probability):
                     fault.times -= 1
                     return fault
         return None

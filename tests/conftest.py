@@ -54,3 +54,10 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never see the developer's own config or pinned date."""
     for var in ("TIMEBRIDGE_CONFIG", "TIMEBRIDGE_TODAY"):
         monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _fast_write_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process passes try a failed write again at once (the product waits seconds)."""
+    monkeypatch.setattr("bridge.execute.RETRY_WAITS", (0.001, 0.001, 0.001))
+

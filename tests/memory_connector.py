@@ -11,7 +11,8 @@ route's source or its target. Tests drive it directly:
   - ``lose_next_create_answer``: the next create is applied, then
     :class:`UnknownOutcomeError` is raised (a timeout after sending);
   - ``fail_next_write``: the next create/update/delete (after ``fail_skip`` attempts let
-    through) raises :class:`TransientError` without being applied;
+    through) raises :class:`TransientError` without being applied, and so do the
+    ``fail_times - 1`` attempts after it (the executor tries a write again within a pass);
   - ``conflict_ids``: update/delete of these records raise :class:`ConflictError`
     (an invoiced entry);
   - ``crash_at`` (``"before_write"`` / ``"after_write"``), with ``crash_skip`` write
@@ -79,6 +80,7 @@ class MemoryConnector:
         self.lose_next_create_answer = False
         self.fail_next_write = False
         self.fail_skip = 0
+        self.fail_times = 1
         self.conflict_ids: set[str] = set()
         self.crash_at: str | None = None
         self.crash_skip = 0
@@ -91,6 +93,7 @@ class MemoryConnector:
         self.lose_next_create_answer = False
         self.fail_next_write = False
         self.fail_skip = 0
+        self.fail_times = 1
         self.crash_at = None
         self.crash_skip = 0
 
@@ -138,7 +141,8 @@ class MemoryConnector:
             if self.fail_skip > 0:
                 self.fail_skip -= 1
             else:
-                self.fail_next_write = False
+                self.fail_times -= 1
+                self.fail_next_write = self.fail_times > 0
                 raise TransientError(f"{kind} failed with 503 (not applied)",
                                      connector=self.name, status=503)
         if record_id is not None and record_id in self.conflict_ids:
@@ -246,3 +250,11 @@ class MemoryConnector:
 def _held(entry: CanonicalEntry | EntryDraft, name: str) -> object:
     value = getattr(entry, name)
     return normalise_comment(value) if name == "comment" else value
+
+
+def all_attempts() -> int:
+    """How many times the executor tries one write within a pass (``fail_times`` to make
+    a write fail for the whole pass)."""
+    import bridge.execute
+
+    return len(bridge.execute.RETRY_WAITS) + 1

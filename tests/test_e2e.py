@@ -437,23 +437,16 @@ def test_lost_answers_and_5xx_bursts_still_leave_one_copy_per_origin(
     kaiten.add("broken", method="GET", path="/api/latest/time-logs", times=1)
 
     first = cli(world.config_path, *backfill_args(world), "--format", "json")
-    assert first.code == 1, first.stderr
+    # Settled within the run: a lost answer is found by origin and adopted; a 5xx or an
+    # HTML page after sending is looked for by origin and, provably absent, sent again.
+    assert first.code == 0, (first.stderr, first.stdout[-3000:])
     check_report(first.json, dry_run=False)
-    failed = [a for name in ROUTES for a in actions(first, name) if a["status"] == "failed"]
-    # A lost answer is found by origin and adopted at once; a 5xx or an HTML page after
-    # sending leaves the outcome unknown: failed now, checked by origin next time.
-    assert len(failed) == 4 and all(a["action"] == "create" for a in failed)
-    assert all("unknown" in a["error"] for a in failed)
+    assert not [a for name in ROUTES for a in actions(first, name) if a["status"] == "failed"]
     assert all(r["error"] is None for r in first.json["routes"])
-    for name in ROUTES:
-        assert max(copy_counts(world, name).values()) == 1
-
-    second = cli(world.config_path, *backfill_args(world), "--format", "json")
-    assert second.code == 0, second.stderr
-    assert sum(second.summary(n)["create"] for n in ROUTES) == 4
     assert_exactly_once(world)
-    third = cli(world.config_path, "sync", "--format", "json")
-    assert third.code == 0 and wrote_nothing(third)
+    assert billing.pending() == tracker.pending() == kaiten.pending() == 0   # all were met
+    second = cli(world.config_path, "sync", "--format", "json")
+    assert second.code == 0 and wrote_nothing(second)
 
 
 def test_a_kaiten_answering_429_is_waited_out_and_still_copied_once(workdir: Path) -> None:
@@ -708,8 +701,10 @@ def test_backfill_converges_and_a_second_run_of_the_route_is_refused(
     converges."""
     url = request.getfixturevalue("postgres_schema") if store == "postgres" else None
     with DemoWorld(workdir, today=TODAY, days=5, state_url=url) as world:
+        # Long enough that the first run's concurrent creates are still in flight while
+        # the second process starts and reads.
         world.contracting_server.faults.add("latency", method="POST", path=ENTRIES,
-                                            delay=1.0, times=10_000)
+                                            delay=5.0, times=10_000)
         first = start_cli_process(world.config_path,
                                   *backfill_args(world, "--route", "kaiten-billing"),
                                   "--format", "json")
