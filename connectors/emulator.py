@@ -79,6 +79,12 @@ class FaultPlan:
             self._faults.append(fault)
         return fault
 
+    def add_first(self, fault: Fault) -> Fault:
+        """Queue ``fault`` ahead of every other (it is tried first)."""
+        with self._lock:
+            self._faults.insert(0, fault)
+        return fault
+
     def clear(self) -> None:
         with self._lock:
             self._faults.clear()

@@ -9,7 +9,6 @@ number of passes each needed is printed (``pytest -s`` or the JUnit properties).
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,10 +17,9 @@ import stamina
 from e2e_helpers import TODAY, assert_exactly_once, backfill_args, cli, wrote_nothing
 
 from bridge.demo import DemoWorld
+from connectors.emulator_faults import bad_day, calm
 
 SEEDS = range(30)
-WRITE_PATHS = {"billing": "/api/v1/time-entries", "tracker": "/v2/issues/*/worklog",
-               "kaiten": "/api/latest/cards/*/time-logs"}
 
 
 @pytest.fixture
@@ -31,38 +29,12 @@ def quick_retries() -> Iterator[None]:
         yield
 
 
-def bad_day(world: DemoWorld, seed: int) -> None:
-    draw = random.Random(seed)
-    for name, server in world.servers.items():
-        faults = server.faults
-        faults.seed(seed * 31 + len(name))
-        faults.add("status", status=503, probability=0.15, times=10_000)
-        for method in ("POST", "PATCH", "DELETE"):
-            faults.add("lost", method=method, probability=0.05 / 0.85, times=10_000)
-        faults.add("latency", delay=0.01, probability=0.2, times=10_000)
-    burst = draw.choice(sorted(world.servers))
-    # First in the queue, so the burst meets that API's first writes one after another.
-    world.servers[burst].faults._faults.insert(0, _burst(WRITE_PATHS[burst]))
-
-
-def _burst(path: str):
-    from connectors.emulator import Fault
-
-    return Fault("status", method="POST", path=path, status=429, times=4,
-                 body='{"message": "Too many requests"}', headers={"Retry-After": "0"})
-
-
-def calm(world: DemoWorld) -> None:
-    for server in world.servers.values():
-        server.faults.clear()
-
-
 @pytest.mark.parametrize("seed", SEEDS)
 def test_a_bad_day_bills_every_hour_once_within_two_passes(
         tmp_path: Path, seed: int, quick_retries: None,
         record_property: pytest.RecordProperty) -> None:
     with DemoWorld(tmp_path, today=TODAY, days=2, seed=seed) as world:
-        bad_day(world, seed)
+        bad_day(world.servers, seed)
         passes = 0
         while passes < 2:
             passes += 1
@@ -75,7 +47,7 @@ def test_a_bad_day_bills_every_hour_once_within_two_passes(
             failed = [a for r in run.json["routes"] for a in r["actions"]
                       if a["status"] == "failed"]
             pytest.fail(f"seed {seed}: not settled after 2 passes: {errors} {failed[:3]}")
-        calm(world)
+        calm(world.servers)
         assert_exactly_once(world)   # 0 duplicates, 0 losses
         again = cli(world.config_path, "sync", "--format", "json")
         assert again.code == 0 and wrote_nothing(again)
