@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -20,6 +21,7 @@ from pathlib import Path
 from rich.console import Console
 
 from bridge import report
+from bridge.config import RouteConfig
 from bridge.config_loader import LoadedConfig, today
 from bridge.progress import Progress as ProgressDisplay
 from bridge.progress import shared_limiters
@@ -27,6 +29,9 @@ from bridge.runtime import Runtime
 from bridge.state import StateError, StateStore
 from bridge.sync import RouteResult, run_route
 from connectors.base import DateWindow
+
+#: Routes of one command run at the same time, up to this many.
+MAX_ROUTES_AT_ONCE = 4
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -84,23 +89,30 @@ def run_passes(loaded: LoadedConfig, *, routes: list[str] | None, dry_run: bool,
         # The display stops before the report goes to stdout (emit below the with).
         with stop_on_signals() as stop, \
                 ProgressDisplay.auto(quiet, limiters=shared_limiters) as display:
-            for route in chosen:
+
+            def run_one(route: RouteConfig) -> RouteResult:
                 span = DateWindow(*window) if window else runtime.window(route, day)
                 if stop.is_set():
-                    results.append(RouteResult(route.name, span, dry_run,
-                                               error="interrupted before this route started"))
-                    continue
-                display.route(route.name)
+                    return RouteResult(route.name, span, dry_run,
+                                       error="interrupted before this route started")
+                line = display.line(route.name)
                 try:
-                    result = run_route(runtime, route, span, store, dry_run=dry_run,
-                                       allow_deletes=allow_deletes, stop=stop,
-                                       progress=display.callback())
+                    return run_route(runtime, route, span, store, dry_run=dry_run,
+                                     allow_deletes=allow_deletes, stop=stop,
+                                     progress=line.hook)
                 except StateError as exc:
                     # The store failed mid-pass (a database gone, a disk full): that
                     # route could not finish; what it recorded before stays recorded.
-                    result = RouteResult(route.name, span, dry_run,
-                                         error=f"state store failed: {exc}")
-                results.append(result)
+                    return RouteResult(route.name, span, dry_run,
+                                       error=f"state store failed: {exc}")
+                finally:
+                    line.finish()
+
+            # Routes run at the same time (each API's rate limit is shared by all of
+            # them); their results are reported in config order.
+            with ThreadPoolExecutor(min(MAX_ROUTES_AT_ONCE, len(chosen)) or 1,
+                                    thread_name_prefix="route") as pool:
+                results = list(pool.map(run_one, chosen))
     finally:
         runtime.close()
         store.close()

@@ -165,6 +165,13 @@ class Progress:
 
         return hook
 
+    def line(self, name: str) -> RouteLine:
+        """A line of its own for route ``name``, for routes that run at the same time."""
+        task = None
+        if self._display is not None:
+            task = self._display.add_task(for_terminal(name), total=None, detail="starting")
+        return RouteLine(self._display, task)
+
     # --- rendering -------------------------------------------------------------------------
 
     def _ensure_task(self) -> TaskID:
@@ -195,6 +202,35 @@ class Progress:
         if limiters is None:
             return ""
         return pace_text(limiters() if callable(limiters) else limiters)
+
+
+class RouteLine:
+    """One route's line of a :class:`Progress`: ``hook`` is its ``run_pass(progress=...)``."""
+
+    def __init__(self, display: _Display | None, task: TaskID | None) -> None:
+        self._display, self._task = display, task
+        self._counts: dict[str, int] = {}
+        self._applied = 0
+
+    def hook(self, stage: str, n: int) -> None:
+        if self._display is None or self._task is None:
+            return
+        if stage == "applied":
+            self._applied += n
+        else:
+            self._counts[stage.removeprefix("read ")] = n
+        self._display.update(self._task, detail=self._detail())
+
+    def finish(self) -> None:
+        """The route is over: the bar full, the spinner and the clock stopped."""
+        if self._display is not None and self._task is not None:
+            self._display.update(self._task, total=1, completed=1, detail=self._detail())
+
+    def _detail(self) -> str:
+        parts = [f"{for_terminal(side)} {count:,}" for side, count in self._counts.items()]
+        if self._applied:
+            parts.append(f"applied {self._applied:,}")
+        return " · ".join(parts) or "starting"
 
 
 def _ignore(stage: str, n: int) -> None:

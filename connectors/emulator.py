@@ -110,6 +110,7 @@ class LoggedRequest:
     path: str
     query: str
     status: int
+    at: float = field(default_factory=time.monotonic)   # when its answer started
 
 
 class RequestLog:

@@ -449,6 +449,22 @@ def test_lost_answers_and_5xx_bursts_still_leave_one_copy_per_origin(
     assert second.code == 0 and wrote_nothing(second)
 
 
+def test_routes_on_different_apis_run_at_the_same_time(world: DemoWorld) -> None:
+    """Each route's first read is slow (0.5 s): run one after the other, the last route
+    would start seconds after the first; run together, all start within that first read."""
+    for server in world.servers.values():
+        server.faults.add("latency", method="*", delay=0.5, times=4)
+    run = cli(world.config_path, *backfill_args(world), "--format", "json")
+    assert run.code == 0, run.stderr
+    firsts = [server.log.entries[0].at for server in world.servers.values()]
+    lasts = [server.log.entries[-1].at for server in world.servers.values()]
+    # Every API was being read before any of them had finished its first (slow) answer
+    # plus a little: sequential routes would put a whole route's run between them.
+    assert max(firsts) - min(firsts) < 0.5, firsts
+    assert min(lasts) > max(firsts)
+    assert_exactly_once(world)
+
+
 def test_a_kaiten_answering_429_is_waited_out_and_still_copied_once(workdir: Path) -> None:
     """The config paces Kaiten far above what the API allows: its 429s (with their
     X-RateLimit-Reset) hold the bridge back until the limit resets; nothing fails."""
