@@ -34,9 +34,11 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
+from bridge import settle
 from bridge.actions import Action, Kind
 from bridge.locks import Held, LockLost
 from bridge.model import CanonicalEntry
+from bridge.settle import Unsettled, retrying, settle_create
 from bridge.state import StateStore
 from bridge.verify import describe, unstored
 from connectors.base import (
@@ -45,15 +47,11 @@ from connectors.base import (
     Connector,
     ConnectorError,
     NotFoundError,
-    TransientError,
     explain,
 )
 from connectors.bounded_net import stoppable
 
 log = logging.getLogger("timebridge.execute")
-
-#: Waits before each new attempt of a write that failed transiently (then: next pass).
-RETRY_WAITS = (1.0, 2.0, 4.0)
 
 
 def _serialised(call: Callable[[Action], None] | None) -> Callable[[Action], None] | None:
@@ -92,7 +90,7 @@ class Executor:
         self.concurrency = concurrency  # origins written at once
         # A write that failed (or whose answer was lost) is settled within the pass:
         # tried again after each of these waits before being left to the next pass.
-        self.retry_waits = RETRY_WAITS if retry_waits is None else retry_waits
+        self.retry_waits = settle.RETRY_WAITS if retry_waits is None else retry_waits
         self.target = target
         self.store = store
         self.stop = stop or threading.Event()
@@ -214,39 +212,20 @@ class Executor:
         if a.forget_link:  # re-creating a copy deleted by hand: its old link is stale
             self._guard()
             self.store.remove_link(self.route, key)
-        waits = iter(self.retry_waits)
-        send = True
-        while True:
-            if send:
-                self._guard()  # before the intent too: the route's new holder may have linked it
-                # (Again before each new attempt: a fresh intent, its time the attempt's.)
-                self.store.record_intent(self.route, key, source_record_id=a.source.record_id,
-                                         source_task=a.source.task, target_task=a.draft.task,
-                                         work_date=a.draft.work_date)
-                try:
-                    copy = self.target.create(a.draft)
-                    break
-                except TransientError as exc:
-                    error = exc
-            # It may have landed (a lost answer, a 5xx after storing): look for it by
-            # origin before anything is sent again.
-            found = self._find_copies(a)
-            if found is not None and len(found) == 1:
-                copy = found[0]
-                log.info("create of %s failed (%s) but its copy %s exists; adopted it",
-                         key, explain(error), copy.record_id)
-                break
-            wait = next(waits, None)
-            if (found is not None and len(found) > 1) or wait is None or self.stop.wait(wait):
-                why = (f"{len(found)} copies were found" if found else
-                       "it could not be looked up" if found is None else
-                       f"tried {len(self.retry_waits) + 1} times")
-                return self._failed(a, f"{explain(error)}; {why}: the outcome will be "
-                                       "checked by origin on the next run")
-            # Proved absent: send it again. Not proved either way: look again first.
-            send = found is not None
-            log.info("create of %s failed (%s); %s in %gs", key, explain(error),
-                     "sending it again" if send else "looking for it again", wait)
+
+        def send() -> CanonicalEntry:
+            self._guard()  # before the intent too: the route's new holder may have linked it
+            # (Again before each new attempt: a fresh intent, its time the attempt's.)
+            self.store.record_intent(self.route, key, source_record_id=a.source.record_id,
+                                     source_task=a.source.task, target_task=a.draft.task,
+                                     work_date=a.draft.work_date)
+            return self.target.create(a.draft)
+
+        try:
+            copy = settle_create(send, lambda: self._find_copies(a), self.retry_waits,
+                                 self.stop, f"create of {key}")
+        except Unsettled as exc:
+            return self._failed(a, str(exc))
         self._link(a, copy)
         missed = unstored(copy, a.draft)
         if missed:
@@ -265,23 +244,11 @@ class Executor:
             log.warning("could not look up the copy of %s: %s", a.display_origin, exc)
             return None
 
-    def _retrying(self, write: Callable[[], CanonicalEntry | None]) -> CanonicalEntry | None:
-        """An update or delete (idempotent: safe to send again), retried within the pass
-        after a transient failure, then left to the next pass."""
-        waits = iter(self.retry_waits)
-        while True:
-            try:
-                return write()
-            except TransientError:
-                wait = next(waits, None)
-                if wait is None or self.stop.wait(wait):
-                    raise
-                self._guard()
-
     def _update(self, a: Action) -> Outcome:
         assert a.copy is not None and a.draft is not None and a.source is not None
         self._guard()
-        copy = self._retrying(lambda: self.target.update(a.copy, a.draft))
+        copy = retrying(lambda: self.target.update(a.copy, a.draft), self.retry_waits,
+                        self.stop, self._guard)
         assert copy is not None
         missed = unstored(copy, a.draft)
         if not missed:
@@ -318,7 +285,8 @@ class Executor:
                 source_task=a.source.task, target_task=a.replacement.task,
                 work_date=a.replacement.work_date, replaces=(a.copy.record_id, a.copy.task))
         with contextlib.suppress(NotFoundError):  # already gone: the goal is reached
-            self._retrying(lambda: self.target.delete(a.copy))
+            retrying(lambda: self.target.delete(a.copy), self.retry_waits, self.stop,
+                     self._guard)
         if a.forget_link:
             self.store.remove_link(self.route, key)
         return self._done(a, a.copy)

@@ -255,6 +255,6 @@ def _held(entry: CanonicalEntry | EntryDraft, name: str) -> object:
 def all_attempts() -> int:
     """How many times the executor tries one write within a pass (``fail_times`` to make
     a write fail for the whole pass)."""
-    import bridge.execute
+    import bridge.settle
 
-    return len(bridge.execute.RETRY_WAITS) + 1
+    return len(bridge.settle.RETRY_WAITS) + 1
