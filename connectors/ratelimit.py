@@ -41,10 +41,10 @@ class SystemClock:
 class RateLimiter:
     """Lets at most N requests start in any one-second window, as a server counts them.
 
-    A sliding log of request starts: with ``requests_per_second`` = N (a whole number;
-    a fraction r is N = floor(r) starts per N/r seconds, below 1/s one start per 1/r s),
-    the (N+1)th start waits until :data:`MARGIN` after the window that began at the start
-    N requests earlier. Unlike a smooth interval, it lets a burst of N go at once and
+    A sliding log of request starts: with ``requests_per_second`` = N (a fraction r
+    counts as floor(r); below 1/s it is one start per 1/r seconds), the (N+1)th start
+    waits until :data:`MARGIN` after the one-second window that began at the start N
+    requests earlier. Unlike a smooth interval, it lets a burst of N go at once and
     cannot put N+1 starts in one second when answers arrive unevenly. Slots are reserved
     in arrival order under a lock (FIFO), and the waiting is done outside it.
 
@@ -90,8 +90,10 @@ class RateLimiter:
             if self.requests_per_second is None or requests_per_second < self.requests_per_second:
                 rate = float(requests_per_second)
                 self.requests_per_second = rate
+                # A server counts whole requests: 2.5/s is 2 per second (below 1/s, one
+                # per 1/rate seconds), so no one-second window ever holds more.
                 self._limit = min(MAX_LOG, max(1, math.floor(rate * WINDOW)))
-                self._span = self._limit / rate + MARGIN
+                self._span = max(WINDOW, self._limit / rate) + MARGIN
 
     @property
     def limit(self) -> tuple[int, float] | None:
