@@ -96,11 +96,6 @@ class RateLimiter:
                 self._span = max(WINDOW, self._limit / rate) + MARGIN
 
     @property
-    def limit(self) -> tuple[int, float] | None:
-        """(N, seconds): at most N starts per that span, margin included; None if unlimited."""
-        return None if self._limit is None else (self._limit, self._span)
-
-    @property
     def paused_until(self) -> float:
         """Epoch seconds before which no request starts (in the past when not paused)."""
         return self._clock.time() + (self._paused - self._clock.monotonic())
