@@ -24,6 +24,9 @@ class ConnectorBase(Strict):
     reference_source: str
     requests_per_second: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     timeout_seconds: float = Field(default=30.0, gt=0, allow_inf_nan=False)
+    # A 429 proves nothing was applied, so it is waited out and asked again, for up to
+    # this many seconds per request (not a number of attempts); then the request fails.
+    max_rate_limit_seconds: float = Field(default=120.0, gt=0, allow_inf_nan=False)
     # A record whose duration is above this is skipped, not copied: no one logs a
     # month of wall-clock time on one record (a week, P1W, or 40 hours still pass).
     max_duration_hours: float = Field(default=744, gt=0, allow_inf_nan=False)

@@ -7,7 +7,9 @@ thread on ``127.0.0.1`` at a free port, and wraps it with:
 * :class:`FaultPlan`: queued faults for tests (5xx, 429 bursts, latency, HTML
   error pages, and a write that is applied but whose answer is lost);
 * :class:`RequestLog`: every request seen, so tests can count them;
-* :class:`TokenBucket`: a per-token rate limit an emulator can enforce.
+* a per-token rate limit an emulator can enforce, in the counting model it chooses
+  (:func:`rate_model`: a token bucket, fixed epoch-second windows or a sliding log;
+  see :mod:`connectors.emulator_rate`).
 
 It ships in the package because ``timebridge demo`` runs against the emulators.
 """
@@ -27,6 +29,18 @@ from typing import Any
 import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from connectors.emulator_rate import (
+    RATE_WINDOWS,
+    FixedWindow,
+    RateModel,
+    SlidingWindow,
+    TokenBucket,
+    rate_model,
+)
+
+__all__ = ["RATE_WINDOWS", "EmulatorServer", "Fault", "FaultPlan", "FixedWindow", "RateModel",
+           "RequestLog", "SlidingWindow", "TokenBucket", "rate_model"]
+
 HTML_ERROR_PAGE = (
     "<html><head><title>502 Bad Gateway</title></head>"
     "<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>"
@@ -38,7 +52,9 @@ class Fault:
     """One injected fault, used ``times`` times on requests matching ``method`` and ``path``.
 
     kind: ``status`` (answer ``status`` with ``body``), ``html`` (a 502 proxy page),
-    ``latency`` (sleep ``delay`` seconds, then answer normally), ``lost`` (run the
+    ``latency`` (sleep ``delay`` seconds, then answer normally), ``slow`` (answer
+    normally, but hold the answer ``delay`` seconds plus up to ``jitter`` more: a
+    server's own work, after its rate limit counted the request), ``lost`` (run the
     request, apply it, then answer 504 with an HTML page, as a proxy whose upstream
     timed out would), ``empty`` (200 with an empty body), ``broken`` (200 with a body
     that is not JSON). With ``probability`` below 1 the fault strikes each matching
@@ -55,6 +71,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     probability: float = 1.0
+    jitter: float = 0.0
 
     def matches(self, method: str, path: str) -> bool:
         return fnmatch.fnmatchcase(method, self.method) and fnmatch.fnmatchcase(path, self.path)
@@ -148,30 +165,6 @@ class RequestLog:
             self.entries.clear()
 
 
-class TokenBucket:
-    """``rate`` requests per second per key, with a burst of ``rate`` (one second's worth).
-
-    ``acquire`` returns (allowed, remaining, reset_epoch_seconds) for the headers.
-    """
-
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self._state: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def acquire(self, key: str) -> tuple[bool, int, int]:
-        now = time.time()
-        with self._lock:
-            tokens, stamp = self._state.get(key, (self.rate, now))
-            tokens = min(self.rate, tokens + (now - stamp) * self.rate)
-            allowed = tokens >= 1
-            if allowed:
-                tokens -= 1
-            self._state[key] = (tokens, now)
-            wait = 0.0 if tokens >= 1 else (1 - tokens) / self.rate
-            return allowed, int(tokens), int(now + wait) + 1
-
-
 class FaultMiddleware:
     """ASGI wrapper that applies the :class:`FaultPlan` and fills the :class:`RequestLog`."""
 
@@ -195,7 +188,16 @@ class FaultMiddleware:
                 self.log.record(LoggedRequest(method, path, query, message["status"]))
             await send(message)
 
-        if fault is None or fault.kind == "latency":
+        if fault is not None and fault.kind == "slow":
+            hold = fault.delay + random.uniform(0.0, fault.jitter)
+
+            async def slow_send(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    await asyncio.sleep(hold)
+                await logging_send(message)
+
+            await self.app(scope, receive, slow_send)
+        elif fault is None or fault.kind == "latency":
             if fault is not None:
                 await asyncio.sleep(fault.delay)
             await self.app(scope, receive, logging_send)

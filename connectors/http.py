@@ -1,10 +1,12 @@
 """The one HTTP chokepoint every connector uses.
 
 Every request of every connector goes through :class:`HttpClient`: it paces
-requests with a shared :class:`RateLimiter`, retries what may be retried (with
-``stamina``), and turns status codes into the named errors of
-:mod:`connectors.base` in :func:`~connectors.http_answers.classify`, the only
-place that does so. A 401 re-reads a token file once (:mod:`connectors.credential`).
+requests with a shared :class:`RateLimiter` (fed the server's rate-limit headers),
+retries what may be retried (with ``stamina``: a 429 for up to
+``max_rate_limit_seconds``, other failures a few times, :mod:`connectors.http_retry`),
+and turns status codes into the named errors of :mod:`connectors.base` in
+:func:`~connectors.http_answers.classify`, the only place that does so. A 401
+re-reads a token file once (:mod:`connectors.credential`).
 Secrets never leave it: messages and log lines pass through a :class:`Redactor`.
 """
 
@@ -15,7 +17,6 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -32,7 +33,8 @@ from connectors.base import (
 )
 from connectors.bounded_net import PastDeadline, Stopped, bounded, bounded_transport, stop_requested
 from connectors.credential import Credential
-from connectors.http_answers import classify, parse_json, reset_wait
+from connectors.http_answers import classify, parse_json, rate_window, reset_wait
+from connectors.http_retry import DEFAULT_MAX_RATE_LIMIT_SECONDS, RetryBudget, RetryPolicy
 from connectors.ratelimit import RateLimiter
 from connectors.redact import FILTERED_LOGGERS, LOG_FILTER, RedactingFilter, Redactor
 
@@ -54,19 +56,6 @@ class _TooSlow(Exception):
     """A request that ran past its deadline, or an answer past :data:`MAX_BODY`."""
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """``attempts`` in all, exponential backoff from ``wait_initial`` up to ``wait_max`` plus
-    up to ``wait_jitter`` of jitter; a 429 is waited out for as long as the server
-    says, but never longer than ``max_rate_limit_wait`` seconds before asking again."""
-
-    attempts: int = 5
-    wait_initial: float = 0.5
-    wait_max: float = 30.0
-    wait_jitter: float = 0.5
-    max_rate_limit_wait: float = 120.0
-
-
 def _header_secrets(headers: Mapping[str, str]) -> Iterable[str]:
     # Credentials in headers are secrets even if the caller forgot to list them.
     for name, value in headers.items():
@@ -82,7 +71,9 @@ class HttpClient:
     (by default all but POST) are retried on transient failures; a non-idempotent
     one only when it provably did not reach the server (429, cannot connect),
     otherwise a failure after sending raises :class:`UnknownOutcomeError` at once.
-    ``requests_sent`` counts attempts, failed ones included.
+    A 429 is waited out and asked again until ``max_rate_limit_seconds`` have passed
+    since the request's first attempt. ``requests_sent`` counts attempts, failed ones
+    included.
     """
 
     def __init__(self, *, connector: str, base_url: str, headers: Mapping[str, str],
@@ -91,8 +82,10 @@ class HttpClient:
                  transport: httpx.BaseTransport | None = None,
                  credential: Credential | None = None,
                  auth_headers: Callable[[str], Mapping[str, str]] | None = None,
-                 deadline: float | None = None) -> None:
+                 deadline: float | None = None,
+                 max_rate_limit_seconds: float = DEFAULT_MAX_RATE_LIMIT_SECONDS) -> None:
         self.connector = connector
+        self.max_rate_limit_seconds = max_rate_limit_seconds
         # The whole of one request (sending, waiting, reading every byte) ends by this.
         self.deadline = deadline if deadline is not None else max(60.0, 4 * timeout)
         self.retry = retry or RetryPolicy()
@@ -187,25 +180,47 @@ class HttpClient:
         method = method.upper()
         safe = method != "POST" if idempotent is None else idempotent
         policy = self.retry
+        budget = RetryBudget(policy, self.max_rate_limit_seconds)
 
         def backoff(exc: Exception) -> bool | float:
-            # stamina's hook: False = give up, True = exponential backoff, float = that wait.
+            # stamina's hook: False = give up, a float = wait that long first.
             if stop_requested():
                 return False  # the pass is stopping: no more attempts
-            if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
-                # The limiter is paused until the reset (capped); acquire() does the
-                # waiting, shared by every user of the account.
+            if isinstance(exc, RateLimitedError):
+                # Nothing was applied: ask again, bounded by time, not by attempts. The
+                # limiter does the waiting, shared by every user of the account.
+                wait = budget.after_refusal(exc.retry_after)
+                if wait is None:
+                    return False
+                self._pause(method, path, exc.retry_after, wait)
                 return 0.0
-            return isinstance(exc, (TransientError, RateLimitedError)) and not isinstance(
-                exc, UnknownOutcomeError)
+            return budget.after_failure(exc)
 
-        for attempt in stamina.retry_context(
-            on=backoff, attempts=policy.attempts, timeout=None, wait_initial=policy.wait_initial,
-            wait_max=policy.wait_max, wait_jitter=policy.wait_jitter,
-        ):
-            with attempt:
-                return self._attempt(method, path, params, json, safe, parse, headers)
+        try:
+            # Unlimited here: `budget` bounds attempts of failures and the time of 429s.
+            for attempt in stamina.retry_context(
+                on=backoff, attempts=None, timeout=None, wait_initial=policy.wait_initial,
+                wait_max=policy.wait_max, wait_jitter=policy.wait_jitter,
+            ):
+                with attempt:
+                    return self._attempt(method, path, params, json, safe, parse, headers)
+        except RateLimitedError as error:
+            if budget.time_left > 0 or stop_requested():
+                raise  # retries are off (stamina inactive) or the pass is stopping
+            raise RateLimitedError(budget.spent_message(self._bare(error)),
+                                   retry_after=error.retry_after, connector=self.connector,
+                                   status=error.status) from None
         raise AssertionError("unreachable")  # stamina re-raises the last error
+
+    def _pause(self, method: str, path: str, server_wait: float | None, wait: float) -> None:
+        """After a 429: no request of this account starts for ``wait`` seconds."""
+        if server_wait is not None and server_wait > self.retry.max_rate_limit_wait:
+            # A reset hours away is more likely a unit the server chose differently
+            # than a real ban: wait the longest sane time, then ask again.
+            log.warning("%s %s: rate limited for %.0fs by the server's headers; waiting "
+                        "%.1fs instead, then trying again", method,
+                        self.redact(path.split("?")[0]), server_wait, wait)
+        self.rate_limiter.pause_until(time.time() + wait)
 
     def _attempt(self, method: str, path: str, params: Any, json: Any, safe: bool,
                  parse: str | None, headers: Mapping[str, str] | None = None,
@@ -232,6 +247,11 @@ class HttpClient:
             raise error from None  # the raw httpx chain adds nothing a user can act on
         log.debug("%s %s -> %d in %.0f ms", method, self.redact(response.request.url.path),
                   response.status_code, (time.monotonic() - began) * 1000)
+        remaining, reset_in = rate_window(response)
+        if remaining == 0 and reset_in:
+            # The server's own count, which may include requests of other processes.
+            self.rate_limiter.observe(began, remaining,
+                                      min(reset_in, self.retry.max_rate_limit_wait))
         data, error = None, classify(response, self.connector, self.redact)
         if error is None and parse and not (
             parse == "optional" and (response.status_code == 204 or not response.content.strip())
@@ -242,18 +262,8 @@ class HttpClient:
                 error = exc
         if error is None:
             return response, data
-        if isinstance(error, RateLimitedError) and error.retry_after is not None:
-            wait = error.retry_after
-            if wait > self.retry.max_rate_limit_wait:
-                # A reset hours away is more likely a unit the server chose differently
-                # than a real ban: wait the longest sane time, then ask again.
-                log.warning("%s %s: rate limited for %.0fs by the server's headers; waiting "
-                            "%.1fs instead, then trying again", method,
-                            self.redact(path.split("?")[0]), wait, self.retry.max_rate_limit_wait)
-                wait = self.retry.max_rate_limit_wait
-            # Floor: a reset "now" (whole-second headers) must not become a hot loop.
-            self.rate_limiter.pause_until(time.time() + max(wait, self.retry.wait_initial))
-        elif isinstance(error, TransientError) and not safe:
+        # A 429 is waited out by the retry loop (_send_retrying), the whole account paused.
+        if isinstance(error, TransientError) and not safe:
             error = UnknownOutcomeError(self._bare(error) + _NOT_RESENT, connector=self.connector,
                                         status=error.status)
         raise error

@@ -140,6 +140,23 @@ def _retry_after(response: httpx.Response) -> float | None:
     return reset_wait(reset, time.time())
 
 
+def rate_window(response: httpx.Response) -> tuple[int | None, float | None]:
+    """The server's ``X-RateLimit-Remaining`` and the seconds until its
+    ``X-RateLimit-Reset`` (in any unit of :func:`reset_unit`); None for what is absent
+    or unreadable."""
+    try:
+        remaining: int | None = int(response.headers.get("x-ratelimit-remaining", "").strip())
+    except ValueError:
+        remaining = None
+    try:
+        reset = float(response.headers.get("x-ratelimit-reset", ""))
+    except ValueError:
+        return remaining, None
+    if reset != reset or reset in (float("inf"), float("-inf")):  # NaN or infinite
+        return remaining, None
+    return remaining, reset_wait(reset, time.time())
+
+
 def reset_unit(reset: float) -> str:
     """How a rate-limit reset is given: "epoch ms" (above 1e11, any date after 1973),
     "epoch seconds" (above 1e9, after 2001), else "seconds" to wait."""

@@ -466,10 +466,15 @@ def test_routes_on_different_apis_run_at_the_same_time(world: DemoWorld) -> None
 
 
 def test_a_kaiten_answering_429_is_waited_out_and_still_copied_once(workdir: Path) -> None:
-    """The config paces Kaiten far above what the API allows: its 429s (with their
-    X-RateLimit-Reset) hold the bridge back until the limit resets; nothing fails."""
+    """The config paces Kaiten far above what the API allows: its answers' X-RateLimit
+    headers, and its 429s (here also a burst of injected ones, since the headers alone
+    mostly hold the bridge back before a 429), hold the bridge back until the limit
+    resets; nothing fails."""
     with DemoWorld(workdir, today=TODAY, days=SMALL, kaiten_rate=8) as world:
         fast = world.write_config("fast.toml", kaiten_rps=1000)
+        world.kaiten_server.faults.add(
+            "status", method="POST", status=429, times=3, body='{"message": "Too many"}',
+            headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(time.time()))})
         run = cli(fast, *backfill_args(world, "--route", "tracker-kaiten"), "--format", "json")
         assert run.code == 0, run.stderr
         assert world.kaiten_server.log.count(status=429) > 0

@@ -106,6 +106,7 @@ class ContractingConnector:
                                             config.requests_per_second),
             retry=retry,
             timeout=config.timeout_seconds,
+            max_rate_limit_seconds=config.max_rate_limit_seconds,
             transport=transport,
             credential=credential,
             auth_headers=bearer,

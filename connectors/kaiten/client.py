@@ -101,6 +101,7 @@ class KaitenConnector:
             rate_limiter=limiter,
             retry=retry,
             timeout=config.timeout_seconds,
+            max_rate_limit_seconds=config.max_rate_limit_seconds,
             transport=transport,
             credential=credential,
             auth_headers=bearer,

@@ -32,12 +32,12 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
-from connectors.emulator import EmulatorServer, TokenBucket
+from connectors.emulator import RATE_WINDOWS, EmulatorServer, rate_model
 
 MAX_LIMIT, DEFAULT_LIMIT, COMMENT_LIMIT = 200, 100, 4096
 _IDS, _NUMBER = re.compile(r"[0-9]+(,[0-9]+)*"), re.compile(r"[0-9]+")
 _CHOICES = {"limit_mode": ("refuse", "clamp"), "reset_unit": ("s", "ms", "delta"),
-            "card_logs_paging": ("none", "offset")}
+            "card_logs_paging": ("none", "offset"), "rate_window": RATE_WINDOWS}
 _FILTERS = {f"{key}_ids": f"{key}_id" for key in ("user", "card", "space", "board")}
 
 
@@ -84,6 +84,9 @@ class KaitenEmulator:
     """In-memory Kaiten: users (tokens), spaces, boards, cards and time logs; thread-safe.
 
     ``rate``: requests per second per token, as Kaiten enforces it (5 by default).
+    ``rate_window``: how they are counted, which Kaiten does not document: ``"bucket"``
+    (a token bucket of ``rate``, the default), ``"fixed"`` (whole epoch seconds) or
+    ``"sliding"`` (any one-second span); see :mod:`connectors.emulator_rate`.
     ``limit_mode``: ``"refuse"``: a ``GET /time-logs`` ``limit`` above 200 is a 400;
     ``"clamp"``: any ``limit`` above ``clamp_to`` is silently cut to it (no error, no header).
     ``reset_unit``: ``X-RateLimit-Reset`` as epoch seconds ``"s"``, epoch milliseconds
@@ -99,8 +102,9 @@ class KaitenEmulator:
     def __init__(self, *, rate: float = 5.0, limit_mode: str = "refuse",
                  clamp_to: int = DEFAULT_LIMIT, reset_unit: str = "s",
                  own_logs_only: bool = False, patch_ignores_for_date: bool = False,
-                 card_logs_paging: str = "none") -> None:
-        for name, value in zip(_CHOICES, (limit_mode, reset_unit, card_logs_paging), strict=True):
+                 card_logs_paging: str = "none", rate_window: str = "bucket") -> None:
+        chosen = (limit_mode, reset_unit, card_logs_paging, rate_window)
+        for name, value in zip(_CHOICES, chosen, strict=True):
             if value not in _CHOICES[name]:
                 raise ValueError(f"{name} must be one of {', '.join(_CHOICES[name])}")
         if clamp_to < 1:
@@ -117,7 +121,8 @@ class KaitenEmulator:
         self.boards: dict[int, dict[str, Any]] = {}
         self.cards: dict[int, dict[str, Any]] = {}
         self.time_logs: dict[int, dict[str, Any]] = {}
-        self.bucket = TokenBucket(rate)
+        self.rate_window = rate_window
+        self.bucket = rate_model(rate_window, rate)
         logs, log = "/cards/{card_id:int}/time-logs", "/cards/{card_id:int}/time-logs/{log_id:int}"
         routes = [
             Route("/time-logs", self._endpoint(self._list), methods=["GET"]),

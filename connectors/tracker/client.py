@@ -129,6 +129,7 @@ class TrackerConnector:
             rate_limiter=limiter,
             retry=retry,
             timeout=config.timeout_seconds,
+            max_rate_limit_seconds=config.max_rate_limit_seconds,
             transport=transport,
             credential=credential,
             auth_headers=auth,
