@@ -149,8 +149,12 @@ def _draft(rules: RouteRules, source: CanonicalEntry, task: str) -> EntryDraft:
         comment = rules.description.format_map({
             "comment": source.comment, "author": source.author or "", "task": source.task,
             "date": source.work_date.isoformat(), "origin": rules.display(source.record_id)})
-    return EntryDraft(source.origin, task, source.work_date, source.start, source.seconds,
-                      comment, rules.billable)
+    if not task:
+        raise ValueError("the target task is empty")
+    # Every other value comes from a validated entry (or the route's config): not checked
+    # again, once per create of a backfill.
+    return EntryDraft.trusted(source.origin, task, source.work_date, source.start,
+                              source.seconds, comment or "", rules.billable)
 
 
 def _same(copy: CanonicalEntry, wanted: EntryDraft) -> bool:
