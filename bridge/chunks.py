@@ -48,6 +48,12 @@ def chunk_windows(window: DateWindow, days: int | None) -> Iterator[DateWindow]:
         start = end + timedelta(days=1)
 
 
+def left_out(spans: Sequence[DateWindow], first: int) -> str:
+    """The error naming the chunks of a run not started, from ``spans[first]`` on."""
+    return (f"{len(spans) - first} of {len(spans)} chunks not started "
+            f"(from {spans[first].start})")
+
+
 def source_keys(rules: RouteRules, items: Sequence[CanonicalEntry | Skip]) -> set[str]:
     """The origin keys of the records a chunk read from its source (originals and
     skipped records alike), whose links must be found wherever they are dated."""

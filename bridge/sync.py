@@ -19,7 +19,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from bridge.actions import Kind, ProofRequest, Proofs, RouteRules
-from bridge.chunks import DEFAULT_CHUNK_DAYS, Crossings, chunk_windows, source_keys
+from bridge.chunks import DEFAULT_CHUNK_DAYS, Crossings, chunk_windows, left_out, source_keys
 from bridge.config import RouteConfig
 from bridge.execute import Executor, Outcome
 from bridge.locks import Held
@@ -166,8 +166,7 @@ def _pass(spec: PassSpec, store: StateStore, result: RouteResult,
     not_started = lost = 0
     for number, span in enumerate(spans):
         if stop.is_set() or lost:
-            errors.append(f"{len(spans) - number} of {len(spans)} chunks not started "
-                          f"(from {span.start})")
+            errors.append(left_out(spans, number))
             break
         chunk_spec = spec if len(spans) == 1 else dataclasses.replace(
             spec, rules=dataclasses.replace(rules, window=span))
@@ -186,8 +185,7 @@ def _pass(spec: PassSpec, store: StateStore, result: RouteResult,
         if executor.fatal:
             errors.append(executor.fatal)
             if number + 1 < len(spans):
-                errors.append(f"{len(spans) - number - 1} of {len(spans)} chunks not "
-                              f"started (from {spans[number + 1].start})")
+                errors.append(left_out(spans, number + 1))
             break
     result.interrupted = stop.is_set() or bool(lost)
     if stop.is_set():
