@@ -1,0 +1,1 @@
+"""Benchmarks that print their figures; each module's ``run(n)`` returns them."""
