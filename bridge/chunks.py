@@ -66,6 +66,8 @@ class Crossings:
 
     def __init__(self) -> None:
         self.keys: set[str] = set()
+        # Records read by the chunks so far, by progress stage: the run's counts go on.
+        self.read = {"read source": 0, "read target": 0}
 
     def drop(self, rules: RouteRules, items: list[CanonicalEntry | Skip],
              found: dict[str, Link]) -> list[CanonicalEntry | Skip]:

@@ -207,10 +207,13 @@ def _chunk(spec: PassSpec, store: StateStore, result: RouteResult, stop: PassClo
     """Read, prove, plan and execute one chunk (``spec.rules.window``); its outcomes
     join ``result``, its errors ``errors``. Everything it read is dropped on return."""
     rules, window = spec.rules, spec.rules.window
+    counted = _counting(progress, crossings.read)
     source_items, source_complete = _read(spec.source, window, spec.source_filters, errors,
-                                          "source", progress, stop)
+                                          "source", counted, stop)
     target_items, target_complete = _read(spec.target, window, spec.target_filters, errors,
-                                          "target", progress, stop)
+                                          "target", counted, stop)
+    crossings.read["read source"] += len(source_items)
+    crossings.read["read target"] += len(target_items)
     targets = [t for t in target_items if isinstance(t, CanonicalEntry)]
     del target_items
     found = store.chunk_links(rules.name, window.start, window.end,
@@ -232,6 +235,13 @@ def _chunk(spec: PassSpec, store: StateStore, result: RouteResult, stop: PassClo
         _ticking(planned.actions, None if result.dry_run else progress), dry_run=result.dry_run))
     result.unchanged += planned.unchanged
     return executor
+
+
+def _counting(progress: Progress | None, before: dict[str, int]) -> Progress | None:
+    """A progress hook whose read counts go on from the chunks read before (not from 0)."""
+    if progress is None:
+        return None
+    return lambda stage, n: progress(stage, before.get(stage, 0) + n)
 
 
 def _read(connector: Connector, window: DateWindow, filters: dict, errors: list[str],

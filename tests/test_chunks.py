@@ -235,3 +235,16 @@ def test_chunking_is_the_same_as_one_window(records, moves, gone, chunk_days) ->
     assert_same(worlds, dry_run=True)
     assert_same(worlds)
     assert decisions(worlds[1].sync()) == []
+
+
+def test_progress_counts_go_on_across_chunks() -> None:
+    w = World(31)
+    for m in range(1, 13):
+        w.source.add(task="1", work_date=date(2026, m, 3), seconds=600)
+    seen: list[tuple[str, int]] = []
+    run_pass(PassSpec(w.source, w.target, dataclasses.replace(w.rules, window=YEAR),
+                      chunk_days=31),
+             w.store, progress=lambda stage, n: seen.append((stage, n)))
+    sources = [n for stage, n in seen if stage == "read source"]
+    assert sources == sorted(sources) and sources[-1] == 12
+    assert [n for stage, n in seen if stage == "applied"] == [1] * 12
