@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bridge.actions import Action, Kind, RouteRules
+from bridge.actions import Action, Kind, RouteRules, make_action
 from bridge.model import CanonicalEntry, Origin, normalise_comment
 from connectors.base import EntryDraft
 from connectors.records import RECORD_ERRORS
@@ -101,11 +101,15 @@ class _Maker:
 
     def __init__(self, origin: Origin, shown: str, source: CanonicalEntry | None) -> None:
         self.origin, self.shown, self.source = origin, shown, source
+        self.task = source.task if source is not None else None
 
-    def __call__(self, kind: Kind, reason: str, **kw: object) -> Action:
-        task = self.source.task if self.source is not None else None
-        return Action(kind, self.origin, self.shown, reason, source=self.source,
-                      source_task=task, **kw)  # type: ignore[arg-type]
+    def __call__(self, kind: Kind, reason: str, *, copy: CanonicalEntry | None = None,
+                 draft: EntryDraft | None = None,
+                 changes: dict[str, tuple[object, object]] | None = None,
+                 record_link: bool = False, forget_link: bool = False,
+                 replacement: EntryDraft | None = None) -> Action:
+        return make_action(kind, self.origin, self.shown, reason, self.source, copy, draft,
+                           changes, record_link, forget_link, self.task, False, replacement)
 
 
 def _create(rules: RouteRules, act: _Maker, source: CanonicalEntry, task: str,
