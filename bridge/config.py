@@ -136,6 +136,8 @@ class RouteConfig(Strict):
     target: str
     schedule: str = "*/15 * * * *"
     window_days: int = Field(default=30, ge=0)
+    # A longer window (a backfill) runs as chunks of this many days; 0: never chunked.
+    chunk_days: int = Field(default=31, ge=0, le=MAX_WINDOW_DAYS)
     propagate_deletes: bool = True
     max_delete_share: float = Field(default=0.2, ge=0, le=1)
     on_conflict: Literal["report", "source-wins"] = "report"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bridge.actions import Action, Kind, RouteRules
+from bridge.actions import Action, Kind, RouteRules, make_action
 from bridge.model import CanonicalEntry, Origin, normalise_comment
 from connectors.base import EntryDraft
 from connectors.records import RECORD_ERRORS
@@ -101,11 +101,15 @@ class _Maker:
 
     def __init__(self, origin: Origin, shown: str, source: CanonicalEntry | None) -> None:
         self.origin, self.shown, self.source = origin, shown, source
+        self.task = source.task if source is not None else None
 
-    def __call__(self, kind: Kind, reason: str, **kw: object) -> Action:
-        task = self.source.task if self.source is not None else None
-        return Action(kind, self.origin, self.shown, reason, source=self.source,
-                      source_task=task, **kw)  # type: ignore[arg-type]
+    def __call__(self, kind: Kind, reason: str, *, copy: CanonicalEntry | None = None,
+                 draft: EntryDraft | None = None,
+                 changes: dict[str, tuple[object, object]] | None = None,
+                 record_link: bool = False, forget_link: bool = False,
+                 replacement: EntryDraft | None = None) -> Action:
+        return make_action(kind, self.origin, self.shown, reason, self.source, copy, draft,
+                           changes, record_link, forget_link, self.task, False, replacement)
 
 
 def _create(rules: RouteRules, act: _Maker, source: CanonicalEntry, task: str,
@@ -149,8 +153,12 @@ def _draft(rules: RouteRules, source: CanonicalEntry, task: str) -> EntryDraft:
         comment = rules.description.format_map({
             "comment": source.comment, "author": source.author or "", "task": source.task,
             "date": source.work_date.isoformat(), "origin": rules.display(source.record_id)})
-    return EntryDraft(source.origin, task, source.work_date, source.start, source.seconds,
-                      comment, rules.billable)
+    if not task:
+        raise ValueError("the target task is empty")
+    # Every other value comes from a validated entry (or the route's config): not checked
+    # again, once per create of a backfill.
+    return EntryDraft.trusted(source.origin, task, source.work_date, source.start,
+                              source.seconds, comment or "", rules.billable)
 
 
 def _same(copy: CanonicalEntry, wanted: EntryDraft) -> bool:

@@ -72,14 +72,17 @@ class _Index:
         self.skips: list[Skip] = []
         self.skipped: set[str] = set()
         prefix = rules.source_ref + ":"
-        window, known = rules.window, rules.known_refs
+        first, last, known = rules.window.start, rules.window.end, rules.known_refs
         for item in inputs.source:
+            # The window and is_copy spelled out: a method call per entry, a million
+            # times over, is most of what indexing costs.
             if isinstance(item, Skip):
                 self.skips.append(item)
                 self.skipped.add(prefix + str(item.record_id))
-            elif item.work_date not in window:
+            elif not first <= item.work_date <= last:
                 continue
-            elif not item.is_copy:
+            elif (item.origin.record_id == item.record_id
+                  and item.origin.source == item.reference_source):
                 self.sources[prefix + item.record_id] = item
             elif known:
                 # A marker is trusted only where it can be the bridge's; a copy the
@@ -90,11 +93,15 @@ class _Index:
                     self.skipped.add(prefix + str(judged.record_id))
                 elif not judged.is_copy:
                     self.sources[prefix + judged.record_id] = judged
-        self.copies: dict[str, list[CanonicalEntry]] = {}
+        self.copies: dict[str, tuple[CanonicalEntry, ...]] = {}
+        source_ref = rules.source_ref
         for entry in inputs.target:
             origin = entry.origin
-            if origin.source == rules.source_ref and entry.is_copy:
-                self.copies.setdefault(prefix + origin.record_id, []).append(entry)
+            if origin.source == source_ref and entry.is_copy:
+                # A tuple of one, not a list: a million copies, each its own container.
+                key = prefix + origin.record_id
+                found = self.copies.get(key)
+                self.copies[key] = (entry,) if found is None else (*found, entry)
         # A copy of an origin that exists, unknown to the store: the store has forgotten
         # things (lost, restored from an old backup). Then an origin it does not know may
         # have a copy the target read did not cover (dated elsewhere), so creates ask by
@@ -170,27 +177,30 @@ def _proofs_needed(rules: RouteRules, inputs: Inputs) -> tuple[list[ProofRequest
     idx = inputs.index(rules)
     source_requests: list[ProofRequest] = []
     target_requests: list[ProofRequest] = []
+    sources, copies, complete = idx.sources, idx.copies, inputs.target_complete
     for key, link in inputs.links.items():
-        origin = origin_of(key)
+        # The steady state (a million links, each with its source and copy read) must
+        # cost a few look-ups of dicts: nothing is built until a request is.
         linked = link.status == "linked"
-        if key not in idx.sources:
+        if key not in sources:
             in_window = link.work_date is not None and link.work_date in rules.window
             if (key in idx.skipped or (linked and not in_window)
-                    or not (inputs.source_complete and inputs.target_complete)):
+                    or not (inputs.source_complete and complete)):
                 # Out of scope is kept as it is (an unfinished intent is looked at
                 # wherever it is dated). After a read that failed part-way, either side,
                 # nothing is looked up, so nothing can be proved gone or deleted.
                 continue
-            source_requests.append(ProofRequest(key, origin, link.source_record_id,
+            source_requests.append(ProofRequest(key, origin_of(key), link.source_record_id,
                                                 link.source_task))
-        if not inputs.target_complete:
+        if not complete:
             continue
-        read = {c.record_id for c in idx.copies.get(key, ())}
         if linked:
-            if not read and link.target_record_id:
-                target_requests.append(ProofRequest(key, origin, link.target_record_id,
+            if key not in copies and link.target_record_id:
+                target_requests.append(ProofRequest(key, origin_of(key), link.target_record_id,
                                                     link.target_task))
             continue
+        origin = origin_of(key)
+        read = {c.record_id for c in copies.get(key, ())}
         replaced = link.replaces_record_id
         if replaced and replaced not in read:  # the copy an interrupted replace was deleting
             target_requests.append(ProofRequest(key, origin, replaced, link.replaces_task,
@@ -218,17 +228,20 @@ def _plan(rules: RouteRules, inputs: Inputs, proofs: Proofs) -> Plan:
                rules.display(str(s.record_id)), s.reason)
         for s in idx.skips
     ]
+    links, complete, unchanged = inputs.links, inputs.target_complete, 0
     for key, source in idx.sources.items():
-        link = inputs.links.get(key)
-        actions.extend(_origin(rules, idx, proofs, key, source, link, inputs.target_complete))
-    for key, link in inputs.links.items():
-        if key in idx.sources or key in idx.skipped or key not in proofs.source:
-            continue
-        now = proofs.source[key]
-        if now is None or not now.is_copy:
-            actions.extend(_origin(rules, idx, proofs, key, now, link, inputs.target_complete))
-    acted = {str(a.origin) for a in actions if a.kind is not Kind.UNCHANGED}
-    unchanged = sum(1 for key in idx.sources if key not in acted)
+        decided = _origin(rules, idx, proofs, key, source, links.get(key), complete)
+        # An in-scope origin is unchanged when none of its own actions does anything.
+        if all(a.kind is Kind.UNCHANGED for a in decided):
+            unchanged += 1
+        actions.extend(decided)
+    if proofs.source:
+        for key, link in links.items():
+            if key in idx.sources or key in idx.skipped or key not in proofs.source:
+                continue
+            now = proofs.source[key]
+            if now is None or not now.is_copy:
+                actions.extend(_origin(rules, idx, proofs, key, now, link, complete))
     return _brake(rules, inputs, Plan(actions, unchanged=unchanged))
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -183,6 +183,28 @@ class StateStore:
     def links(self, route: str) -> dict[str, Link]:
         """Every link of ``route``, by origin ("SOURCE:ID")."""
         return {link.origin: link for link in self._links(links.c.route == route)}
+
+    def chunk_links(self, route: str, start: date, end: date, origins: Iterable[str], *,
+                    intents: bool = True) -> dict[str, Link]:
+        """The links one chunk of a pass needs, by origin, instead of the whole route.
+
+        Those dated in ``[start, end]`` (copies that may be proved gone or looked up),
+        those of ``origins`` wherever dated (the source records the chunk read: an origin
+        re-dated from elsewhere must find its copy), and with ``intents`` every unfinished
+        intent of the route (a create whose answer was lost is resolved wherever dated).
+        For a pass over one window this is everything the planner reads of the route's links.
+        """
+        route_is = links.c.route == route
+        found = {link.origin: link for link in self._links(
+            sa.and_(route_is, links.c.work_date.between(start, end)))}
+        if intents:
+            found.update((link.origin, link) for link in self._links(
+                sa.and_(route_is, links.c.status == "intent")))
+        missing = sorted(set(origins) - found.keys())
+        for at in range(0, len(missing), 500):   # bound the IN list for every backend
+            found.update((link.origin, link) for link in self._links(
+                sa.and_(route_is, links.c.origin.in_(missing[at:at + 500]))))
+        return found
 
     def link(self, route: str, origin: str) -> Link | None:
         """The link of one origin, or ``None``."""

@@ -3,6 +3,8 @@
 The pass reads each side once through its list endpoint, makes only the direct
 look-ups the planner asks for, plans once and executes once. A read that fails
 part-way is recorded as the route's error and the plan then deletes nothing.
+A window longer than the route's ``chunk_days`` is done as consecutive chunks,
+each such a pass over its own dates, in one run (see :mod:`bridge.chunks`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from bridge.actions import Action, Kind, ProofRequest, Proofs, RouteRules
+from bridge.chunks import DEFAULT_CHUNK_DAYS, Crossings, chunk_windows, left_out, source_keys
 from bridge.config import RouteConfig
 from bridge.execute import Executor, Outcome
 from bridge.locks import Held
@@ -111,6 +114,8 @@ class PassSpec:
     rules: RouteRules
     source_filters: dict = field(default_factory=dict)
     target_filters: dict = field(default_factory=dict)
+    # Days per chunk of a long window (see bridge.chunks); 0 or None: one chunk.
+    chunk_days: int | None = DEFAULT_CHUNK_DAYS
 
 
 def run_route(runtime: Runtime, route: RouteConfig, window: DateWindow, store: StateStore, *,
@@ -120,7 +125,8 @@ def run_route(runtime: Runtime, route: RouteConfig, window: DateWindow, store: S
     try:
         spec = PassSpec(runtime.connector(route.source), runtime.connector(route.target),
                         runtime.rules(route, window, allow_deletes=allow_deletes),
-                        runtime.source_filters(route), runtime.target_filters(route))
+                        runtime.source_filters(route), runtime.target_filters(route),
+                        route.chunk_days)
     except ConnectorError as exc:
         return RouteResult(route.name, window, dry_run, error=explain(exc))
     return run_pass(spec, store, dry_run=dry_run, stop=stop, progress=progress,
@@ -156,38 +162,47 @@ def _learned(spec: PassSpec, store: StateStore) -> PassSpec:
 
 def _pass(spec: PassSpec, store: StateStore, result: RouteResult,
           stop: PassClock, progress: Progress | None, lock: Held | None = None) -> None:
+    """The run of one route: its window as consecutive chunks (see :mod:`bridge.chunks`).
+
+    One run record and one result for the whole window. A chunk whose read failed or
+    whose deletes were braked is that chunk's error, and the next chunks still run (each
+    is safe alone: an incomplete read deletes nothing); a stop, a lost lock or a fatal
+    target error (token rejected) ends the run, and the chunks left are named in the error.
+    """
     spec = _learned(spec, store)
     rules, window = spec.rules, spec.rules.window
     run_id = None if result.dry_run else store.start_run(rules.name, window.start, window.end,
                                                          result.dry_run)
     errors: list[str] = []
-    (source_items, source_complete), (target_items, target_complete) = _read_both(
-        spec, window, errors, progress, stop)
-    targets = [t for t in target_items if isinstance(t, CanonicalEntry)]
-    marked = marked_keys(rules, source_items)
-    inputs = Inputs(source_items, targets, store.links(rules.name), source_complete,
-                    target_complete, proven_copies=proven(
-                        rules, source_items, store.copies_recorded(marked)) if marked else ())
-    wanted_source, wanted_target = proofs_needed(rules, inputs)
-    copies, replaced = _prove_targets(spec.target, wanted_target, stop)
-    proofs = Proofs(_prove_sources(spec.source, wanted_source, stop), copies, replaced)
-    planned = plan(rules, inputs, proofs)
-    if planned.brake:
-        errors.append(planned.brake)
-    executor = Executor(rules.name, spec.target, store, stop, lock,
-                        concurrency=rules.write_concurrency if store.concurrent_writers else 1)
-    ticking = None if result.dry_run or progress is None else _ticker(progress)
-    result.outcomes = executor.run(planned.actions, dry_run=result.dry_run, applied=ticking)
-    result.unchanged = planned.unchanged
-    if executor.fatal:
-        errors.append(executor.fatal)
-    if executor.lost:
-        left = f"; {executor.not_started} actions not started" if executor.not_started else ""
-        errors.append(f"the route's lock was lost ({executor.lost}); stopped writing{left}; "
-                      "another run may hold the route now: run again to finish")
-    result.interrupted = stop.is_set() or executor.lost is not None
+    spans = list(chunk_windows(window, spec.chunk_days))
+    crossings = Crossings()
+    not_started = lost = 0
+    for number, span in enumerate(spans):
+        if stop.is_set() or lost:
+            errors.append(left_out(spans, number))
+            break
+        chunk_spec = spec if len(spans) == 1 else dataclasses.replace(
+            spec, rules=dataclasses.replace(rules, window=span))
+        said: list[str] = []
+        executor = _chunk(chunk_spec, store, result, stop, progress, lock, crossings,
+                          said, first=number == 0)
+        where = "" if len(spans) == 1 else f"{span.start}..{span.end}: "
+        errors.extend(where + e for e in said)
+        not_started += executor.not_started
+        if executor.lost:
+            lost = 1
+            left = f"; {not_started} actions not started" if not_started else ""
+            errors.append(f"the route's lock was lost ({executor.lost}); stopped "
+                          f"writing{left}; another run may hold the route now: run again "
+                          "to finish")
+        if executor.fatal:
+            errors.append(executor.fatal)
+            if number + 1 < len(spans):
+                errors.append(left_out(spans, number + 1))
+            break
+    result.interrupted = stop.is_set() or bool(lost)
     if stop.is_set():
-        left = f"; {executor.not_started} actions not started" if executor.not_started else ""
+        left = f"; {not_started} actions not started" if not_started else ""
         why = f"the pass ran longer than its bound of {stop.max_seconds:g}s" if \
             stop.expired else "interrupted by a signal"
         errors.append(f"{why}{left}; run again to finish")
@@ -197,6 +212,49 @@ def _pass(spec: PassSpec, store: StateStore, result: RouteResult,
                     for o in result.outcomes if o.status == "failed"]
         store.finish_run(run_id, summary=result.summary, error=result.error, failures=failures,
                          interrupted=result.interrupted)
+
+
+def _chunk(spec: PassSpec, store: StateStore, result: RouteResult, stop: PassClock,
+           progress: Progress | None, lock: Held | None, crossings: Crossings,
+           errors: list[str], first: bool) -> Executor:
+    """Read, prove, plan and execute one chunk (``spec.rules.window``); its outcomes
+    join ``result``, its errors ``errors``. Everything it read is dropped on return."""
+    rules, window = spec.rules, spec.rules.window
+    counted = _counting(progress, crossings.read)
+    (source_items, source_complete), (target_items, target_complete) = _read_both(
+        spec, window, errors, counted, stop)
+    crossings.read["read source"] += len(source_items)
+    crossings.read["read target"] += len(target_items)
+    targets = [t for t in target_items if isinstance(t, CanonicalEntry)]
+    del target_items
+    found = store.chunk_links(rules.name, window.start, window.end,
+                              source_keys(rules, source_items), intents=first)
+    source_items = crossings.drop(rules, source_items, found)
+    marked = marked_keys(rules, source_items)
+    inputs = Inputs(source_items, targets, found, source_complete,
+                    target_complete, proven_copies=proven(
+                        rules, source_items, store.copies_recorded(marked)) if marked else ())
+    wanted_source, wanted_target = proofs_needed(rules, inputs)
+    copies, replaced = _prove_targets(spec.target, wanted_target, stop)
+    proofs = Proofs(_prove_sources(spec.source, wanted_source, stop), copies, replaced)
+    planned = plan(rules, inputs, proofs)
+    crossings.note(rules, inputs, proofs)
+    if planned.brake:
+        errors.append(planned.brake)
+    executor = Executor(rules.name, spec.target, store, stop, lock,
+                        concurrency=rules.write_concurrency if store.concurrent_writers else 1)
+    ticking = None if result.dry_run or progress is None else _ticker(progress)
+    result.outcomes.extend(executor.run(planned.actions, dry_run=result.dry_run,
+                                        applied=ticking))
+    result.unchanged += planned.unchanged
+    return executor
+
+
+def _counting(progress: Progress | None, before: dict[str, int]) -> Progress | None:
+    """A progress hook whose read counts go on from the chunks read before (not from 0)."""
+    if progress is None:
+        return None
+    return lambda stage, n: progress(stage, before.get(stage, 0) + n)
 
 
 def _read(connector: Connector, window: DateWindow, filters: dict, errors: list[str],

@@ -889,3 +889,25 @@ def test_status_after_runs_shows_each_route(synced: DemoWorld) -> None:
         assert run["summary"]["create"] == len(in_scope(synced, name))
     with sqlite3.connect(synced.state_path) as db:
         assert db.execute("select count(*) from runs").fetchone()[0] == len(ROUTES)
+
+
+def test_a_backfill_in_chunks_makes_what_one_window_makes(workdir: Path) -> None:
+    """Over the emulators, a backfill chunked every two days (several chunks per route,
+    origins spread over all of them) reports and copies exactly what an unchunked one does,
+    and a sync right after plans nothing."""
+    runs = []
+    for chunk_days in (0, 2):
+        folder = workdir / f"chunks-{chunk_days}"
+        folder.mkdir()
+        with DemoWorld(folder, today=TODAY, days=SMALL) as world:
+            text = world.config_path.read_text()
+            world.config_path.write_text(text.replace(
+                'schedule = "', f'chunk_days = {chunk_days}\nschedule = "'))
+            run = cli(world.config_path, *backfill_args(world), "--format", "json")
+            assert run.code == 0, (run.stdout, run.stderr)
+            assert_exactly_once(world)
+            again = cli(world.config_path, "sync", "--format", "json")
+            assert again.code == 0 and wrote_nothing(again), again.stdout
+            runs.append(({n: run.summary(n) for n in ROUTES},
+                         {n: writes_of(run, n) for n in ROUTES}))
+    assert runs[0] == runs[1]
