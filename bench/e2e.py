@@ -101,3 +101,30 @@ def bad_days(seeds: int = 10, days: int = 3) -> dict[str, Any]:
             runs.append(attempts if code == 0 else 99)
     return {"seeds": seeds, "worst_runs": max(runs), "mean_runs": sum(runs) / len(runs),
             "runs": runs}
+
+
+def routes_together(bulk: int = 300, kaiten_rate: float = 20.0) -> dict[str, Any]:
+    """Backfill wall time of every route at once against the sum of each route alone
+    (each in a fresh world; Kaiten held to ``kaiten_rate``)."""
+    def world(folder: str) -> DemoWorld:
+        return DemoWorld(Path(folder), today=TODAY, days=10, bulk_kaiten=bulk,
+                         bulk_tracker=bulk, kaiten_rate=kaiten_rate)
+
+    alone: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as folder, world(folder) as w:
+        names = [r.name for r in _routes(w)]
+    for name in names:
+        with tempfile.TemporaryDirectory() as folder, world(folder) as w:
+            span = ["--from", w.first_day.isoformat(), "--to", w.today.isoformat()]
+            code, alone[name], *_ = _cli(w, "backfill", *span, "--route", name)
+    with tempfile.TemporaryDirectory() as folder, world(folder) as w:
+        span = ["--from", w.first_day.isoformat(), "--to", w.today.isoformat()]
+        code, together, *_ = _cli(w, "backfill", *span)
+    return {"routes": len(names), "alone": alone, "sum_alone": sum(alone.values()),
+            "longest_alone": max(alone.values()), "together": together, "code": code}
+
+
+def _routes(world: DemoWorld) -> list[Any]:
+    from bridge.config_loader import load_config
+
+    return load_config(world.config_path).config.routes
