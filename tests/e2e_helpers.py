@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -102,6 +103,22 @@ def start_cli_process(config: Path, *args: str, today: date = TODAY) -> subproce
     return subprocess.Popen([sys.executable, "-m", "bridge", *args, "--config", str(config)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=_env(today), cwd=REPO)
+
+
+def killed_when(config: Path, args: list[str], condition: Callable[[], bool],
+                what: str) -> int:
+    """Run the CLI as a process and SIGKILL it once ``condition`` holds (or it ended by
+    itself); its return code (``-SIGKILL`` when it was killed)."""
+    proc = start_cli_process(config, *args)
+    try:
+        wait_for(lambda: condition() or proc.poll() is not None, timeout=60, what=what)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+    return proc.returncode
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 30, what: str = "it") -> None:

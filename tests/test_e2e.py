@@ -43,6 +43,7 @@ from e2e_helpers import (
     copy_counts,
     days_ago,
     kaiten_records,
+    killed_when,
     link_rows,
     route_state,
     start_cli_process,
@@ -627,17 +628,10 @@ def _killed_backfill(world: DemoWorld, route: str, server_name: str, post_path: 
     reached the target, run the backfill again; exactly once, nothing lost."""
     expected = in_scope(world, route)
     server = world.servers[server_name]
-    proc = start_cli_process(world.config_path, *backfill_args(world, "--route", route))
-    try:
-        wait_for(lambda: server.log.count("POST", post_path) >= kill_after or
-                 proc.poll() is not None, timeout=60, what="the first creates")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
-    assert proc.returncode == -signal.SIGKILL, "the backfill ended before it could be killed"
+    code = killed_when(world.config_path, backfill_args(world, "--route", route),
+                       lambda: server.log.count("POST", post_path) >= kill_after,
+                       "the first creates")
+    assert code == -signal.SIGKILL, "the backfill ended before it could be killed"
     made = _settled(lambda: sum(copy_counts(world, route).values()))  # a write was in flight
     assert kill_after <= made < len(expected)  # killed midway
 

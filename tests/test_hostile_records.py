@@ -169,6 +169,14 @@ def test_a_kaiten_id_is_escaped_in_the_path_and_never_reaches_another_log(kaiten
     assert kaiten.stored(other) == before
 
 
+def to_tgt() -> tuple[MemoryConnector, RouteRules]:
+    """A Kaiten -> TGT route whose config knows both references (so markers count)."""
+    target = MemoryConnector("tgt", "TGT")
+    return target, RouteRules(name="r", source="kaiten", source_ref="KAITEN", window=WINDOW,
+                              fit=target.fit, capabilities=target.capabilities,
+                              default_task="P", known_refs=frozenset({"KAITEN", "TGT"}))
+
+
 def test_markers_are_trusted_only_where_they_can_be_the_bridges(kaiten) -> None:
     foreign = kaiten.seed_record(work_date=date(2026, 11, 3), seconds=600,
                                  comment="did it [timebridge:OTHER_TOOL:5]")
@@ -178,10 +186,7 @@ def test_markers_are_trusted_only_where_they_can_be_the_bridges(kaiten) -> None:
                                    comment="a copy the bridge made [timebridge:TGT:9]")
     forged = kaiten.seed_record(work_date=date(2026, 11, 3), seconds=600,
                                 comment="pasted from a copy [timebridge:TGT:10]")
-    target = MemoryConnector("tgt", "TGT")
-    rules = RouteRules(name="r", source="kaiten", source_ref="KAITEN", window=WINDOW,
-                       fit=target.fit, capabilities=target.capabilities, default_task="P",
-                       known_refs=frozenset({"KAITEN", "TGT"}))
+    target, rules = to_tgt()
     store = StateStore("sqlite://")
     try:
         # The reverse route TGT -> KAITEN made real_copy from TGT:9; nobody made TGT:10's.
@@ -218,10 +223,7 @@ def test_an_intent_whose_answer_was_lost_vouches_for_its_copy(kaiten) -> None:
     made, read here as a source, is the bridge's and must not be copied back."""
     made = kaiten.seed_record(work_date=date(2026, 11, 3), seconds=600,
                               comment="[timebridge:TGT:9]")
-    target = MemoryConnector("tgt", "TGT")
-    rules = RouteRules(name="r", source="kaiten", source_ref="KAITEN", window=WINDOW,
-                       fit=target.fit, capabilities=target.capabilities, default_task="P",
-                       known_refs=frozenset({"KAITEN", "TGT"}))
+    target, rules = to_tgt()
     store = StateStore("sqlite://")
     try:
         store.record_intent("back", "TGT:9", source_record_id="9", source_task="T",

@@ -20,8 +20,7 @@ from e2e_helpers import (
     backfill_args,
     cli,
     copy_counts,
-    start_cli_process,
-    wait_for,
+    killed_when,
     wrote_nothing,
 )
 
@@ -52,17 +51,10 @@ def test_kills_spread_over_reads_and_concurrent_writes_keep_exactly_once(
         while len(killed_at) < KILLS:
             start = total_requests(world)
             after = draw.randint(1, 14)
-            proc = start_cli_process(world.config_path, *backfill_args(world))
-            try:
-                wait_for(lambda p=proc, n=start + after: total_requests(world) >= n
-                         or p.poll() is not None, timeout=60, what="the kill point")
-                proc.send_signal(signal.SIGKILL)
-                proc.wait(timeout=10)
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
-                proc.communicate()
-            assert proc.returncode == -signal.SIGKILL, (
+            code = killed_when(world.config_path, backfill_args(world),
+                               lambda n=start + after: total_requests(world) >= n,
+                               "the kill point")
+            assert code == -signal.SIGKILL, (
                 f"the backfill finished after {len(killed_at)} kills: too little work")
             killed_at.append(last_method(world))
             for route in ROUTES:
