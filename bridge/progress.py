@@ -91,9 +91,7 @@ class Progress:
         self.enabled = enabled
         self._limiters = limiters
         self._display: _Display | None = None
-        self._task: TaskID | None = None
-        self._counts: dict[str, int] = {}
-        self._applied = 0
+        self._line: RouteLine | None = None   # the line of route(), one route at a time
         if enabled:
             # Built only when enabled: a disabled Progress touches no console at all.
             self._display = _Display(
@@ -133,37 +131,20 @@ class Progress:
         if self._display is None:
             return
         self._finish_route()
-        self._counts, self._applied = {}, 0
-        self._task = self._display.add_task(for_terminal(name), total=None, detail="starting")
+        self._line = self.line(name)
 
     def read(self, side: str, count: int) -> None:
         """``side`` (source, target) has yielded ``count`` records so far in this route."""
-        if self._display is None:
-            return
-        self._counts[side] = count
-        self._update()
+        self._hook(f"read {side}", count)
 
     def applied(self, n: int = 1) -> None:
         """``n`` more actions of this route were applied."""
-        if self._display is None:
-            return
-        self._applied += n
-        self._update()
+        self._hook("applied", n)
 
     def callback(self) -> Callable[[str, int], None]:
         """A ``progress(stage, n)`` hook for ``run_pass``: ``"read source"``/``"read target"``
-        set a side's count, ``"applied"`` adds ``n`` applied actions; any other stage is
-        shown as a counter of its own."""
-        if self._display is None:
-            return _ignore
-
-        def hook(stage: str, n: int) -> None:
-            if stage == "applied":
-                self.applied(n)
-            else:
-                self.read(stage.removeprefix("read "), n)
-
-        return hook
+        set a side's count, ``"applied"`` adds ``n`` applied actions."""
+        return _ignore if self._display is None else self._hook
 
     def line(self, name: str) -> RouteLine:
         """A line of its own for route ``name``, for routes that run at the same time."""
@@ -174,28 +155,18 @@ class Progress:
 
     # --- rendering -------------------------------------------------------------------------
 
-    def _ensure_task(self) -> TaskID:
-        # Counts reported before any route() still get a line rather than vanishing.
-        if self._task is None:
-            assert self._display is not None
-            self._task = self._display.add_task("sync", total=None, detail="")
-        return self._task
-
-    def _detail(self) -> str:
-        parts = [f"{for_terminal(side)} {count:,}" for side, count in self._counts.items()]
-        if self._applied:
-            parts.append(f"applied {self._applied:,}")
-        return " · ".join(parts) or "starting"
-
-    def _update(self) -> None:
-        assert self._display is not None
-        self._display.update(self._ensure_task(), detail=self._detail())
+    def _hook(self, stage: str, n: int) -> None:
+        if self._display is None:
+            return
+        if self._line is None:
+            # Counts reported before any route() still get a line rather than vanishing.
+            self._line = self.line("sync")
+        self._line.hook(stage, n)
 
     def _finish_route(self) -> None:
-        if self._display is not None and self._task is not None:
-            # A total makes the bar full and stops the spinner and the clock.
-            self._display.update(self._task, total=1, completed=1, detail=self._detail())
-            self._task = None
+        if self._line is not None:
+            self._line.finish()
+            self._line = None
 
     def _pace(self) -> str:
         limiters = self._limiters
