@@ -20,6 +20,7 @@ import os
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any
 
@@ -62,24 +63,18 @@ def run_one(rate_window: str = "bucket", creates: int = 60, writers: int = 4,
         config = KaitenConfig(type="kaiten", base_url=server.base_url,
                               token_env="KAITEN_TOKEN", requests_per_second=LIMIT)
         connector = KaitenConnector("kaiten", config, TOKEN, retry=RetryPolicy())
-        todo = iter(range(creates))
         lock = threading.Lock()
         starts: list[float] = []
         failures: list[str] = []
 
-        def writer() -> None:
-            while True:
-                with lock:
-                    n = next(todo, None)
-                if n is None:
-                    return
-                draft = EntryDraft(origin=Origin(source="YANDEX_TRACKER", record_id=str(n)),
-                                   task=str(card), work_date=date(2026, 12, 3), seconds=600,
-                                   comment=f"bench {n}")
-                try:
-                    connector.create(draft)
-                except Exception as exc:  # a benchmark reports failures, it does not stop
-                    failures.append(type(exc).__name__)
+        def create(n: int) -> None:
+            draft = EntryDraft(origin=Origin(source="YANDEX_TRACKER", record_id=str(n)),
+                               task=str(card), work_date=date(2026, 12, 3), seconds=600,
+                               comment=f"bench {n}")
+            try:
+                connector.create(draft)
+            except Exception as exc:  # a benchmark reports failures, it does not stop
+                failures.append(type(exc).__name__)
 
         # Every request start, as the pacer lets it go (retries of a 429 included).
         limiter = connector._http.rate_limiter
@@ -93,11 +88,8 @@ def run_one(rate_window: str = "bucket", creates: int = 60, writers: int = 4,
 
         limiter.acquire = timed_acquire  # type: ignore[method-assign]
         began = time.monotonic()
-        threads = [threading.Thread(target=writer) for _ in range(writers)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        with ThreadPoolExecutor(writers) as pool:
+            list(pool.map(create, range(creates)))
         elapsed = time.monotonic() - began
         connector.close()
         statuses = server.log.by_status()

@@ -73,7 +73,7 @@ def backfill(n: int = 100_000, days: int = 28) -> dict[str, Any]:
         floor = math.ceil(logs / KAITEN_PAGE) / KAITEN_LIMIT
         sync_code, sync_took, sync_peak, _ = _cli(world, "sync", "--route", "kaiten-billing")
         final = _requests(world)
-        copies = len(world.contracting.entries) if hasattr(world.contracting, "entries") else logs
+        copies = len(world.contracting.entries)
         minimum = math.ceil(logs / KAITEN_PAGE) + 1   # Kaiten pages + the one billing list
         used = sum(final.values()) - sum(after.values())
         return {

@@ -296,12 +296,14 @@ class Config(Strict):
                     if target != first.source and (first.source, target) not in by_pair:
                         found.extend(by_pair[(first.target, target)])
                 chained[pair] = sorted(found)
-            for index in chained[pair]:
-                second = self.routes[index]
-                warnings.append(
-                    f"routes {first.name!r} and {second.name!r} chain "
-                    f"{first.source} -> {first.target} -> {second.target}: copies made "
-                    f"by {first.name!r} are not carried on, so {first.source} hours do "
-                    f"not reach {second.target}; add a route {first.source} -> "
-                    f"{second.target} to bill them")
+            warnings += [chain_warning(first, self.routes[i]) for i in chained[pair]]
         return warnings
+
+
+def chain_warning(first: RouteConfig, second: RouteConfig) -> str:
+    """The warning for ``first`` (A -> B) chained with ``second`` (B -> C)."""
+    return (f"routes {first.name!r} and {second.name!r} chain "
+            f"{first.source} -> {first.target} -> {second.target}: copies made "
+            f"by {first.name!r} are not carried on, so {first.source} hours do "
+            f"not reach {second.target}; add a route {first.source} -> "
+            f"{second.target} to bill them")

@@ -114,7 +114,7 @@ class _Index:
 def marked_keys(rules: RouteRules, items: Iterable[CanonicalEntry | Skip]) -> set[str]:
     """Origin keys named by source records that claim to be the bridge's copies: the
     store must confirm each (``StateStore.copies_recorded``) before it is trusted."""
-    return {f"{e.origin.source}:{e.origin.record_id}" for e in items
+    return {str(e.origin) for e in items
             if isinstance(e, CanonicalEntry) and e.is_copy
             and e.origin.source in rules.known_refs and e.origin.source != e.reference_source}
 
@@ -126,7 +126,7 @@ def proven(rules: RouteRules, items: Iterable[CanonicalEntry | Skip],
     out = set()
     for e in items:
         if isinstance(e, CanonicalEntry) and e.is_copy:
-            ids = recorded.get(f"{e.origin.source}:{e.origin.record_id}", ())
+            ids = recorded.get(str(e.origin), ())
             if e.record_id in ids or None in ids:
                 out.add(e.record_id)
     return out
@@ -150,7 +150,7 @@ def _marked(rules: RouteRules, item: CanonicalEntry,
         text = f"[timebridge:{origin.source}:{origin.record_id}]"
         return item.model_copy(update={"origin": item.ref,
                                        "comment": f"{item.comment} {text}".strip()})
-    named = f"{origin.source}:{origin.record_id}"
+    named = str(origin)
     if origin.source == item.reference_source:
         return Skip(connector=item.connector, record_id=item.record_id,
                     reason=f"carries the bridge's marker for {named}, a record of its own "

@@ -94,14 +94,12 @@ class PassClock:
 
     def wait(self, seconds: float) -> bool:
         """Sleep up to ``seconds``, ending early when the pass must stop; :meth:`is_set` then."""
-        end = time.monotonic() + seconds
-        if self._until is not None:
-            end = min(end, self._until + 0.001)
-        while not self.is_set() and (left := end - time.monotonic()) > 0:
-            if self.stop is not None:
-                self.stop.wait(min(left, 0.25))
-            else:
-                time.sleep(min(left, 0.25))
+        if self._until is not None:   # never past the pass's own bound
+            seconds = min(seconds, max(self._until - time.monotonic(), 0.0) + 0.001)
+        if self.stop is not None:
+            self.stop.wait(seconds)
+        else:
+            time.sleep(seconds)
         return self.is_set()
 
 

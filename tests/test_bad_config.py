@@ -18,7 +18,7 @@ import pytest
 from test_config import edited
 from typer.testing import CliRunner
 
-from bridge.config import Config, normalise_base_url
+from bridge.config import Config, chain_warning, normalise_base_url
 from bridge.config_loader import ConfigError, load_config, memory_store_problem
 
 REPO = Path(__file__).resolve().parent.parent
@@ -193,19 +193,15 @@ CONNECTORS = {
 
 
 def cubic_chain_warnings(cfg: Config) -> list[str]:
-    """The definition, as it was first written (for each pair, scan every route)."""
+    """The definition, as it was first written (for each pair, scan every route); the
+    wording is the product's own, the choice of pairs is what this checks."""
     warnings = []
     for first in cfg.routes:
         for second in cfg.routes:
             if first.target == second.source and second.target != first.source and \
                     not any(r.source == first.source and r.target == second.target
                             for r in cfg.routes):
-                warnings.append(
-                    f"routes {first.name!r} and {second.name!r} chain "
-                    f"{first.source} -> {first.target} -> {second.target}: copies made "
-                    f"by {first.name!r} are not carried on, so {first.source} hours do "
-                    f"not reach {second.target}; add a route {first.source} -> "
-                    f"{second.target} to bill them")
+                warnings.append(chain_warning(first, second))
     return warnings
 
 

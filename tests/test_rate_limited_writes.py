@@ -3,9 +3,9 @@ rate-limit models; a 429 is waited out for a time, not a number of attempts."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import httpx
@@ -74,26 +74,16 @@ def test_concurrent_creates_stay_under_the_limit_in_every_model(window: str) -> 
     harness = make_harness(rate=20.0, rate_window=window)
     connector = _connector(harness, requests_per_second=20)
     errors: list[Exception] = []
-    todo = iter(range(40))
-    lock = threading.Lock()
 
-    def writer() -> None:
-        while True:
-            with lock:
-                n = next(todo, None)
-            if n is None:
-                return
-            try:
-                connector.create(_draft(harness, n))
-            except Exception as exc:  # every failure is the test's to show
-                errors.append(exc)
+    def create(n: int) -> None:
+        try:
+            connector.create(_draft(harness, n))
+        except Exception as exc:  # every failure is the test's to show
+            errors.append(exc)
 
     try:
-        threads = [threading.Thread(target=writer) for _ in range(4)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(create, range(40)))
         assert errors == []
         assert len(harness.emulator.time_logs) == 40
         assert harness.server.log.count("POST", status=200) == 40
