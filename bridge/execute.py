@@ -33,6 +33,7 @@ import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from typing import ParamSpec
 
 from bridge import settle
 from bridge.actions import Action, Kind
@@ -52,18 +53,19 @@ from connectors.base import (
 from connectors.bounded_net import stoppable
 
 log = logging.getLogger("timebridge.execute")
+P = ParamSpec("P")
 
 
-def _serialised(call: Callable[[Action], None] | None) -> Callable[[Action], None] | None:
-    """``call`` made safe to use from several writer threads (progress displays are not)."""
+def serialised(call: Callable[P, None] | None) -> Callable[P, None] | None:
+    """``call`` made safe to use from several threads (progress displays are not)."""
     if call is None:
         return None
     lock = threading.Lock()
 
-    def serialised(action: Action) -> None:
+    def one_at_a_time(*args: P.args, **kwargs: P.kwargs) -> None:
         with lock:
-            call(action)
-    return serialised
+            call(*args, **kwargs)
+    return one_at_a_time
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,7 @@ class Executor:
         groups: dict[str, list[int]] = {}
         for i, a in enumerate(actions):
             groups.setdefault(str(a.origin), []).append(i)
-        report = _serialised(applied)
+        report = serialised(applied)
 
         def run_group(indexes: list[int]) -> None:
             with stoppable(self.stop):  # a look-up in flight ends when the pass is stopped

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from bridge.actions import Action, Kind, ProofRequest, Proofs, RouteRules
 from bridge.chunks import DEFAULT_CHUNK_DAYS, Crossings, chunk_windows, left_out, source_keys
 from bridge.config import RouteConfig
-from bridge.execute import Executor, Outcome
+from bridge.execute import Executor, Outcome, serialised
 from bridge.locks import Held
 from bridge.model import CanonicalEntry, Skip
 from bridge.plan import Inputs, marked_keys, plan, proofs_needed, proven
@@ -293,18 +293,12 @@ def _read_both(spec: PassSpec, window: DateWindow, errors: list[str],
                ) -> tuple[tuple[list, bool], tuple[list, bool]]:
     """Both sides read at the same time (they are independent lists, often on two APIs);
     each thread ends its request in flight when the pass is stopped."""
-    lock = threading.Lock()
-
-    def shown(label: str, n: int) -> None:
-        with lock:
-            progress(label, n)
-
+    shown = serialised(progress)
     said: dict[str, list[str]] = {"source": [], "target": []}
 
     def read(connector: Connector, filters: dict, side: str) -> tuple[list, bool]:
         with stoppable(stop):
-            return _read(connector, window, filters, said[side], side,
-                         None if progress is None else shown, stop)
+            return _read(connector, window, filters, said[side], side, shown, stop)
 
     with ThreadPoolExecutor(2, thread_name_prefix="read") as pool:
         target = pool.submit(read, spec.target, spec.target_filters, "target")
