@@ -60,6 +60,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _batches(keys: list[str], size: int = 500) -> Iterator[list[str]]:
+    """``keys`` in slices of ``size``: bounds an IN list for every backend."""
+    for at in range(0, len(keys), size):
+        yield keys[at:at + size]
+
+
 def _one_line(exc: BaseException) -> str:
     # The driver's own message, without SQLAlchemy's SQL echo and documentation link.
     text = str(getattr(exc, "orig", None) or exc) or type(exc).__name__
@@ -201,9 +207,9 @@ class StateStore:
             found.update((link.origin, link) for link in self._links(
                 sa.and_(route_is, links.c.status == "intent")))
         missing = sorted(set(origins) - found.keys())
-        for at in range(0, len(missing), 500):   # bound the IN list for every backend
+        for batch in _batches(missing):
             found.update((link.origin, link) for link in self._links(
-                sa.and_(route_is, links.c.origin.in_(missing[at:at + 500]))))
+                sa.and_(route_is, links.c.origin.in_(batch))))
         return found
 
     def link(self, route: str, origin: str) -> Link | None:
@@ -218,8 +224,8 @@ class StateStore:
         keys = sorted(origins)
         cols = (links.c.origin, links.c.target_record_id, links.c.replaces_record_id)
         with self._tx() as conn:
-            for at in range(0, len(keys), 500):   # bound the IN list for every backend
-                rows = conn.execute(sa.select(*cols).where(links.c.origin.in_(keys[at:at + 500])))
+            for batch in _batches(keys):
+                rows = conn.execute(sa.select(*cols).where(links.c.origin.in_(batch)))
                 for origin, copy_id, replaced in rows:
                     found.setdefault(origin, set()).update({copy_id, replaced} - {None} or {None})
         return found
