@@ -49,8 +49,8 @@ def build(n: int, copied: bool, window: DateWindow = WINDOW) -> Inputs:
         day = WINDOW.start + timedelta(days=offset)
         for i in range(offset, n, _DAYS):
             rid = str(i)
-            origin = Origin.model_construct(source="KAITEN", record_id=rid)
-            src = CanonicalEntry.model_construct(
+            origin = Origin.trusted("KAITEN", rid)
+            src = CanonicalEntry.trusted(
                 connector="kaiten", reference_source="KAITEN", record_id=rid, origin=origin,
                 task=str(1000 + i % 500), author="7", work_date=day, start=None,
                 seconds=60 * (1 + i % 480), comment=f"work item {i}", version=f"v{i}",
@@ -58,7 +58,7 @@ def build(n: int, copied: bool, window: DateWindow = WINDOW) -> Inputs:
             sources.append(src)
             if copied:
                 tid = f"t{i}"
-                copy = CanonicalEntry.model_construct(
+                copy = CanonicalEntry.trusted(
                     connector="billing", reference_source="CONTRACTING", record_id=tid,
                     origin=origin, task="prj_1", author=None, work_date=day, start=None,
                     seconds=src.seconds, comment=src.comment, version=f"u{i}", billable=None)

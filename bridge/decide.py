@@ -35,8 +35,7 @@ def decide(rules: RouteRules, key: str, source: CanonicalEntry, link: Link | Non
     copies: list[CanonicalEntry] = found if isinstance(found, list) else (
         [found] if isinstance(found, CanonicalEntry) else [])
     if (len(copies) == 1 and link is not None and link.status == "linked"
-            and not _changed(source, link.source_version, link.source_hash)
-            and not _changed(copies[0], link.target_version, link.target_hash)):
+            and in_step(source, copies[0], link)):
         return []  # the steady state, decided before building anything
     # An in-scope source is an original, so its origin is its own reference.
     act = _Maker(source.origin, rules.display(source.record_id), source)
@@ -59,7 +58,7 @@ def decide(rules: RouteRules, key: str, source: CanonicalEntry, link: Link | Non
             # The old link points at a copy that is gone: forget it as the create starts.
             return _create(rules, act, source, task, "the copy was deleted in the target; "
                            "recreated (source-wins)", forget_link=True)
-        return _create(rules, act, source, task, "new in source")
+        return [new_origin(rules, source, task)]
     wanted = _fitted(rules, source, task)
     if isinstance(wanted, str):
         return [act(Kind.SKIP, wanted, copy=copy)]
@@ -94,6 +93,30 @@ def gone(rules: RouteRules, key: str, link: Link, found: object) -> list[Action]
         return []
     return [act(Kind.DELETE, "deleted in source (proved by a direct look-up)", copy=c,
                 forget_link=True) for c in copies]
+
+
+def in_step(source: CanonicalEntry, copy: CanonicalEntry, link: Link) -> bool:
+    """Neither the origin nor its one copy changed since the link was recorded."""
+    return (not _changed(source, link.source_version, link.source_hash)
+            and not _changed(copy, link.target_version, link.target_hash))
+
+
+def new_origin(rules: RouteRules, source: CanonicalEntry, task: str | None = None) -> Action:
+    """An origin never copied (no link, no copy): its create, or why it is skipped."""
+    if task is None:
+        task = rules.target_task(source.task)
+    shown = rules.display(source.record_id)
+    if task is None:
+        return make_action(Kind.SKIP, source.origin, shown,
+                           f"no target task for source task {source.task} "
+                           "(add a row to [routes.tasks] or set default_task)", source, None,
+                           None, None, False, False, source.task, False, None)
+    draft = _fitted(rules, source, task)
+    if isinstance(draft, str):
+        return make_action(Kind.SKIP, source.origin, shown, draft, source, None, None, None,
+                           False, False, source.task, False, None)
+    return make_action(Kind.CREATE, source.origin, shown, "new in source", source, None, draft,
+                       None, False, False, source.task, False, None)
 
 
 class _Maker:

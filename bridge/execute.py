@@ -68,9 +68,12 @@ def serialised(call: Callable[P, None] | None) -> Callable[P, None] | None:
     return one_at_a_time
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outcome:
-    """What became of one action: ``status`` planned | done | failed."""
+    """What became of one action: ``status`` planned | done | failed.
+
+    Slotted: a backfill keeps one per listed action for its report.
+    """
 
     action: Action
     kind: Kind

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bridge.actions import Action, Kind, ProofRequest, Proofs, RouteRules
-from bridge.decide import MISSING, decide, gone, origin_of
+from bridge.decide import MISSING, decide, gone, in_step, new_origin, origin_of
 from bridge.model import CanonicalEntry, Skip
 from bridge.perf import gc_paused
 
@@ -97,7 +97,9 @@ class _Index:
         source_ref = rules.source_ref
         for entry in inputs.target:
             origin = entry.origin
-            if origin.source == source_ref and entry.is_copy:
+            # entry.is_copy spelled out (see above): the origin is not the record itself.
+            if origin.source == source_ref and (origin.record_id != entry.record_id
+                                                or source_ref != entry.reference_source):
                 # A tuple of one, not a list: a million copies, each its own container.
                 key = prefix + origin.record_id
                 found = self.copies.get(key)
@@ -229,8 +231,24 @@ def _plan(rules: RouteRules, inputs: Inputs, proofs: Proofs) -> Plan:
         for s in idx.skips
     ]
     links, complete, unchanged = inputs.links, inputs.target_complete, 0
+    # A backfill's every origin: never linked, no copy read, the target read whole and the
+    # store trusted. decide() would reach the same create; this skips its dispatch, which
+    # is most of what a million creates cost.
+    fresh = complete and not idx.recovering
+    copies = idx.copies
     for key, source in idx.sources.items():
-        decided = _origin(rules, idx, proofs, key, source, links.get(key), complete)
+        link = links.get(key)
+        if link is None:
+            if fresh and key not in copies:
+                actions.append(new_origin(rules, source))
+                continue
+        elif link.status == "linked":
+            # The steady state, as decide() opens: one copy, neither side changed.
+            found = copies.get(key)
+            if found is not None and len(found) == 1 and in_step(source, found[0], link):
+                unchanged += 1
+                continue
+        decided = _origin(rules, idx, proofs, key, source, link, complete)
         # An in-scope origin is unchanged when none of its own actions does anything.
         if all(a.kind is Kind.UNCHANGED for a in decided):
             unchanged += 1

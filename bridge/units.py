@@ -78,6 +78,11 @@ def fit_seconds(seconds: int, granularity: int, rounding: Rounding = Rounding.NE
     Granularity 1 returns ``seconds`` unchanged; 60 equals
     ``minutes_to_seconds(seconds_to_minutes(seconds, rounding))``. Never below one step.
     """
+    # Already a whole number of steps (every Kaiten minute, every value fitted before):
+    # held as it is, whatever the rounding. A million-entry backfill fits every draft.
+    if type(seconds) is int and type(granularity) is int and granularity > 0 \
+            and seconds > 0 and seconds % granularity == 0:
+        return seconds
     return _steps(seconds, granularity, rounding) * granularity
 
 

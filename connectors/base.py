@@ -178,6 +178,8 @@ class EntryDraft:
         """A copy with ``update`` applied (checked again), as pydantic models copy."""
         if not update:
             return self  # immutable: the copy may be the thing itself
+        if all(_same_value(getattr(self, name, _ABSENT), value) for name, value in update.items()):
+            return self  # nothing changes (a target's fit of a draft that fits already)
         if not update.keys() <= _DRAFT_NAMES:
             return EntryDraft(**{**{n: getattr(self, n) for n in _DRAFT_FIELDS}, **update})
         # The fields kept were checked when this draft was made: only the new ones are
@@ -193,6 +195,13 @@ class EntryDraft:
                 _check_draft(copied, name)
         return copied
 
+
+_ABSENT = object()
+
+
+def _same_value(current: object, new: object) -> bool:
+    """The same value and type (``True`` is not the second ``1``, ``1.0`` not ``1``)."""
+    return current is new or (type(current) is type(new) and current == new)
 
 _DRAFT_FIELDS = ("origin", "task", "work_date", "start", "seconds", "comment", "billable")
 _DRAFT_NAMES = frozenset(_DRAFT_FIELDS)

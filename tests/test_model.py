@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import FrozenInstanceError
 from datetime import UTC, date, datetime
 
 import pytest
-from pydantic import ValidationError
 
-from bridge.model import CanonicalEntry, Origin, normalise_comment
+from bridge.model import CanonicalEntry, EntryError, Origin, normalise_comment
 
 
 def entry(**kw) -> CanonicalEntry:
@@ -34,7 +34,7 @@ def test_original_and_copy() -> None:
 
 def test_immutable_and_hashable() -> None:
     e = entry()
-    with pytest.raises(ValidationError):
+    with pytest.raises(FrozenInstanceError):
         e.seconds = 60  # type: ignore[misc]
     assert len({e, entry()}) == 1
 
@@ -60,11 +60,11 @@ def test_content_hash_is_stable_across_processes() -> None:
 
 
 def test_invalid_entries_are_rejected() -> None:
-    with pytest.raises(ValidationError, match="timezone-aware"):
+    with pytest.raises(EntryError, match="timezone-aware"):
         entry(start=datetime(2026, 11, 20, 9, 0))
-    with pytest.raises(ValidationError):
+    with pytest.raises(EntryError):
         entry(seconds=0)
-    with pytest.raises(ValidationError):
+    with pytest.raises(EntryError):
         entry(task="")
     assert entry(start=datetime(2026, 11, 20, 9, 0, tzinfo=UTC)).start is not None
 
@@ -82,3 +82,36 @@ def test_a_copy_with_changes_gets_a_fresh_content_hash() -> None:
     assert changed.content_hash == entry(seconds=60).content_hash
     assert e.model_copy().content_hash == stale
     assert changed == entry(seconds=60)  # equality is by fields, not by cached values
+
+
+def test_an_invalid_field_is_named_in_the_error() -> None:
+    with pytest.raises(EntryError) as caught:
+        entry(seconds=True)
+    assert caught.value.field == "seconds"
+    with pytest.raises(EntryError, match=r"^author: "):
+        entry(author=7)
+    with pytest.raises(EntryError, match=r"^work_date: "):
+        entry(work_date=datetime(2026, 11, 20, tzinfo=UTC))
+
+
+def test_a_trusted_entry_equals_a_checked_one() -> None:
+    e = entry()
+    fields = {name: getattr(e, name) for name in ("connector", "reference_source", "record_id",
+                                                  "origin", "task", "work_date", "seconds",
+                                                  "comment")}
+    trusted = CanonicalEntry.trusted(**fields)
+    assert trusted == e and trusted.content_hash == e.content_hash and hash(trusted) == hash(e)
+    assert Origin.trusted("KAITEN", "7") == e.origin
+
+
+def test_a_draft_copy_that_changes_nothing_is_the_draft_and_a_bad_value_is_refused() -> None:
+    from connectors.base import EntryDraft
+
+    draft = EntryDraft(origin=Origin(source="KAITEN", record_id=7), task="prj_1",
+                       work_date=date(2026, 11, 20), seconds=60, comment="x")
+    assert draft.model_copy(update={"seconds": 60, "start": None}) is draft
+    assert draft.model_copy(update={"seconds": 120}).seconds == 120
+    with pytest.raises(ValueError):
+        draft.model_copy(update={"seconds": True})   # equal to 1, but not a duration
+    with pytest.raises(ValueError):
+        draft.model_copy(update={"seconds": 60.0})

@@ -17,9 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import ValidationError
-
-from bridge.model import CanonicalEntry, MappingError, Origin
+from bridge.model import CanonicalEntry, EntryError, MappingError, Origin
 from bridge.units import (
     DateTimeError,
     DurationError,
@@ -152,7 +150,5 @@ def to_entry(raw: Any, *, connector: str, reference_source: str) -> CanonicalEnt
             comment=text,
             version=None if updated is None else str(updated),
         )
-    except ValidationError as error:
-        problem = error.errors()[0]
-        field = ".".join(str(part) for part in problem["loc"])
-        raise MappingError(f"{where}: {field}: {problem['msg']}") from None
+    except EntryError as error:
+        raise MappingError(f"{where}: {error}") from None

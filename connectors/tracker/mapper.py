@@ -20,9 +20,7 @@ from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import ValidationError
-
-from bridge.model import CanonicalEntry, MappingError, Origin
+from bridge.model import CanonicalEntry, EntryError, MappingError, Origin
 from bridge.units import (
     DateTimeError,
     DurationError,
@@ -195,7 +193,5 @@ def to_entry(raw: Any, m: TrackerMapping) -> CanonicalEntry:
             comment=text,
             version=None if version is None else str(version),
         )
-    except ValidationError as error:
-        problem = error.errors()[0]
-        field = ".".join(str(part) for part in problem["loc"])
-        raise MappingError(f"{where}: {field}: {problem['msg']}") from None
+    except EntryError as error:
+        raise MappingError(f"{where}: {error}") from None
