@@ -68,6 +68,10 @@ class Backend:
     scope: tuple[str, str] | None = None   # (database, schema) of a PostgreSQL store
     read_date: Callable[[Any], date] = date.fromisoformat
     read_utc: Callable[[Any], datetime | None] = _sqlite_utc
+    # SQLite: this process's writers take turns here rather than in SQLite's busy handler,
+    # which sleeps up to 100 ms a try however soon the lock frees (it cost concurrent
+    # writers most of a backfill's wall time). Another process still waits in SQLite.
+    writers: threading.RLock | None = None
 
     def insert(self, table: sa.Table) -> Any:
         """This dialect's INSERT, the one with ``on_conflict_do_update``."""
@@ -136,7 +140,7 @@ def _open_sqlite(url: sa.URL) -> Backend:
         write = conn.get_execution_options().get(WRITE)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
-    return Backend(engine, locks)
+    return Backend(engine, locks, writers=threading.RLock() if in_file else None)
 
 
 def _open_postgres(url: sa.URL) -> Backend:

@@ -158,8 +158,10 @@ class StateStore:
     @contextlib.contextmanager
     def _tx(self, write: bool = False, doing: str = "") -> Iterator[sa.Connection]:
         """One transaction, committed on leaving; database errors become StateError."""
+        writers = self._open_backend.writers if write else None
         try:
-            with self._open_backend.engine.connect() as conn:
+            with writers or contextlib.nullcontext(), \
+                    self._open_backend.engine.connect() as conn:
                 conn.execution_options(**{WRITE: write})
                 with conn.begin():
                     yield conn
