@@ -8,7 +8,9 @@ memory (the child's max RSS) are the product's, not a test double's.
   its documented 5 requests/s: the backfill, then a no-change sync, each against the
   floor the rate limits allow (Kaiten's pages at 200 a page, 5 a second; the contracting
   API documents no limit, so its requests add nothing to the floor), and the no-change
-  sync's requests against the minimum (each list read once at its largest page).
+  sync's requests against the minimum (each list read once at its largest page). The
+  contracting API documents no limit, so the backfill is also compared with what its
+  server takes with no bridge in the way (:mod:`bench.capacity`).
 * :func:`bad_days` - runs until exit 0 of a backfill of every route under the fault mix
   of :mod:`connectors.emulator_faults`, over several seeds.
 """
@@ -26,7 +28,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.capacity import contracting_creates_per_second
 from bridge.demo import DemoWorld
+from bridge.demo_seed import CONTRACTING_TOKEN, TENANT
 from connectors.emulator_faults import bad_day
 
 KAITEN_LIMIT = 5.0       # requests per second (seed 004)
@@ -74,6 +78,11 @@ def backfill(n: int = 100_000, days: int = 28) -> dict[str, Any]:
         sync_code, sync_took, sync_peak, _ = _cli(world, "sync", "--route", "kaiten-billing")
         final = _requests(world)
         copies = len(world.contracting.entries)
+        # The other half of the floor: what the contracting server takes with no bridge in
+        # the way (it documents no limit), measured after the runs on the same server.
+        capacity = contracting_creates_per_second(
+            world.contracting_server.base_url, CONTRACTING_TOKEN, TENANT,
+            world.projects["retainer"], n=min(max(logs // 10, 500), 3000))
         minimum = math.ceil(logs / KAITEN_PAGE) + 1   # Kaiten pages + the one billing list
         used = sum(final.values()) - sum(after.values())
         return {
@@ -83,6 +92,9 @@ def backfill(n: int = 100_000, days: int = 28) -> dict[str, Any]:
             "sync_code": sync_code, "sync_seconds": sync_took, "sync_peak_mib": sync_peak,
             "sync_floor_seconds": floor, "sync_requests": used,
             "sync_minimum_requests": minimum, "copies": copies,
+            "contracting_creates_per_second": capacity,
+            # Reading Kaiten and writing every copy could overlap at best: the larger wins.
+            "backfill_api_floor_seconds": max(floor, copies / capacity),
         }
 
 
