@@ -5,7 +5,8 @@ daemon's every pass) and a backfill (nothing copied yet: every origin a create).
 Each is planned over the whole range at once, and in monthly chunks the way a
 chunked pass does it (``bridge.chunks``: each chunk builds its own inputs, is
 planned, and is dropped before the next). Building the entries is not timed;
-``proofs_needed`` + ``plan`` are. Peak memory is the process's peak resident set
+``proofs_needed`` + ``plan`` are, in wall and in CPU seconds (the CPU figure holds
+steadier on a machine shared with other work). Peak memory is the process's peak resident set
 (``ru_maxrss``), each case in a fresh interpreter so one case's peak cannot hide
 another's: it includes the inputs, which is what chunking bounds.
 
@@ -82,19 +83,20 @@ def _peak_mb() -> float:
 def _case(n: int, copied: bool, chunked: bool) -> dict:
     """One case, in this (fresh) process: planning seconds, peak and baseline memory."""
     base = _peak_mb()
-    elapsed, creates, unchanged = 0.0, 0, 0
+    elapsed, cpu, creates, unchanged = 0.0, 0.0, 0, 0
     for span in chunk_windows(WINDOW, CHUNK_DAYS if chunked else None):
         inputs = build(n, copied, span)
         rules = _rules(span)
         gc.collect()
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.process_time()
         proofs_needed(rules, inputs)
         result = plan(rules, inputs)
         elapsed += time.perf_counter() - began
+        cpu += time.process_time() - began_cpu
         creates += result.count(Kind.CREATE)
         unchanged += result.unchanged
         del inputs, result   # a chunk's inputs and plan are gone before the next is built
-    return {"seconds": elapsed, "peak_mb": _peak_mb(), "base_mb": base,
+    return {"seconds": elapsed, "cpu_seconds": cpu, "peak_mb": _peak_mb(), "base_mb": base,
             "creates": creates, "unchanged": unchanged}
 
 
@@ -114,7 +116,7 @@ def run(n: int = 1_000_000) -> dict[str, dict]:
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     for case, f in run(n).items():
-        print(f"{case:<18} {n:>9,} entries  {f['seconds']:6.2f} s  "
+        print(f"{case:<18} {n:>9,} entries  {f['seconds']:6.2f} s (CPU {f['cpu_seconds']:.2f} s)  "
               f"({n / f['seconds']:,.0f} entries/s)  peak {f['peak_mb']:7,.0f} MB "
               f"(interpreter {f['base_mb']:.0f} MB)  {f['creates']:,} creates, "
               f"{f['unchanged']:,} unchanged")
