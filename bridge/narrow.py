@@ -10,7 +10,9 @@ with only what it decides from narrowed (:func:`gather`):
   pass); a record of another task that comes back anyway is dropped, and a read that fails
   part-way is incomplete, so nothing is proved gone from it;
 * **the links**: those of the task, wherever dated, and those of the records read
-  (:meth:`~bridge.state.StateStore.task_links`); no other origin is decided;
+  (:meth:`~bridge.state.StateStore.task_links`); no other origin is decided, and neither
+  is a record unchanged since its copy was linked (a copy edited by hand in the target
+  is the scheduled pass's to find: a narrow pass carries the source's changes);
 * **the target**: not a read of its window but each relevant origin's copies found by
   origin (``find_copies``, the look-up that adopts a copy after a lost answer), so an
   origin with no copy found is proved to have none; one look-up that fails makes the
@@ -31,7 +33,7 @@ from dataclasses import dataclass
 
 from bridge.actions import RouteRules
 from bridge.chunks import source_keys
-from bridge.decide import origin_of
+from bridge.decide import origin_of, source_steady
 from bridge.model import CanonicalEntry, Skip
 from bridge.plan import BrakeBasis
 from bridge.schema import Link
@@ -72,6 +74,7 @@ def gather(narrow: Narrow, source: Connector, target: Connector, rules: RouteRul
     window = rules.window
     items, complete = _read_task(narrow, source, rules, filters, errors, stop)
     links = store.task_links(rules.name, narrow.task, source_keys(rules, items))
+    items = _changed(rules, items, links)
     copies, found_all = _copies(target, rules, items, links, errors, stop)
     brake = BrakeBasis(store.count_copies(rules.name, window.start, window.end),
                        store.narrow_deletes(rules.name))
@@ -102,6 +105,22 @@ def _read_task(narrow: Narrow, source: Connector, rules: RouteRules, filters: Ma
                     narrow.scope)
         items = [item for item in items if isinstance(item, CanonicalEntry)]
     return items, True
+
+
+def _changed(rules: RouteRules, items: list, links: dict[str, Link]) -> list:
+    """``items`` without the originals unchanged since their copy was linked (their links
+    dropped from ``links`` too): the hint was not about them, and looking up each of their
+    copies would cost a request apiece for nothing. A copy edited by hand in the target is
+    the scheduled pass's to find; a narrow pass carries source changes."""
+    prefix, kept = rules.source_ref + ":", []
+    for item in items:
+        key = prefix + str(item.record_id)
+        if isinstance(item, CanonicalEntry) and not item.is_copy and key in links \
+                and item.work_date in rules.window and source_steady(item, links[key]):
+            del links[key]
+        else:
+            kept.append(item)
+    return kept
 
 
 def _copies(target: Connector, rules: RouteRules, items: list, links: dict[str, Link],
