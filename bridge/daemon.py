@@ -19,10 +19,16 @@ Design (why each piece is the way it is):
   here) and a backlog of missed runs becomes one; and every pass takes the state store's
   route lock, which also keeps out another process (a second replica, a manual
   ``timebridge sync``): that pass reports ``route ... is held by another run``.
+* **Kaiten webhooks** are served by a :class:`~bridge.hints.HintQueue` (its worker thread
+  runs narrow passes of the card a delivery names; the HTTP listener hands it deliveries
+  through ``on_kaiten_delivery``). A scheduled pass of a route waits for that route's
+  narrow pass in flight and holds off new ones while it runs, so they take turns instead
+  of finding the route held.
 * **Shutdown** (SIGTERM or SIGINT): the scheduler stops handing out work, the stop event
   that every running pass holds is set (its executor finishes the write in flight, records
-  the run as interrupted and returns), the pool is drained, the store and connectors are
-  closed, and the daemon returns 0. Work queued but not started sees the event and does
+  the run as interrupted and returns), the pool is drained, the hint queue is closed (its
+  pass in flight stops the same way; hints waiting are dropped), the store and connectors
+  are closed, and the daemon returns 0. Work queued but not started sees the event and does
   nothing. Reads are not interrupted: a pass stopped while reading finishes that read
   first (then plans nothing it could write), so allow for one read in ``TimeoutStopSec``.
 """
