@@ -377,3 +377,23 @@ def test_a_lost_create_answer_is_adopted_never_sent_twice(hints: Hints,
     second = cli(hints.config, "sync", "--format", "json")
     assert second.code == 0 and not any(second.summary(ROUTE)[k] for k in
                                         ("create", "update", "delete", "failed"))
+
+
+def test_status_names_a_narrow_run_and_never_hides_a_failed_full_pass_behind_it() -> None:
+    from rich.console import Console
+
+    from bridge.status import print_status
+
+    narrow = {"from": "2026-11-01", "to": "2026-11-30", "scope": "card 1001",
+              "started_at": "2026-11-30T10:00:00+00:00",
+              "finished_at": "2026-11-30T10:00:01+00:00", "dry_run": False,
+              "summary": {"create": 1}, "error": None, "failures": [], "interrupted": False}
+    full = {**narrow, "scope": None, "error": "source read failed part-way",
+            "started_at": "2026-11-30T09:45:00+00:00"}
+    console = Console(width=200, record=True)
+    print_status({"routes": [{"route": ROUTE, "last_run": narrow, "last_full_run": full,
+                              "conflicts": []}]}, console)
+    shown = console.export_text()
+    assert "card 1001 in 2026-11-01 .. 2026-11-30" in shown
+    assert (f"{ROUTE}: the last full pass (started 2026-11-30T09:45:00+00:00) failed: "
+            "source read failed part-way") in shown
