@@ -11,6 +11,7 @@ test are not here: this drives the queue the listener calls.)
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -81,7 +82,6 @@ class Hints:
         rows = sqlite3.connect(self.world.state_path).execute(
             "select scope, error, summary from runs where route = ? and scope is not null "
             "order by id", (ROUTE,)).fetchall()
-        import json
         return [(scope, error, json.loads(summary)) for scope, error, summary in rows]
 
     def copy_of(self, log_id: str) -> dict[str, Any] | None:
