@@ -93,6 +93,17 @@ def together_rows(bulk: int) -> list[Row]:
              "well under the sum of each alone", _ratio(f["together"], f["sum_alone"]))]
 
 
+def webhook_rows(logs: int) -> list[Row]:
+    from bench import bench_webhook
+
+    f = bench_webhook.run(logs)
+    return [(f"webhook: Kaiten log added -> copy in the target ({logs} logs)",
+             f"median {f['median']:.2f} s, worst {f['worst']:.2f} s",
+             f"< {bench_webhook.GOAL_SECONDS:g} s",
+             "met" if f["worst"] < bench_webhook.GOAL_SECONDS else
+             _ratio(f["worst"], bench_webhook.GOAL_SECONDS))]
+
+
 def fault_rows(seeds: int) -> list[Row]:
     from bench import e2e
 
@@ -109,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     parts: list[tuple[str, Callable[[], list[Row]]]] = [
         ("plan", lambda: plan_rows([100_000] if args.quick else [100_000, 1_000_000])),
         ("rate", rate_rows),
+        ("webhook", lambda: webhook_rows(5 if args.quick else 20)),
         ("faults", lambda: fault_rows(3 if args.quick else 10)),
         ("routes at once", lambda: together_rows(100 if args.quick else 300)),
         ("end to end", lambda: e2e_rows(20_000 if args.quick else 100_000)),

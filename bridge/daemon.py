@@ -19,10 +19,16 @@ Design (why each piece is the way it is):
   here) and a backlog of missed runs becomes one; and every pass takes the state store's
   route lock, which also keeps out another process (a second replica, a manual
   ``timebridge sync``): that pass reports ``route ... is held by another run``.
+* **Kaiten webhooks** are served by a :class:`~bridge.hints.HintQueue` (its worker thread
+  runs narrow passes of the card a delivery names; the HTTP listener hands it deliveries
+  through ``on_kaiten_delivery``). A scheduled pass of a route waits for that route's
+  narrow pass in flight and holds off new ones while it runs, so they take turns instead
+  of finding the route held.
 * **Shutdown** (SIGTERM or SIGINT): the scheduler stops handing out work, the stop event
   that every running pass holds is set (its executor finishes the write in flight, records
-  the run as interrupted and returns), the pool is drained, the store and connectors are
-  closed, and the daemon returns 0. Work queued but not started sees the event and does
+  the run as interrupted and returns), the pool is drained, the hint queue is closed (its
+  pass in flight stops the same way; hints waiting are dropped), the store and connectors
+  are closed, and the daemon returns 0. Work queued but not started sees the event and does
   nothing. Reads are not interrupted: a pass stopped while reading finishes that read
   first (then plans nothing it could write), so allow for one read in ``TimeoutStopSec``.
 """
@@ -32,6 +38,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from contextlib import nullcontext
 from datetime import UTC, datetime
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
@@ -44,6 +51,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bridge.commands import stop_on_signals
 from bridge.config import RouteConfig
 from bridge.config_loader import LoadedConfig, today
+from bridge.hints import HintQueue
 from bridge.runtime import Runtime
 from bridge.state import StateError, StateStore
 from bridge.sync import run_route
@@ -104,6 +112,8 @@ def _serve(runtime: Runtime, store: StateStore, stopping: threading.Event,
     in_memory = store.url.get_backend_name() == "sqlite" and store.url.database in (
         None, "", ":memory:")
     workers = 1 if in_memory else min(len(routes), MAX_WORKERS)
+    # Kaiten webhooks' narrow passes (the listener hands deliveries to hints.on_kaiten_delivery).
+    hints = HintQueue(runtime.loaded, runtime, store, stopping)
     scheduler = BackgroundScheduler(
         timezone=UTC, executors={"default": ThreadPoolExecutor(max_workers=workers)},
         # misfire_grace_time None: a run that starts late (every worker busy) still runs.
@@ -112,7 +122,8 @@ def _serve(runtime: Runtime, store: StateStore, stopping: threading.Event,
     now = datetime.now(UTC)
     for route in routes:
         # next_run_time=now: the start-up run goes through the same pool and overlap guard.
-        scheduler.add_job(_pass, trigger_for(route), args=(runtime, route, store, stopping),
+        scheduler.add_job(_pass, trigger_for(route),
+                          args=(runtime, route, store, stopping, hints),
                           id=route.name, name=route.name, next_run_time=now)
     log.info("daemon started: %s", ", ".join(f"{r.name} ({r.schedule})" for r in routes))
     scheduler.start()
@@ -124,19 +135,23 @@ def _serve(runtime: Runtime, store: StateStore, stopping: threading.Event,
     finally:
         stopping.set()  # also on an unexpected exit of the loop: passes must not linger
         scheduler.shutdown(wait=True)  # stops triggering, then drains the pool
+        hints.close()
     return EXIT_OK
 
 
 def _pass(runtime: Runtime, route: RouteConfig, store: StateStore,
-          stopping: threading.Event) -> None:
+          stopping: threading.Event, hints: HintQueue | None = None) -> None:
     """One scheduled pass of ``route``; logs one line, and never lets an exception out."""
     if stopping.is_set():
         return  # queued before the signal, started after it: do nothing
     began = time.monotonic()
     try:
         window = runtime.window(route, today())
-        result = run_route(runtime, route, window, store, dry_run=False, allow_deletes=False,
-                           stop=stopping)
+        # A webhook's narrow pass of this route in flight ends first, and none starts
+        # until this pass is done: the two take turns instead of holding each other out.
+        with hints.full_pass(route.name) if hints is not None else nullcontext():
+            result = run_route(runtime, route, window, store, dry_run=False,
+                               allow_deletes=False, stop=stopping)
     except Exception:
         # A bug, or the state store failing under us: report it, and keep the schedule.
         log.exception("route %s: the pass failed unexpectedly; the daemon goes on", route.name)

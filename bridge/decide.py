@@ -203,6 +203,12 @@ def differences(copy: CanonicalEntry, wanted: EntryDraft) -> dict[str, tuple[obj
     return changes
 
 
+def source_steady(source: CanonicalEntry, link: Link) -> bool:
+    """Whether ``source`` is linked to a copy and unchanged since the link was recorded."""
+    return link.status == "linked" and not _changed(source, link.source_version,
+                                                    link.source_hash)
+
+
 def _changed(entry: CanonicalEntry, version: str | None, content_hash: str | None) -> bool:
     """Changed since the last sync? The system's own version is the fast path."""
     if version is not None and entry.version == version:

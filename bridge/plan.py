@@ -31,6 +31,23 @@ if TYPE_CHECKING:  # the planner reads links' attributes only; it never touches 
 
 
 
+@dataclass(frozen=True)
+class BrakeBasis:
+    """What the delete brake weighs a narrow pass's deletes against.
+
+    A narrow pass (one card's records) sees a handful of links: weighed against those
+    alone, one delete of a card's only copy would be 100% and always refused, while
+    many such passes, each deleting a little, would never be stopped. So it is weighed
+    like the route's full pass: ``copies`` is the route's linked copies in the window,
+    and ``deleted`` the copies the route's narrow passes deleted since its last full
+    pass began. All of them together may delete at most ``max_delete_share`` of the
+    window's copies before a full pass looks at the whole window again.
+    """
+
+    copies: int
+    deleted: int = 0
+
+
 @dataclass
 class Inputs:
     """What one route pass read: both sides (and whether each read finished) and the links."""
@@ -43,6 +60,8 @@ class Inputs:
     # Source records whose bridge marker the store confirms (see :func:`marked_keys`);
     # ``None`` trusts every marker, as a bare planner test has it.
     proven_copies: Collection[str] | None = None
+    # A narrow pass's brake (see :class:`BrakeBasis`); None: the links given are the window's.
+    brake: BrakeBasis | None = None
     _indexes: dict[int, _Index] = field(default_factory=dict, repr=False, compare=False)
 
     def index(self, rules: RouteRules) -> _Index:
@@ -323,14 +342,22 @@ def _brake(rules: RouteRules, inputs: Inputs, result: Plan) -> Plan:
     deletes = [a for a in result.actions if a.kind is Kind.DELETE and a.forget_link]
     if not deletes or rules.allow_deletes:
         return result
-    in_window = sum(1 for link in inputs.links.values() if link.status == "linked"
-                    and link.work_date is not None and link.work_date in rules.window)
-    total = max(in_window, len(deletes))
-    if len(deletes) <= rules.max_delete_share * total:
+    basis = inputs.brake
+    if basis is None:
+        in_window = sum(1 for link in inputs.links.values() if link.status == "linked"
+                        and link.work_date is not None and link.work_date in rules.window)
+        before = 0
+    else:
+        # The copies those deletes removed were in the window too: count them back in.
+        in_window, before = basis.copies + basis.deleted, basis.deleted
+    counted = before + len(deletes)
+    total = max(in_window, counted)
+    if counted <= rules.max_delete_share * total:
         return result
-    result.brake = (f"refused {len(deletes)} deletes of {total} copies in the window (more than "
-                    f"max_delete_share {rules.max_delete_share:g}); run with --allow-deletes "
-                    "to apply them")
+    earlier = f" ({before} more since the last full pass)" if before else ""
+    result.brake = (f"refused {len(deletes)} deletes{earlier} of {total} copies in the window "
+                    f"(more than max_delete_share {rules.max_delete_share:g}); run with "
+                    "--allow-deletes to apply them")
     refused = {id(a) for a in deletes}
     result.actions = [dataclasses.replace(a, refused=True) if id(a) in refused else a
                       for a in result.actions]

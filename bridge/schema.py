@@ -59,7 +59,7 @@ _links_v1 = sa.Table(
     # Rows kept in key order, so a route's links are read in one sweep (twice as fast).
     sqlite_with_rowid=False,
 )
-runs = sa.Table(
+_runs_v1 = sa.Table(
     "runs", _V1,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("route", sa.String, nullable=False),
@@ -95,6 +95,14 @@ links = sa.Table(
     *(sa.Column(name, sa.String) for name in V2_COLUMNS),
 )
 
+# The runs table as the code uses it now (schema version 4 added ``scope``).
+runs = sa.Table(
+    "runs", _NOW,
+    *(sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable,
+                autoincrement=c.autoincrement) for c in _runs_v1.columns),
+    sa.Column("scope", sa.String),
+)
+
 # Schema version 3: what a target was seen to ignore. A field an update answered
 # unchanged is one that target cannot change in place; later passes replace instead
 # of sending an update that would again be accepted and not applied.
@@ -107,11 +115,19 @@ target_limits = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
 )
 
+# Schema version 4: what a run covered. NULL is a full pass over the route's window; a
+# narrow pass (a webhook's hint: one card's records) names its scope, e.g. "card 1001",
+# so it is shown for what it is and never taken for the route's last full pass.
+def _migrate_to_v4(conn: sa.Connection) -> None:
+    conn.execute(sa.text("ALTER TABLE runs ADD COLUMN scope VARCHAR"))
+
+
 #: Applied in order, each inside the one transaction that opens the store.
 MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [
     (1, _V1.create_all),
     (2, _migrate_to_v2),
     (3, _V3.create_all),
+    (4, _migrate_to_v4),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -154,6 +170,7 @@ class RunRecord:
     error: str | None
     failures: list[dict]
     interrupted: bool
+    scope: str | None = None   # None: a full pass; else a narrow one's, e.g. "card 1001"
 
 
 LINK_FIELDS = [f.name for f in fields(Link)]

@@ -227,6 +227,28 @@ class StateStore:
                 sa.and_(route_is, links.c.origin.in_(batch))))
         return found
 
+    def task_links(self, route: str, task: str, origins: Iterable[str]) -> dict[str, Link]:
+        """The links a narrow pass of one source task needs, by origin: every link of
+        ``route`` whose origin lives in ``task`` (intents too), wherever dated, and those of
+        ``origins`` (the records the pass read: one re-filed from another task finds its
+        copy). A narrow pass decides these origins and no others."""
+        found = {link.origin: link for link in self._links(
+            sa.and_(links.c.route == route, links.c.source_task == task))}
+        missing = sorted(set(origins) - found.keys())
+        for batch in _batches(missing):
+            found.update((link.origin, link) for link in self._links(
+                sa.and_(links.c.route == route, links.c.origin.in_(batch))))
+        return found
+
+    def count_copies(self, route: str, start: date, end: date) -> int:
+        """How many copies ``route`` has linked with work dates in ``[start, end]``: what
+        a narrow pass weighs its deletes against (see :class:`bridge.plan.BrakeBasis`)."""
+        stmt = sa.select(sa.func.count()).select_from(links).where(
+            links.c.route == route, links.c.status == "linked",
+            links.c.work_date.between(start, end))
+        with self._tx() as conn:
+            return int(conn.execute(stmt).scalar() or 0)
+
     def link(self, route: str, origin: str) -> Link | None:
         """The link of one origin, or ``None``."""
         found = self._links(sa.and_(links.c.route == route, links.c.origin == origin))
@@ -340,12 +362,17 @@ class StateStore:
 
     # --- runs ---------------------------------------------------------------------------
 
-    def start_run(self, route: str, window_from: date, window_to: date, dry_run: bool) -> int:
-        """Record that a run of ``route`` began; returns its id for :meth:`finish_run`."""
+    def start_run(self, route: str, window_from: date, window_to: date, dry_run: bool, *,
+                  scope: str | None = None) -> int:
+        """Record that a run of ``route`` began; returns its id for :meth:`finish_run`.
+
+        ``scope``: None for a full pass over the window; a narrow pass names what it
+        covered (e.g. ``"card 1001"``).
+        """
         with self._tx(write=True) as conn:
             result = conn.execute(runs.insert().values(
                 route=route, window_from=window_from, window_to=window_to, dry_run=dry_run,
-                started_at=_now(), summary={}, failures=[], interrupted=False))
+                started_at=_now(), summary={}, failures=[], interrupted=False, scope=scope))
             return int(result.inserted_primary_key[0])
 
     def finish_run(self, run_id: int, *, summary: dict[str, int], error: str | None,
@@ -358,12 +385,29 @@ class StateStore:
             if done.rowcount == 0:
                 raise StateError(f"cannot finish run {run_id}: the state store has no such run")
 
-    def last_runs(self) -> dict[str, RunRecord]:
-        """The latest run (finished or not) of each route, by route name."""
+    def last_runs(self, *, full_only: bool = False) -> dict[str, RunRecord]:
+        """The latest run (finished or not) of each route, by route name.
+
+        ``full_only``: only passes over a route's whole window, never a narrow pass of
+        one card (what readiness and the schedule must judge a route by).
+        """
         latest = sa.select(sa.func.max(runs.c.id)).group_by(runs.c.route)
+        if full_only:
+            latest = latest.where(runs.c.scope.is_(None))
         stmt = sa.select(runs).where(runs.c.id.in_(latest)).order_by(runs.c.route)
         with self._tx() as conn:
             return {row.route: RunRecord(**row._asdict()) for row in conn.execute(stmt)}
+
+    def narrow_deletes(self, route: str) -> int:
+        """Copies deleted by the narrow passes of ``route`` since its latest full pass
+        began (dry runs aside): the share of the delete brake they have used up."""
+        full = sa.select(sa.func.max(runs.c.id)).where(
+            runs.c.route == route, runs.c.scope.is_(None), runs.c.dry_run.is_(False))
+        stmt = sa.select(runs.c.summary).where(
+            runs.c.route == route, runs.c.scope.is_not(None), runs.c.dry_run.is_(False),
+            runs.c.id > sa.func.coalesce(full.scalar_subquery(), 0))
+        with self._tx() as conn:
+            return sum(_count(summary, "delete") for summary in conn.execute(stmt).scalars())
 
     # --- locks and lifetime -------------------------------------------------------------
 
@@ -401,6 +445,12 @@ class StateStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _count(summary: object, key: str) -> int:
+    """One count of a stored run summary (0 when it is missing or not a count)."""
+    value = summary.get(key, 0) if isinstance(summary, dict) else 0
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _link_values(route: str, now: datetime, *, origin: str, source_record_id: str,

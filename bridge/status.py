@@ -17,28 +17,34 @@ from rich.table import Table
 
 from bridge.config_loader import LoadedConfig
 from bridge.safe_text import as_text, json_for_terminal
-from bridge.state import StateStore
+from bridge.state import RunRecord, StateStore
 
 
 def status_dict(loaded: LoadedConfig, store: StateStore) -> dict[str, Any]:
-    """Per configured route: its last run (or None) and its open conflicts."""
-    runs = store.last_runs()
+    """Per configured route: its last run (or None), its last full pass (a webhook's narrow
+    pass of one card may have run since: its ``scope`` names the card), and its open
+    conflicts."""
+    runs, full = store.last_runs(), store.last_runs(full_only=True)
     routes = []
     for route in loaded.config.routes:
-        run = runs.get(route.name)
         routes.append({
             "route": route.name,
-            "last_run": None if run is None else {
-                "from": run.window_from.isoformat(), "to": run.window_to.isoformat(),
-                "started_at": run.started_at.isoformat(),
-                "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-                "dry_run": run.dry_run, "summary": run.summary, "error": run.error,
-                "failures": run.failures, "interrupted": run.interrupted,
-            },
+            "last_run": _run(runs.get(route.name)),
+            "last_full_run": _run(full.get(route.name)),
             "conflicts": [{"origin": link.origin, "target_id": link.target_record_id,
                            "reason": link.conflict} for link in store.conflicts(route.name)],
         })
     return {"routes": routes}
+
+
+def _run(run: RunRecord | None) -> dict[str, Any] | None:
+    return None if run is None else {
+        "from": run.window_from.isoformat(), "to": run.window_to.isoformat(),
+        "scope": run.scope, "started_at": run.started_at.isoformat(),
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "dry_run": run.dry_run, "summary": run.summary, "error": run.error,
+        "failures": run.failures, "interrupted": run.interrupted,
+    }
 
 
 def show_status(loaded: LoadedConfig, store: StateStore, fmt: str,
@@ -65,11 +71,17 @@ def print_status(data: dict[str, Any], console: Console) -> None:
             continue
         done = sum(run["summary"].get(k, 0) for k in ("create", "update", "delete"))
         state = run["finished_at"] or "unfinished"
+        scope = f"{run['scope']} in " if run.get("scope") else ""
         table.add_row(*(as_text(cell) for cell in (
-            r["route"], state, f"{run['from']} .. {run['to']}", done,
+            r["route"], state, f"{scope}{run['from']} .. {run['to']}", done,
             run["summary"].get("failed", 0), len(r["conflicts"]), run["error"])))
     console.print(table)
     for r in data["routes"]:
+        full = r.get("last_full_run")
+        if full and full != r["last_run"] and full["error"]:
+            # Narrow passes ran since: the failed full pass must not hide behind them.
+            console.print(as_text(f"{r['route']}: the last full pass (started "
+                                  f"{full['started_at']}) failed: {full['error']}"))
         for failure in (r["last_run"] or {}).get("failures", []):
             console.print(as_text(f"{r['route']}: failed {failure['action']} "
                                   f"{failure['origin']}: {failure['error']}"))

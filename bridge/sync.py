@@ -25,6 +25,8 @@ from bridge.config import RouteConfig
 from bridge.execute import Executor, Outcome, serialised
 from bridge.locks import Held
 from bridge.model import CanonicalEntry, Skip
+from bridge.narrow import Gathered, Narrow
+from bridge.narrow import gather as narrow_gather
 from bridge.plan import Inputs, marked_keys, plan, proofs_needed, proven
 from bridge.runtime import Runtime
 from bridge.state import RouteHeld, StateStore
@@ -48,6 +50,7 @@ class RouteResult:
     unchanged: int = 0
     error: str | None = None
     interrupted: bool = False
+    held: bool = False   # the route was held by another run: nothing was read or written
 
     @property
     def summary(self) -> dict[str, int]:
@@ -114,6 +117,9 @@ class PassSpec:
     target_filters: dict = field(default_factory=dict)
     # Days per chunk of a long window (see bridge.chunks); 0 or None: one chunk.
     chunk_days: int | None = DEFAULT_CHUNK_DAYS
+    # A narrow pass (a webhook's hint): one source task's records, in one chunk; the
+    # source filters then already ask for that task (see bridge.narrow).
+    narrow: Narrow | None = None
 
 
 def run_route(runtime: Runtime, route: RouteConfig, window: DateWindow, store: StateStore, *,
@@ -144,7 +150,7 @@ def run_pass(spec: PassSpec, store: StateStore, *, dry_run: bool = False,
                 stoppable(clock):
             _pass(spec, store, result, clock, progress, lock)
     except RouteHeld as exc:
-        result.error = str(exc)
+        result.error, result.held = str(exc), True
     return result
 
 
@@ -169,10 +175,12 @@ def _pass(spec: PassSpec, store: StateStore, result: RouteResult,
     """
     spec = _learned(spec, store)
     rules, window = spec.rules, spec.rules.window
-    run_id = None if result.dry_run else store.start_run(rules.name, window.start, window.end,
-                                                         result.dry_run)
+    narrow = spec.narrow
+    run_id = None if result.dry_run else store.start_run(
+        rules.name, window.start, window.end, result.dry_run,
+        scope=None if narrow is None else narrow.scope)
     errors: list[str] = []
-    spans = list(chunk_windows(window, spec.chunk_days))
+    spans = list(chunk_windows(window, None if narrow else spec.chunk_days))
     crossings = Crossings()
     not_started = lost = 0
     for number, span in enumerate(spans):
@@ -217,21 +225,19 @@ def _chunk(spec: PassSpec, store: StateStore, result: RouteResult, stop: PassClo
            errors: list[str], first: bool) -> Executor:
     """Read, prove, plan and execute one chunk (``spec.rules.window``); its outcomes
     join ``result``, its errors ``errors``. Everything it read is dropped on return."""
-    rules, window = spec.rules, spec.rules.window
-    counted = _counting(progress, crossings.read)
-    (source_items, source_complete), (target_items, target_complete) = _read_both(
-        spec, window, errors, counted, stop)
-    crossings.read["read source"] += len(source_items)
-    crossings.read["read target"] += len(target_items)
-    targets = [t for t in target_items if isinstance(t, CanonicalEntry)]
-    del target_items
-    found = store.chunk_links(rules.name, window.start, window.end,
-                              source_keys(rules, source_items), intents=first)
-    source_items = crossings.drop(rules, source_items, found)
+    rules = spec.rules
+    if spec.narrow is None:
+        got = _gather(spec, store, crossings, errors, progress, stop, first)
+    else:
+        got = narrow_gather(spec.narrow, spec.source, spec.target, rules,
+                            spec.source_filters, store, errors, stop)
+    source_items = got.source
     marked = marked_keys(rules, source_items)
-    inputs = Inputs(source_items, targets, found, source_complete,
-                    target_complete, proven_copies=proven(
-                        rules, source_items, store.copies_recorded(marked)) if marked else ())
+    inputs = Inputs(source_items, got.target, got.links, got.source_complete,
+                    got.target_complete, proven_copies=proven(
+                        rules, source_items, store.copies_recorded(marked)) if marked else (),
+                    brake=got.brake)
+    del got
     wanted_source, wanted_target = proofs_needed(rules, inputs)
     copies, replaced = _prove_targets(spec.target, wanted_target, stop)
     proofs = Proofs(_prove_sources(spec.source, wanted_source, stop), copies, replaced)
@@ -246,6 +252,24 @@ def _chunk(spec: PassSpec, store: StateStore, result: RouteResult, stop: PassClo
                                         applied=ticking))
     result.unchanged += planned.unchanged
     return executor
+
+
+def _gather(spec: PassSpec, store: StateStore, crossings: Crossings, errors: list[str],
+            progress: Progress | None, stop: PassClock, first: bool) -> Gathered:
+    """What a chunk of a full pass decides from: both sides read over its window, and
+    the links it needs (see :mod:`bridge.chunks`)."""
+    rules, window = spec.rules, spec.rules.window
+    counted = _counting(progress, crossings.read)
+    (source_items, source_complete), (target_items, target_complete) = _read_both(
+        spec, window, errors, counted, stop)
+    crossings.read["read source"] += len(source_items)
+    crossings.read["read target"] += len(target_items)
+    targets = [t for t in target_items if isinstance(t, CanonicalEntry)]
+    del target_items
+    found = store.chunk_links(rules.name, window.start, window.end,
+                              source_keys(rules, source_items), intents=first)
+    source_items = crossings.drop(rules, source_items, found)
+    return Gathered(source_items, source_complete, targets, target_complete, found)
 
 
 def _counting(progress: Progress | None, before: dict[str, int]) -> Progress | None:

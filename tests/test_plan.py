@@ -8,6 +8,7 @@ touched, no deletes without proof, and the delete brake.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from datetime import UTC, date, datetime, timedelta
 
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 
 from bridge.actions import Kind, Proofs, RouteRules
 from bridge.model import CanonicalEntry, Origin, normalise_comment
-from bridge.plan import Inputs, plan, proofs_needed
+from bridge.plan import BrakeBasis, Inputs, plan, proofs_needed
 from bridge.state import Link
 from bridge.units import fit_seconds
 from connectors.base import Capabilities, DateWindow, EntryDraft
@@ -285,6 +286,27 @@ def test_the_delete_brake_refuses_a_mass_delete_unless_allowed() -> None:
     assert all(w.copies_of(i) for i in ids[:3])
     w.rules = rules(max_delete_share=0.2, allow_deletes=True)
     assert w.sync().brake is None and not any(w.copies_of(i) for i in ids[:3])
+
+
+def test_a_narrow_pass_weighs_its_deletes_against_the_routes_copies_and_earlier_ones(
+        ) -> None:
+    w = World(rules(max_delete_share=0.2))
+    gone = w.add_source(date(2026, 11, 3), 600, task="7")
+    w.sync()
+    del w.source[gone]
+    # The card's only copy: against its own links it would be 100%, always refused.
+    alone = dataclasses.replace(w.inputs(), brake=BrakeBasis(copies=1))
+    assert plan(w.rules, alone, w.proofs(alone)).brake is not None
+    # Against the route's 10 copies in the window, one delete is within the share ...
+    route = dataclasses.replace(w.inputs(), brake=BrakeBasis(copies=10))
+    assert plan(w.rules, route, w.proofs(route)).brake is None
+    # ... unless narrow passes since the last full pass deleted their share already.
+    spent = dataclasses.replace(w.inputs(), brake=BrakeBasis(copies=8, deleted=2))
+    braked = plan(w.rules, spent, w.proofs(spent))
+    assert "refused 1 deletes (2 more since the last full pass) of 10 copies" in braked.brake
+    assert [a.refused for a in braked.actions if a.kind is Kind.DELETE] == [True]
+    allowed = rules(max_delete_share=0.2, allow_deletes=True)
+    assert plan(allowed, spent, w.proofs(spent)).brake is None
 
 
 def test_unlinked_copy_is_adopted_not_duplicated_and_foreign_records_are_left_alone() -> None:

@@ -83,10 +83,11 @@ def columns(url: str, table: str) -> set[str]:
 # --- tables and migrations ----------------------------------------------------------------
 
 def test_opening_an_empty_database_creates_the_tables(url: str, store: StateStore) -> None:
-    assert store.schema_version == state.SCHEMA_VERSION == state.MIGRATIONS[-1][0] == 3
+    assert store.schema_version == state.SCHEMA_VERSION == state.MIGRATIONS[-1][0] == 4
     assert columns(url, "links") >= {"route", "origin", "target_record_id", "status",
                                      "conflict", "intent_at", "synced_at", "work_date"}
-    assert columns(url, "runs") >= {"id", "summary", "failures", "interrupted", "error"}
+    assert columns(url, "runs") >= {"id", "summary", "failures", "interrupted", "error",
+                                    "scope"}
     engine = sa.create_engine(url)
     try:
         indexes = sa.inspect(engine).get_indexes("links")
@@ -259,6 +260,75 @@ def test_runs_and_the_last_run_of_each_route(store: StateStore) -> None:
         "b", DAY, DAY, True, True, "route b is held by another run")
     with pytest.raises(StateError, match="no such run"):
         store.finish_run(999_999, summary={}, error=None, failures=[])
+
+
+def test_a_narrow_run_is_shown_as_the_last_run_but_never_as_the_last_full_pass(
+        store: StateStore) -> None:
+    full = store.start_run("a", DAY - timedelta(days=30), DAY, dry_run=False)
+    store.finish_run(full, summary={"create": 3}, error="a read failed", failures=[])
+    narrow = store.start_run("a", DAY - timedelta(days=30), DAY, dry_run=False,
+                             scope="card 1001")
+    store.finish_run(narrow, summary={"create": 1}, error=None, failures=[])
+    only_narrow = store.start_run("b", DAY, DAY, dry_run=False, scope="card 7")
+    latest, full_passes = store.last_runs(), store.last_runs(full_only=True)
+    assert (latest["a"].id, latest["a"].scope) == (narrow, "card 1001")
+    assert (full_passes["a"].id, full_passes["a"].scope) == (full, None)
+    assert full_passes["a"].error == "a read failed"
+    assert latest["b"].id == only_narrow and "b" not in full_passes
+
+
+def test_narrow_deletes_count_since_the_last_full_pass_began(store: StateStore) -> None:
+    def run(scope: str | None, deleted: int, *, dry_run: bool = False) -> None:
+        number = store.start_run("a", DAY, DAY, dry_run=dry_run, scope=scope)
+        store.finish_run(number, summary={"delete": deleted}, error=None, failures=[])
+
+    assert store.narrow_deletes("a") == 0
+    run("card 1", 2)                # no full pass yet: every narrow delete counts
+    assert store.narrow_deletes("a") == 2
+    run(None, 5)                    # a full pass starts the count again
+    run("card 1", 1)
+    run("card 2", 1)
+    run("card 3", 4, dry_run=True)  # a dry run deleted nothing
+    store.start_run("b", DAY, DAY, dry_run=False, scope="card 1")   # another route's
+    assert store.narrow_deletes("a") == 2
+    run(None, 0, dry_run=True)      # a dry full pass looked, but did not reset anything
+    assert store.narrow_deletes("a") == 2
+    run(None, 0)
+    assert store.narrow_deletes("a") == 0
+
+
+def test_a_stored_summary_of_any_shape_counts_no_deletes(store: StateStore) -> None:
+    number = store.start_run("a", DAY, DAY, dry_run=False, scope="card 1")
+    store.finish_run(number, summary={"delete": "3"}, error=None, failures=[])
+    number = store.start_run("a", DAY, DAY, dry_run=False, scope="card 1")
+    store.finish_run(number, summary={"delete": True}, error=None, failures=[])
+    store.start_run("a", DAY, DAY, dry_run=False, scope="card 1")   # unfinished: {}
+    assert store.narrow_deletes("a") == 0
+
+
+def test_task_links_are_the_tasks_wherever_dated_and_those_of_the_origins_read(
+        store: StateStore) -> None:
+    store.record_link("r", "KAITEN:1", **link_fields(1))
+    store.record_link("r", "KAITEN:2", **link_fields(2, work_date=DAY - timedelta(days=400)))
+    store.record_intent("r", "KAITEN:3", source_record_id="3", source_task="1001",
+                        target_task="prj_a", work_date=DAY)
+    store.record_link("r", "KAITEN:4", **link_fields(4, source_task="2002"))
+    store.record_link("r", "KAITEN:5", **link_fields(5, source_task="2002"))
+    store.record_link("other", "KAITEN:6", **link_fields(6))
+    found = store.task_links("r", "1001", ["KAITEN:4", "KAITEN:404"])
+    assert sorted(found) == ["KAITEN:1", "KAITEN:2", "KAITEN:3", "KAITEN:4"]
+    assert found["KAITEN:3"].status == "intent"
+
+
+def test_count_copies_counts_the_linked_copies_dated_in_the_window(store: StateStore) -> None:
+    store.record_link("r", "KAITEN:1", **link_fields(1))
+    store.record_link("r", "KAITEN:2", **link_fields(2, work_date=DAY - timedelta(days=1)))
+    store.record_link("r", "KAITEN:3", **link_fields(3, work_date=DAY + timedelta(days=1)))
+    store.record_intent("r", "KAITEN:4", source_record_id="4", source_task="1001",
+                        target_task="prj_a", work_date=DAY)
+    store.record_link("other", "KAITEN:5", **link_fields(5))
+    assert store.count_copies("r", DAY - timedelta(days=1), DAY) == 2
+    assert store.count_copies("nothing", DAY, DAY) == 0
 
 
 def test_failures_and_summary_keep_their_shape(store: StateStore) -> None:
@@ -484,6 +554,28 @@ def test_a_version_1_store_is_migrated_to_2_keeping_its_links(
     assert {"replaces_record_id", "replaces_task"} <= set(columns(url, "links"))
     link = new.link("r", "KAITEN:1")
     assert link.target_record_id == "ent_1" and link.replaces_record_id is None
+
+
+def test_a_version_3_store_is_migrated_to_4_keeping_its_runs(
+        url: str, opened: Callable[[str], StateStore], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(state, "MIGRATIONS", state.MIGRATIONS[:3])
+    engine = sa.create_engine(url)
+    try:
+        old = opened(url)
+        assert old.schema_version == 3 and "scope" not in columns(url, "runs")
+        old.close()
+        with engine.begin() as conn:   # a run as timebridge before narrow passes wrote it
+            conn.execute(sa.text(
+                "insert into runs (route, window_from, window_to, dry_run, started_at, "
+                "summary, failures, interrupted) values ('r', '2026-11-01', '2026-11-20', "
+                "false, '2026-11-20 10:00:00', '{}', '[]', false)"))
+    finally:
+        engine.dispose()
+    monkeypatch.undo()
+    new = opened(url)
+    assert new.schema_version == state.SCHEMA_VERSION
+    run = new.last_runs(full_only=True)["r"]
+    assert run.scope is None and run.window_to == DAY
 
 
 def test_an_intent_that_replaces_a_copy_takes_over_its_link_and_keeps_it(

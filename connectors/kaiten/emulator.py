@@ -12,7 +12,9 @@ answer. Choices where the documents are silent: ``limit`` above 200 is a 400,
 may change any log. Faults come from the shared runtime (``server.faults``).
 Keyword options of :class:`KaitenEmulator` switch to other real-world behaviours
 the documents leave open (defaults: the choices above), so a client is proven
-against more than its own assumptions.
+against more than its own assumptions. Each time-log change made through the API is
+delivered as a webhook (``timelog:add|update|remove``) to the subscribers of
+``emulator.webhooks`` (see :mod:`connectors.kaiten.emulator_webhooks`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
 from connectors.emulator import RATE_WINDOWS, EmulatorServer, rate_model
+from connectors.kaiten.emulator_webhooks import KaitenWebhooks
 
 MAX_LIMIT, DEFAULT_LIMIT, COMMENT_LIMIT = 200, 100, 4096
 _IDS, _NUMBER = re.compile(r"[0-9]+(,[0-9]+)*"), re.compile(r"[0-9]+")
@@ -97,12 +100,16 @@ class KaitenEmulator:
     ``patch_ignores_for_date``: PATCH silently drops ``for_date``. ``card_logs_paging``:
     ``"none"`` (documented) lists all a card's logs; ``"offset"`` honours ``limit`` (default
     100, silently cut to 100) and ``offset``, and nothing says that more logs exist.
+    ``webhooks``: who is told of each time-log change made through the API, and how
+    (:class:`~connectors.kaiten.emulator_webhooks.KaitenWebhooks`; by default nobody until
+    ``emulator.webhooks.subscribe(url)``).
     """
 
     def __init__(self, *, rate: float = 5.0, limit_mode: str = "refuse",
                  clamp_to: int = DEFAULT_LIMIT, reset_unit: str = "s",
                  own_logs_only: bool = False, patch_ignores_for_date: bool = False,
-                 card_logs_paging: str = "none", rate_window: str = "bucket") -> None:
+                 card_logs_paging: str = "none", rate_window: str = "bucket",
+                 webhooks: KaitenWebhooks | None = None) -> None:
         chosen = (limit_mode, reset_unit, card_logs_paging, rate_window)
         for name, value in zip(_CHOICES, chosen, strict=True):
             if value not in _CHOICES[name]:
@@ -112,6 +119,7 @@ class KaitenEmulator:
         self.limit_mode, self.clamp_to, self.reset_unit = limit_mode, clamp_to, reset_unit
         self.own_logs_only, self.patch_ignores_for_date = own_logs_only, patch_ignores_for_date
         self.card_logs_paging = card_logs_paging
+        self.webhooks = webhooks or KaitenWebhooks()
         self._lock = threading.RLock()
         self._ids = itertools.count(1001)
         self._last_stamp = 0.0
@@ -322,18 +330,23 @@ class KaitenEmulator:
         card = self._card(request, writing=True)
         fields = self._validated(body, required=True)
         lid = self.add_time_log(card_id=card["id"], user_id=uid, **fields)
+        self.webhooks.emit("timelog:add", self._full(self.time_logs[lid]))
         return dict(self.time_logs[lid])
 
     def _patch(self, request: Request, uid: int, body: Any) -> dict[str, Any]:
         log = self._log(request, uid)
         if self.patch_ignores_for_date and isinstance(body, dict):
             body = {key: value for key, value in body.items() if key != "for_date"}
-        log.update(self._validated(body, required=False), updater_id=uid, updated=self._stamp())
+        fields = self._validated(body, required=False)
+        before = self._full(log)
+        log.update(fields, updater_id=uid, updated=self._stamp())
+        self.webhooks.emit("timelog:update", self._full(log), before)
         return dict(log)
 
     def _remove(self, request: Request, uid: int, body: Any) -> dict[str, Any]:
         log = self._log(request, uid)
         del self.time_logs[log["id"]]
+        self.webhooks.emit("timelog:remove", self._full(log))
         return {"id": log["id"]}
 
     def _current_user(self, request: Request, uid: int, body: Any) -> dict[str, Any]:
