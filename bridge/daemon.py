@@ -25,6 +25,10 @@ Design (why each piece is the way it is):
   closed, and the daemon returns 0. Work queued but not started sees the event and does
   nothing. Reads are not interrupted: a pass stopped while reading finishes that read
   first (then plans nothing it could write), so allow for one read in ``TimeoutStopSec``.
+* **The listener** (only with ``[daemon]`` in the config, :mod:`bridge.listener`): bound
+  before the first pass, so a port in use stops the start with one line; it answers
+  ``/healthz``, ``/readyz``, ``/metrics`` and webhooks while passes run and while they
+  drain (``/readyz`` then says the daemon is stopping), and is closed before the store.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bridge.commands import stop_on_signals
 from bridge.config import RouteConfig
 from bridge.config_loader import LoadedConfig, today
+from bridge.listener import ListenError, listen_for
 from bridge.runtime import Runtime
 from bridge.state import StateError, StateStore
 from bridge.sync import run_route
@@ -104,6 +109,11 @@ def _serve(runtime: Runtime, store: StateStore, stopping: threading.Event,
     in_memory = store.url.get_backend_name() == "sqlite" and store.url.database in (
         None, "", ":memory:")
     workers = 1 if in_memory else min(len(routes), MAX_WORKERS)
+    try:  # the HTTP listener, if [daemon] asks for one; webhook hints plug in here
+        listener = listen_for(runtime.loaded, store, routes, stopping)
+    except ListenError as exc:
+        log.error("cannot start the daemon: %s", exc)
+        return EXIT_FAILED
     scheduler = BackgroundScheduler(
         timezone=UTC, executors={"default": ThreadPoolExecutor(max_workers=workers)},
         # misfire_grace_time None: a run that starts late (every worker busy) still runs.
@@ -124,6 +134,8 @@ def _serve(runtime: Runtime, store: StateStore, stopping: threading.Event,
     finally:
         stopping.set()  # also on an unexpected exit of the loop: passes must not linger
         scheduler.shutdown(wait=True)  # stops triggering, then drains the pool
+        if listener is not None:
+            listener.stop()  # before the store closes: /readyz reads it
     return EXIT_OK
 
 
