@@ -26,6 +26,8 @@ def parse_listen(text: str) -> tuple[str, int]:
     """``HOST:PORT`` (an IPv6 host in brackets) as ``(host, port)``, the host without
     brackets; ValueError with the reason and an example otherwise."""
     value = text.strip()
+    if "://" in value:
+        raise ValueError(f"HOST:PORT, not a URL, {_EXAMPLE} (got {text!r})")
     host, sep, port_text = value.rpartition(":")
     if not sep or not host:
         raise ValueError(f"expected HOST:PORT {_EXAMPLE} (got {text!r})")

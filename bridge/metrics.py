@@ -26,7 +26,14 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from connectors.http import REQUEST_OBSERVERS
@@ -35,6 +42,9 @@ if TYPE_CHECKING:
     from bridge.sync import RouteResult
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+# No ``*_created`` series beside every counter: they double the page and say only when
+# the process first counted something. (A process-wide switch of prometheus-client.)
+disable_created_metrics()
 #: How a pass ended. "ok" and "partial" (some actions failed) are good passes: the route
 #: was read and planned in full. "failed": the route could not finish; "interrupted": a
 #: signal, the pass's time bound or a lost lock; "held": another run held the route.
