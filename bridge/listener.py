@@ -89,7 +89,7 @@ def build_app(readiness: Readiness, secret: str | None,
             return PlainTextResponse(f"the body is over {MAX_WEBHOOK_BYTES} bytes\n", 413)
         try:
             payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep
             metrics.webhook_event(None, "invalid")
             log.warning("webhook refused: not JSON (%s)", type(exc).__name__)
             return PlainTextResponse("the body is not JSON\n", 400)
@@ -97,7 +97,8 @@ def build_app(readiness: Readiness, secret: str | None,
             metrics.webhook_event(None, "invalid")
             log.warning("webhook refused: the JSON is not an object")
             return PlainTextResponse("the body is not a JSON object\n", 400)
-        event = payload.get("event") if isinstance(payload.get("event"), str) else None
+        # Only a label for the metrics ("other" when absent); the hint queue reads the rest.
+        event = payload.get("event") if isinstance(payload.get("event"), str) else ""
         try:
             on_kaiten_delivery(payload)
         except Exception:

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from test_listener import free_port
 
 from bridge import metrics
@@ -81,6 +82,7 @@ def test_a_delivery_reaches_the_callable_only_with_the_secret(
     caplog.set_level(logging.DEBUG, logger="timebridge")
     caplog.set_level(logging.DEBUG, logger="uvicorn")
     got: list[dict] = []
+    metrics.reset()
     base, _ = serve(Readiness(store, [], 3), deliver=got.append)
     body = httpx.Request("POST", "/", json=EVENT).content
 
@@ -96,6 +98,7 @@ def test_a_delivery_reaches_the_callable_only_with_the_secret(
     assert post(base, b"{broken", headers={SECRET_HEADER: SECRET}).status_code == 400
     assert post(base, b"\xff\xfe", headers={SECRET_HEADER: SECRET}).status_code == 400
     assert post(base, b"[1, 2]", headers={SECRET_HEADER: SECRET}).status_code == 400
+    assert post(base, b"[" * 100_000, headers={SECRET_HEADER: SECRET}).status_code == 400
     big = b'{"pad": "' + b"x" * MAX_WEBHOOK_BYTES + b'"}'
     assert post(base, big, headers={SECRET_HEADER: SECRET}).status_code == 413
 
@@ -105,9 +108,19 @@ def test_a_delivery_reaches_the_callable_only_with_the_secret(
 
     assert post(base, chunks(), headers={SECRET_HEADER: SECRET}).status_code == 413
     assert len(got) == 2
+    assert post(base, b'{"no": "event"}', headers={SECRET_HEADER: SECRET}).status_code == 202
+    assert got[2] == {"no": "event"}
+    counted = {tuple(sorted(s.labels.items())): s.value for f in text_string_to_metric_families(
+        metrics.current().render().decode()) for s in f.samples
+        if s.name == "timebridge_webhook_events_total"}
+    assert counted == {
+        (("event", "unknown"), ("outcome", "refused"), ("source", "kaiten")): 4,
+        (("event", "timelog:update"), ("outcome", "accepted"), ("source", "kaiten")): 2,
+        (("event", "unknown"), ("outcome", "invalid"), ("source", "kaiten")): 6,
+        (("event", "other"), ("outcome", "accepted"), ("source", "kaiten")): 1}
     assert httpx.get(base + "/webhooks/kaiten").status_code == 405
     assert SECRET not in caplog.text
-    assert len([r for r in caplog.records if "not JSON" in r.getMessage()]) == 2
+    assert len([r for r in caplog.records if "not JSON" in r.getMessage()]) == 3
 
 
 def test_without_a_secret_webhooks_are_off(
@@ -186,12 +199,13 @@ def test_readyz_judges_each_route_by_its_last_good_pass(
     finish(store, "fast", error="target read failed part-way")
     finish(store, "fast", interrupted=True)
     store.start_run("fast", DAY, DAY, False)  # running now
-    clock.offset = 95
+    good = store.last_good_runs(["fast"])["fast"].timestamp()
+    clock.offset = good + 95 - clock.base
     status, lines = readyz()
     assert status == 503 and len(lines) == 2
     assert lines[1].startswith("route fast: last good pass ended ")
     assert lines[1].endswith(", 95s ago, more than 3 × its period of 30s (90s)")
-    clock.offset = 3 * 900 + 5  # slow's 45 minutes are up too
+    clock.offset = 3 * 900 + 5  # slow's 45 minutes since the start are up too
     assert [line.split(":")[0] for line in readyz()[1][1:]] == ["route fast", "route slow"]
 
 
