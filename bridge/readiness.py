@@ -13,9 +13,10 @@ A route's period is its interval (``every 30s``), or for a crontab the longest g
 between its next few fire times: a weekday schedule gets its weekend gap, so a quiet
 Sunday is not a failure.
 
-The store is asked on one worker thread with a bounded wait: a store that hangs makes
-``/readyz`` answer 503 in :data:`READY_TIMEOUT` seconds, not hang the probe, and probes
-arriving meanwhile wait on that same question instead of piling up threads.
+The store is asked on a thread of its own with a bounded wait: a store that hangs makes
+``/readyz`` answer 503 in :data:`READY_TIMEOUT` seconds, not hang the probe; probes
+arriving meanwhile wait on that same question instead of piling up threads, and a
+question left hanging does not hold up the daemon's exit.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 
@@ -82,7 +83,6 @@ class Readiness:
         self.started = clock() if started is None else started
         self.timeout = timeout
         self.periods = {r.name: schedule_period(r) for r in routes}
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="readyz")
         self._asking: Future[dict[str, datetime]] | None = None
         self._lock = threading.Lock()
         self._failing: frozenset[str] = frozenset()  # what the last check found wrong
@@ -114,15 +114,24 @@ class Readiness:
         return self._said(stale)
 
     def close(self) -> None:
-        """Stop the worker thread (a question still in flight is abandoned)."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Nothing to wait for: a question still in flight is abandoned with its thread."""
 
     def _ask_store(self) -> dict[str, datetime]:
         with self._lock:
             if self._asking is None or self._asking.done():
-                self._asking = self._pool.submit(self.store.last_good_runs, list(self.periods))
+                self._asking = Future()
+                # A daemon thread per question, not a pool: a question hanging on a dead
+                # store must not hold up the process's exit (a pool's workers are joined).
+                threading.Thread(target=self._ask, args=(self._asking,), daemon=True,
+                                 name="readyz").start()
             asking = self._asking
         return asking.result(timeout=self.timeout)
+
+    def _ask(self, answer: Future[dict[str, datetime]]) -> None:
+        try:
+            answer.set_result(self.store.last_good_runs(list(self.periods)))
+        except BaseException as exc:
+            answer.set_exception(exc)
 
     def _stale(self, route: str, good: datetime | None, age: float, period: float,
                limit: float) -> str:
@@ -137,14 +146,13 @@ class Readiness:
 
     def _said(self, reasons: dict[str, str], detail: str | None = None) -> list[str]:
         """The reasons as lines; a change between ready and not (or of what is wrong) is
-        logged once, not at every probe."""
+        logged once, not at every probe (probes may come from several threads at once)."""
         failing = frozenset(reasons)
-        if failing != self._failing:
-            if failing:
-                log.warning("not ready: %s", "; ".join(
-                    detail if key == "store" and detail else text
-                    for key, text in reasons.items()))
-            else:
-                log.info("ready again")
-            self._failing = failing
+        with self._lock:
+            changed, self._failing = failing != self._failing, failing
+        if changed and failing:
+            log.warning("not ready: %s", "; ".join(
+                detail if key == "store" and detail else text for key, text in reasons.items()))
+        elif changed:
+            log.info("ready again")
         return list(reasons.values())

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -270,3 +272,16 @@ def test_a_store_error_and_a_stopping_daemon_are_not_ready(
         assert readiness.check() == ["the daemon is stopping"]
     finally:
         readiness.close()
+
+
+def test_a_question_hanging_on_a_dead_store_does_not_hold_up_the_exit() -> None:
+    script = ("import threading\n"
+              "from bridge.readiness import Readiness\n"
+              "class Dead:\n"
+              "    def last_good_runs(self, routes):\n"
+              "        threading.Event().wait()  # never answers\n"
+              "print(Readiness(Dead(), [], 3, timeout=0.1).check())\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, done.stderr
+    assert "did not answer within 0.1s" in done.stdout
