@@ -136,8 +136,8 @@ def test_a_daemon_serves_probes_metrics_and_webhooks(world: World) -> None:
                            webhook_secret_env=SECRET_ENV)
     probe = Probe(port)
     with Daemon(config) as daemon:
-        wait_until(lambda: probe.answers("/healthz", 200), 15, "/healthz")
-        wait_until(lambda: world.runs() and world.runs()[0][1], 15, "the first pass")
+        wait_until(lambda: probe.answers("/healthz", 200), 30, "/healthz")
+        wait_until(lambda: world.runs() and world.runs()[0][1], 30, "the first pass")
         ready = probe.get("/readyz")
         assert (ready.status_code, ready.text) == (200, "ready\n")
         assert listening_ports(daemon.proc.pid) == {port}
@@ -203,7 +203,7 @@ def test_readyz_names_the_route_whose_good_pass_is_too_old(world: World) -> None
                            port, ready_max_age=1)
     probe = Probe(port)
     with Daemon(config) as daemon:
-        wait_until(lambda: probe.answers("/readyz", 503), 20, "/readyz to fail")
+        wait_until(lambda: probe.answers("/readyz", 503), 30, "/readyz to fail")
         reasons = probe.get("/readyz").text.splitlines()
         assert reasons[0] == "not ready"
         assert len(reasons) == 2 and reasons[1].startswith(f"route {failing}: no good pass in "
@@ -217,7 +217,7 @@ def test_readyz_names_the_route_whose_good_pass_is_too_old(world: World) -> None
                      status_class="4xx") >= 1
 
         demo.tracker_server.faults.clear()  # the next pass of the route is good
-        wait_until(lambda: probe.answers("/readyz", 200), 20, "/readyz to pass again")
+        wait_until(lambda: probe.answers("/readyz", 200), 30, "/readyz to pass again")
         assert value(probe.metrics(), "timebridge_passes_total", route=failing,
                      outcome="ok") >= 1
         daemon.stop(within=15)  # promptness is the first test's; this one runs every second
@@ -263,25 +263,25 @@ def test_readyz_fails_while_the_state_store_is_unreachable(
                               "where usename = %s", (role,))
 
     with Daemon(config) as daemon:
-        wait_until(lambda: world.copies() and probe.answers("/readyz", 200), 20,
+        wait_until(lambda: world.copies() and probe.answers("/readyz", 200), 30,
                    "the first pass and /readyz")
         cut_off(login=False)
         try:
-            wait_until(lambda: probe.answers("/readyz", 503), 20, "/readyz to fail")
+            wait_until(lambda: probe.answers("/readyz", 503), 30, "/readyz to fail")
             body = probe.get("/readyz").text
             assert "the state store does not answer" in body
             assert role not in body  # the store's address stays in the log
             assert probe.answers("/healthz", 200)
         finally:
             cut_off(login=True)
-        wait_until(lambda: probe.answers("/readyz", 200), 20, "/readyz to pass again")
+        wait_until(lambda: probe.answers("/readyz", 200), 30, "/readyz to pass again")
         daemon.stop(within=15)
     assert "not ready: cannot read the state store" in daemon.log()
 
 
 def test_a_daemon_without_a_daemon_table_opens_no_port(world: World) -> None:
     with Daemon(world.config(schedule="every 1h")) as daemon:
-        wait_until(lambda: world.runs() and world.runs()[0][1], 15, "the first pass")
+        wait_until(lambda: world.runs() and world.runs()[0][1], 30, "the first pass")
         assert listening_ports(daemon.proc.pid) == set()
         daemon.stop()
     assert "listening on" not in daemon.log()
