@@ -16,14 +16,15 @@ import socket
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from test_daemon import ROUTE, TODAY, Daemon, World, wait_until
+from test_daemon import ROUTE, TODAY, Daemon, World
+from test_daemon import wait_until as _wait_until
 
 from bridge import daemon as daemon_module
 from bridge.config_loader import load_config
@@ -32,6 +33,14 @@ from bridge.listener import MAX_WEBHOOK_BYTES, SECRET_HEADER
 
 SECRET = "wh-secret-5f1d0c"
 SECRET_ENV = "TIMEBRIDGE_TEST_WEBHOOK_SECRET"
+
+
+def wait_until(daemon: Daemon, check: Callable[[], object], timeout: float, what: str) -> None:
+    """Wait for ``check`` (generously); on a timeout, say so with the daemon's log."""
+    try:
+        _wait_until(check, timeout, what)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the daemon's log:\n{daemon.log()}") from None
 
 
 def free_port() -> int:
@@ -136,8 +145,8 @@ def test_a_daemon_serves_probes_metrics_and_webhooks(world: World) -> None:
                            webhook_secret_env=SECRET_ENV)
     probe = Probe(port)
     with Daemon(config) as daemon:
-        wait_until(lambda: probe.answers("/healthz", 200), 30, "/healthz")
-        wait_until(lambda: world.runs() and world.runs()[0][1], 30, "the first pass")
+        wait_until(daemon, lambda: probe.answers("/healthz", 200), 30, "/healthz")
+        wait_until(daemon, lambda: world.runs() and world.runs()[0][1], 30, "the first pass")
         ready = probe.get("/readyz")
         assert (ready.status_code, ready.text) == (200, "ready\n")
         assert listening_ports(daemon.proc.pid) == {port}
@@ -203,7 +212,7 @@ def test_readyz_names_the_route_whose_good_pass_is_too_old(world: World) -> None
                            port, ready_max_age=1)
     probe = Probe(port)
     with Daemon(config) as daemon:
-        wait_until(lambda: probe.answers("/readyz", 503), 30, "/readyz to fail")
+        wait_until(daemon, lambda: probe.answers("/readyz", 503), 30, "/readyz to fail")
         reasons = probe.get("/readyz").text.splitlines()
         assert reasons[0] == "not ready"
         assert len(reasons) == 2 and reasons[1].startswith(f"route {failing}: no good pass in "
@@ -217,7 +226,7 @@ def test_readyz_names_the_route_whose_good_pass_is_too_old(world: World) -> None
                      status_class="4xx") >= 1
 
         demo.tracker_server.faults.clear()  # the next pass of the route is good
-        wait_until(lambda: probe.answers("/readyz", 200), 30, "/readyz to pass again")
+        wait_until(daemon, lambda: probe.answers("/readyz", 200), 30, "/readyz to pass again")
         assert value(probe.metrics(), "timebridge_passes_total", route=failing,
                      outcome="ok") >= 1
         daemon.stop(within=15)  # promptness is the first test's; this one runs every second
@@ -263,25 +272,25 @@ def test_readyz_fails_while_the_state_store_is_unreachable(
                               "where usename = %s", (role,))
 
     with Daemon(config) as daemon:
-        wait_until(lambda: world.copies() and probe.answers("/readyz", 200), 30,
+        wait_until(daemon, lambda: world.copies() and probe.answers("/readyz", 200), 30,
                    "the first pass and /readyz")
         cut_off(login=False)
         try:
-            wait_until(lambda: probe.answers("/readyz", 503), 30, "/readyz to fail")
+            wait_until(daemon, lambda: probe.answers("/readyz", 503), 30, "/readyz to fail")
             body = probe.get("/readyz").text
             assert "the state store does not answer" in body
             assert role not in body  # the store's address stays in the log
             assert probe.answers("/healthz", 200)
         finally:
             cut_off(login=True)
-        wait_until(lambda: probe.answers("/readyz", 200), 30, "/readyz to pass again")
+        wait_until(daemon, lambda: probe.answers("/readyz", 200), 30, "/readyz to pass again")
         daemon.stop(within=15)
     assert "not ready: cannot read the state store" in daemon.log()
 
 
 def test_a_daemon_without_a_daemon_table_opens_no_port(world: World) -> None:
     with Daemon(world.config(schedule="every 1h")) as daemon:
-        wait_until(lambda: world.runs() and world.runs()[0][1], 30, "the first pass")
+        wait_until(daemon, lambda: world.runs() and world.runs()[0][1], 30, "the first pass")
         assert listening_ports(daemon.proc.pid) == set()
         daemon.stop()
     assert "listening on" not in daemon.log()
