@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from bridge.daemon_config import DaemonConfig
 from connectors.config import Strict
 from connectors.contracting.config import ContractingConfig, ContractingFilter
 from connectors.kaiten.config import KaitenConfig, KaitenFilter
@@ -201,6 +202,7 @@ class Config(Strict):
     state: StateConfig = StateConfig()
     connectors: dict[str, ConnectorConfig] = Field(min_length=1)
     routes: list[RouteConfig] = []
+    daemon: DaemonConfig | None = None  # optional: without it the daemon opens no port
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:

@@ -79,6 +79,8 @@ class LoadedConfig:
     token_files: dict[str, Path] = field(default_factory=dict)
     #: Lines worth a warning, not an error (an inline token, a token file others can read).
     warnings: tuple[str, ...] = ()
+    #: ``[daemon]``'s webhook secret; None when webhooks are not configured.
+    webhook_secret: SecretStr | None = None
 
     def secret(self, connector: str) -> str:
         return self.secrets[connector].get_secret_value()
@@ -107,8 +109,9 @@ def load_config(given: str | os.PathLike[str] | None = None) -> LoadedConfig:
     secrets = {name: _resolve_secret(path, name, conn) for name, conn in config.connectors.items()}
     files = {name: _token_path(path, conn) for name, conn in config.connectors.items()
              if conn.token_file is not None}
+    webhook_secret = _webhook_secret(path, config)
     return LoadedConfig(path, config, secrets, resolve_state_url(config.state.url, path.parent),
-                        files, tuple(_secret_warnings(path, config, files)))
+                        files, tuple(_secret_warnings(path, config, files)), webhook_secret)
 
 
 def memory_store_problem(url: str) -> str | None:
@@ -134,21 +137,23 @@ def memory_store_problem(url: str) -> str | None:
 def _secret_warnings(path: Path, config: Config, files: dict[str, Path]) -> list[str]:
     """An inline token, or a token file that group or others can read: warn, go on."""
     found = []
+    readable = {f"connectors.{name}.token_file": file for name, file in files.items()}
+    if config.daemon is not None and config.daemon.webhook_secret_file is not None:
+        readable["daemon.webhook_secret_file"] = _webhook_secret_path(path, config)
     for name, conn in config.connectors.items():
-        key = f"connectors.{name}"
         if conn.token is not None and not _loopback(conn.base_url):
             # A token for a local emulator (the demo's) is no secret worth a warning.
-            found.append(f"{path}: {key}.token: the token is written in the config file, "
-                         "which gets copied around; move it to token_env or token_file")
-        elif name in files:
-            try:
-                mode = files[name].stat().st_mode
-            except OSError:
-                continue
-            if stat.S_ISREG(mode) and mode & 0o077:
-                found.append(f"{path}: {key}.token_file: {files[name]} can be read by "
-                             f"group or others (mode {stat.S_IMODE(mode):04o}); run "
-                             f"chmod 600 {files[name]}")
+            found.append(f"{path}: connectors.{name}.token: the token is written in the "
+                         "config file, which gets copied around; move it to token_env or "
+                         "token_file")
+    for key, file in readable.items():
+        try:
+            mode = file.stat().st_mode
+        except OSError:
+            continue
+        if stat.S_ISREG(mode) and mode & 0o077:
+            found.append(f"{path}: {key}: {file} can be read by group or others (mode "
+                         f"{stat.S_IMODE(mode):04o}); run chmod 600 {file}")
     return found
 
 
@@ -165,30 +170,62 @@ def _token_path(path: Path, conn: ConnectorBase) -> Path:
 def _resolve_secret(path: Path, name: str, conn: ConnectorBase) -> SecretStr:
     key = f"connectors.{name}"
     if conn.token is not None:
-        value = conn.token.get_secret_value()
-        where = f"{key}.token"
+        value, where = conn.token.get_secret_value(), f"{key}.token"
     elif conn.token_env is not None:
-        value = os.environ.get(conn.token_env, "")
         where = f"{key}.token_env"
-        if not value:
-            raise ConfigError(f"{path}: {where}: environment variable {conn.token_env} "
-                              "is not set or empty")
+        value = _from_env(path, where, conn.token_env)
     else:
-        file = _token_path(path, conn)
         where = f"{key}.token_file"
-        try:
-            value = read_token_file(file)
-        except OSError as exc:
-            reason = exc.strerror or str(exc)
-            raise ConfigError(f"{path}: {where}: cannot read {file}: {reason}") from None
-        except TokenFileError as exc:
-            raise ConfigError(f"{path}: {where}: {file}: {exc}") from None
+        value = _from_file(path, where, _token_path(path, conn))
+    return _sendable(path, where, value, f"the token of connector {name!r}")
+
+
+def _webhook_secret(path: Path, config: Config) -> SecretStr | None:
+    """``[daemon]``'s webhook secret, or None when none is configured."""
+    daemon = config.daemon
+    if daemon is None or not daemon.webhooks_configured:
+        return None
+    if daemon.webhook_secret_env is not None:
+        where = "daemon.webhook_secret_env"
+        value = _from_env(path, where, daemon.webhook_secret_env)
+    else:
+        where = "daemon.webhook_secret_file"
+        value = _from_file(path, where, _webhook_secret_path(path, config))
+    # It arrives in a header (X-Timebridge-Secret), so it must be sendable in one.
+    return _sendable(path, where, value, "the webhook secret")
+
+
+def _webhook_secret_path(path: Path, config: Config) -> Path:
+    file = Path(config.daemon.webhook_secret_file or "") if config.daemon else Path()
+    return file if file.is_absolute() else path.parent / file
+
+
+def _from_env(path: Path, where: str, variable: str) -> str:
+    value = os.environ.get(variable, "")
+    if not value:
+        raise ConfigError(f"{path}: {where}: environment variable {variable} "
+                          "is not set or empty")
+    return value
+
+
+def _from_file(path: Path, where: str, file: Path) -> str:
+    try:
+        return read_token_file(file)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ConfigError(f"{path}: {where}: cannot read {file}: {reason}") from None
+    except TokenFileError as exc:
+        raise ConfigError(f"{path}: {where}: {file}: {exc}") from None
+
+
+def _sendable(path: Path, where: str, value: str, what: str) -> SecretStr:
+    """``value`` stripped, as a secret; a ConfigError when empty or not fit for a header."""
     value = value.strip()
     if not value:
         raise ConfigError(f"{path}: {where}: the secret is empty")
     bad = unsendable(value)
     if bad is not None:
-        raise ConfigError(f"{path}: {where}: the token of connector {name!r} holds {bad}, "
+        raise ConfigError(f"{path}: {where}: {what} holds {bad}, "
                           "which cannot go into an HTTP header; check that it is the token "
                           "alone, on one line")
     return SecretStr(value)

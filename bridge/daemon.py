@@ -31,6 +31,10 @@ Design (why each piece is the way it is):
   are closed, and the daemon returns 0. Work queued but not started sees the event and does
   nothing. Reads are not interrupted: a pass stopped while reading finishes that read
   first (then plans nothing it could write), so allow for one read in ``TimeoutStopSec``.
+* **The listener** (only with ``[daemon]`` in the config, :mod:`bridge.listener`): bound
+  before the first pass, so a port in use stops the start with one line; it answers
+  ``/healthz``, ``/readyz``, ``/metrics`` and webhooks while passes run and while they
+  drain (``/readyz`` then says the daemon is stopping), and is closed before the store.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from bridge.commands import stop_on_signals
 from bridge.config import RouteConfig
 from bridge.config_loader import LoadedConfig, today
 from bridge.hints import HintQueue
+from bridge.listener import ListenError, listen_for
 from bridge.runtime import Runtime
 from bridge.state import StateError, StateStore
 from bridge.sync import run_route
@@ -114,6 +119,13 @@ def _serve(runtime: Runtime, store: StateStore, stopping: threading.Event,
     workers = 1 if in_memory else min(len(routes), MAX_WORKERS)
     # Kaiten webhooks' narrow passes (the listener hands deliveries to hints.on_kaiten_delivery).
     hints = HintQueue(runtime.loaded, runtime, store, stopping)
+    try:  # the HTTP listener, if [daemon] asks for one; webhooks go to the hint queue
+        listener = listen_for(runtime.loaded, store, routes, stopping,
+                              on_kaiten_delivery=hints.on_kaiten_delivery)
+    except ListenError as exc:
+        hints.close()
+        log.error("cannot start the daemon: %s", exc)
+        return EXIT_FAILED
     scheduler = BackgroundScheduler(
         timezone=UTC, executors={"default": ThreadPoolExecutor(max_workers=workers)},
         # misfire_grace_time None: a run that starts late (every worker busy) still runs.
@@ -135,6 +147,8 @@ def _serve(runtime: Runtime, store: StateStore, stopping: threading.Event,
     finally:
         stopping.set()  # also on an unexpected exit of the loop: passes must not linger
         scheduler.shutdown(wait=True)  # stops triggering, then drains the pool
+        if listener is not None:
+            listener.stop()  # before the store closes: /readyz reads it
         hints.close()
     return EXIT_OK
 

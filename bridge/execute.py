@@ -35,7 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import ParamSpec
 
-from bridge import settle
+from bridge import metrics, settle
 from bridge.actions import Action, Kind
 from bridge.locks import Held, LockLost
 from bridge.model import CanonicalEntry
@@ -132,9 +132,11 @@ class Executor:
         def run_group(indexes: list[int]) -> None:
             with stoppable(self.stop):  # a look-up in flight ends when the pass is stopped
                 for i in indexes:
-                    results[i] = self._one(actions[i])
-                    if results[i] is not None and report is not None:
-                        report(actions[i])
+                    results[i] = outcome = self._one(actions[i])
+                    if outcome is not None:
+                        metrics.observe_action(self.route, outcome.kind.value, outcome.status)
+                        if report is not None:
+                            report(actions[i])
 
         workers = min(self.concurrency, len(groups))
         if workers <= 1:

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from bridge import metrics
 from bridge.config import Config, RouteConfig
 from bridge.config_loader import LoadedConfig, today
 from bridge.narrow import Narrow
@@ -114,7 +115,7 @@ class HintQueue:
         parsed = parse_delivery(payload)
         if isinstance(parsed, Rejected):
             log.info("webhook ignored: %s", parsed.reason)
-            # metric: webhook_event(parsed.event or "none", "ignored")
+            metrics.webhook_event(parsed.event or None, "ignored")
             return
         self.offer(parsed)
 
@@ -141,7 +142,8 @@ class HintQueue:
         if not routes:
             log.info("webhook %s ignored: no Kaiten route's filter takes card %d", hint,
                      hint.card_id)
-        # metric: webhook_event(hint.event, outcome)
+        # "accepted" is the listener's word for a delivery taken: a new pass is "queued".
+        metrics.webhook_event(hint.event, "queued" if outcome == "accepted" else outcome)
         return outcome
 
     # -- the daemon's side --------------------------------------------------------------
@@ -238,7 +240,7 @@ class HintQueue:
             log.info("route %s is held by another run; the narrow pass for %s waits",
                      route.name, hint)
             return True
-        # metric: webhook_event(hint.event, "acted")
+        metrics.webhook_event(hint.event, "acted")
         counts = " ".join(f"{k}={v}" for k, v in result.summary.items())
         level = logging.WARNING if result.failed else logging.INFO
         log.log(level, "route %s, card %d (%s): %s in %.1fs%s", route.name, hint.card_id,

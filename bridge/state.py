@@ -409,6 +409,26 @@ class StateStore:
         with self._tx() as conn:
             return sum(_count(summary, "delete") for summary in conn.execute(stmt).scalars())
 
+    def last_good_runs(self, routes: Iterable[str]) -> dict[str, datetime]:
+        """When the last good run of each of ``routes`` ended; a route with none is left
+        out. Good: a full pass (not a webhook's narrow one), finished, not interrupted,
+        without a route error (failed actions are allowed: the route was read and planned
+        in full). One indexed look-up per route,
+        newest first, so it stays cheap however many runs the store keeps."""
+        found: dict[str, datetime] = {}
+        with self._tx() as conn:
+            for route in routes:
+                stmt = (sa.select(runs.c.finished_at)
+                        .where(runs.c.route == route, runs.c.finished_at.is_not(None),
+                               runs.c.error.is_(None), runs.c.interrupted == sa.false(),
+                               runs.c.dry_run == sa.false(),
+                               runs.c.scope.is_(None))   # a webhook's narrow pass is not one
+                        .order_by(runs.c.id.desc()).limit(1))
+                finished = conn.execute(stmt).scalar()
+                if finished is not None:
+                    found[route] = finished
+        return found
+
     # --- locks and lifetime -------------------------------------------------------------
 
     @contextlib.contextmanager

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
+from bridge import metrics
 from bridge.actions import Action, Kind, ProofRequest, Proofs, RouteRules
 from bridge.chunks import DEFAULT_CHUNK_DAYS, Crossings, chunk_windows, left_out, source_keys
 from bridge.config import RouteConfig
@@ -132,7 +133,9 @@ def run_route(runtime: Runtime, route: RouteConfig, window: DateWindow, store: S
                         runtime.source_filters(route), runtime.target_filters(route),
                         route.chunk_days)
     except ConnectorError as exc:
-        return RouteResult(route.name, window, dry_run, error=explain(exc))
+        result = RouteResult(route.name, window, dry_run, error=explain(exc))
+        metrics.observe_pass(result)
+        return result
     return run_pass(spec, store, dry_run=dry_run, stop=stop, progress=progress,
                     max_seconds=DEFAULT_MAX_PASS_SECONDS)
 
@@ -141,7 +144,8 @@ def run_pass(spec: PassSpec, store: StateStore, *, dry_run: bool = False,
              stop: threading.Event | None = None, progress: Progress | None = None,
              max_seconds: float | None = None) -> RouteResult:
     """Lock the route, read both sides, prove, plan, execute, record; never raises for API
-    failures (they become the route's error or an action's)."""
+    failures (they become the route's error or an action's). Counted in
+    :mod:`bridge.metrics` as it ends."""
     result = RouteResult(spec.rules.name, spec.rules.window, dry_run)
     try:
         clock = PassClock(stop, max_seconds)
@@ -151,6 +155,12 @@ def run_pass(spec: PassSpec, store: StateStore, *, dry_run: bool = False,
             _pass(spec, store, result, clock, progress, lock)
     except RouteHeld as exc:
         result.error, result.held = str(exc), True
+        metrics.observe_pass(result, "held")
+        return result
+    except Exception:  # the state store failed under the pass: a failed pass, then raise
+        metrics.observe_pass(result, "failed")
+        raise
+    metrics.observe_pass(result)
     return result
 
 

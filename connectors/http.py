@@ -38,8 +38,8 @@ from connectors.http_retry import DEFAULT_MAX_RATE_LIMIT_SECONDS, RetryBudget, R
 from connectors.ratelimit import RateLimiter
 from connectors.redact import FILTERED_LOGGERS, LOG_FILTER, RedactingFilter, Redactor
 
-__all__ = ["LOG_FILTER", "HttpClient", "RateLimiter", "RedactingFilter", "Redactor", "RetryPolicy",
-           "classify", "parse_json", "reset_wait"]
+__all__ = ["LOG_FILTER", "REQUEST_OBSERVERS", "HttpClient", "RateLimiter", "RedactingFilter",
+           "Redactor", "RetryPolicy", "classify", "parse_json", "reset_wait"]
 
 log = logging.getLogger("timebridge.http")
 # stamina logs each retry at WARNING as a bare "stamina.retry_scheduled"; without a
@@ -50,6 +50,21 @@ _SENSITIVE_HEADER = re.compile(r"auth|token|key|secret|cookie|session", re.IGNOR
 _ERRNO = re.compile(r"^\[Errno -?\d+\]\s*")
 _NOT_RESENT = "; not re-sent, as it may or may not have been applied"
 MAX_BODY = 64 * 2**20  # no page of time records is this large: a server that never stops
+
+
+#: Told of every attempt: (connector name, the answer's status or None when no answer came,
+#: seconds from sending to the whole answer). ``bridge.metrics`` adds itself here (a
+#: connector never imports ``bridge``). Called on the requesting thread: it must be quick.
+RequestObserver = Callable[[str, int | None, float], None]
+REQUEST_OBSERVERS: list[RequestObserver] = []
+
+
+def _observe(connector: str, status: int | None, seconds: float) -> None:
+    for observer in REQUEST_OBSERVERS:
+        try:
+            observer(connector, status, seconds)
+        except Exception:  # counting must never cost a request
+            log.debug("a request observer failed", exc_info=True)
 
 
 class _TooLarge(Exception):
@@ -231,22 +246,13 @@ class HttpClient:
             self.requests_sent += 1
         began = time.monotonic()
         try:
-            with bounded(began + self.deadline, abandonable=safe):
-                response = self._fetch(method, path, params, json, headers, began)
-        except Stopped as stopped:
-            raise StoppedError(f"{method} {self.redact(path.split('?')[0])}: {stopped}",
-                               connector=self.connector) from None
-        except PastDeadline:
-            raise self._after_sending(
-                f"{method} {path.split('?')[0]} took longer than {self.deadline:g}s in all "
-                "(the server answers too slowly)", safe) from None
-        except _TooLarge as large:
-            raise self._after_sending(f"{method} {path.split('?')[0]} {large}", safe) from None
-        except (httpx.RequestError, httpx.InvalidURL) as exc:
-            error = self._network_error(exc, method, path, safe)
-            log.debug("%s %s failed after %.0f ms: %s", method, self.redact(path.split("?")[0]),
-                      (time.monotonic() - began) * 1000, error)
-            raise error from None  # the raw httpx chain adds nothing a user can act on
+            response = self._exchange(method, path, params, json, safe, headers, began)
+        except StoppedError:
+            raise  # the pass is stopping: not the API's doing
+        except ConnectorError:
+            _observe(self.connector, None, time.monotonic() - began)
+            raise
+        _observe(self.connector, response.status_code, time.monotonic() - began)
         log.debug("%s %s -> %d in %.0f ms", method, self.redact(response.request.url.path),
                   response.status_code, (time.monotonic() - began) * 1000)
         remaining, reset_in = rate_window(response)
@@ -269,6 +275,28 @@ class HttpClient:
             error = UnknownOutcomeError(self._bare(error) + _NOT_RESENT, connector=self.connector,
                                         status=error.status)
         raise error
+
+    def _exchange(self, method: str, path: str, params: Any, json: Any, safe: bool,
+                  headers: Mapping[str, str] | None, began: float) -> httpx.Response:
+        """One request and its whole answer, whatever its status; failures to get one
+        as named errors."""
+        try:
+            with bounded(began + self.deadline, abandonable=safe):
+                return self._fetch(method, path, params, json, headers, began)
+        except Stopped as stopped:
+            raise StoppedError(f"{method} {self.redact(path.split('?')[0])}: {stopped}",
+                               connector=self.connector) from None
+        except PastDeadline:
+            raise self._after_sending(
+                f"{method} {path.split('?')[0]} took longer than {self.deadline:g}s in all "
+                "(the server answers too slowly)", safe) from None
+        except _TooLarge as large:
+            raise self._after_sending(f"{method} {path.split('?')[0]} {large}", safe) from None
+        except (httpx.RequestError, httpx.InvalidURL) as exc:
+            error = self._network_error(exc, method, path, safe)
+            log.debug("%s %s failed after %.0f ms: %s", method, self.redact(path.split("?")[0]),
+                      (time.monotonic() - began) * 1000, error)
+            raise error from None  # the raw httpx chain adds nothing a user can act on
 
     def _fetch(self, method: str, path: str, params: Any, json: Any,
                headers: Mapping[str, str] | None, began: float) -> httpx.Response:
