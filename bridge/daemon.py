@@ -65,6 +65,7 @@ from bridge.config import RouteConfig
 from bridge.config_loader import LoadedConfig, today
 from bridge.hints import HintQueue
 from bridge.listener import ListenError, listen_for
+from bridge.locks import Held
 from bridge.runtime import Runtime
 from bridge.state import StateError, StateStore
 from bridge.sync import run_route
@@ -97,27 +98,42 @@ def run_daemon(loaded: LoadedConfig, *, stop: threading.Event | None = None) -> 
     today()  # a bad pinned date is a config error: say so now, not in every pass
     # Handlers first: a signal during start-up must stop the daemon, not kill it mid-write.
     with stop_on_signals() as stopping:
-        try:
-            store = StateStore(loaded.state_url)
-            sole, other = store.claim_daemon()
-        except StateError as exc:
-            log.error("cannot start the daemon: %s", exc)
+        opened = _open_store(loaded)
+        if opened is None:
             return EXIT_FAILED
-        if sole is None:
-            store.close()
-            log.error("cannot start the daemon: another daemon%s already runs on the SQLite "
-                      "state store %s; one daemon per SQLite store (for replicas, use "
-                      "PostgreSQL)", f" (pid {other})" if other else "", loaded.state_url)
-            return EXIT_FAILED
+        store, sole = opened
         runtime = Runtime(loaded)
-        runtime.share_rate_budgets(store)  # with the other replicas on a PostgreSQL store
         try:
+            runtime.share_rate_budgets(store)  # with the other replicas on PostgreSQL
             return _serve(runtime, store, stopping, stop)
         finally:
             runtime.close()
             sole.release()
             store.close()
             log.info("daemon stopped")
+
+
+def _open_store(loaded: LoadedConfig) -> tuple[StateStore, Held] | None:
+    """The state store and this daemon's claim on it (SQLite takes one daemon); ``None``
+    when either cannot be had, with one line logged."""
+    try:
+        store = StateStore(loaded.state_url)
+    except StateError as exc:
+        log.error("cannot start the daemon: %s", exc)
+        return None
+    try:
+        sole, other = store.claim_daemon()
+    except StateError as exc:
+        store.close()
+        log.error("cannot start the daemon: %s", exc)
+        return None
+    if sole is None:
+        store.close()
+        log.error("cannot start the daemon: another daemon%s already runs on the SQLite "
+                  "state store %s; one daemon per SQLite store (for replicas, use "
+                  "PostgreSQL)", f" (pid {other})" if other else "", loaded.state_url)
+        return None
+    return store, sole
 
 
 def _serve(runtime: Runtime, store: StateStore, stopping: threading.Event,

@@ -48,8 +48,10 @@ log = logging.getLogger("timebridge.rate_budget")
 
 TABLE = "timebridge_rate_budget"
 RETRY_AFTER = 15.0  # seconds a failed budget is left alone (requests pace locally)
-HISTORY = 2.0  # seconds of starts kept beyond the span: late answers are judged by them
-MOST = 8  # at most this many limits' worth of starts are kept (a bound at any rate)
+HISTORY = 1.0  # seconds of starts kept beyond the span: late answers are judged by them
+# At most this many limits' worth of starts are kept: the row, rewritten by every request,
+# stays small at any rate (300 numbers at 100 requests/s).
+MOST = 3
 # Connection settings of the budget's own pool: nothing may hold a request for long.
 CONNECT_ARGS = {"connect_timeout": 3, "keepalives": 1, "keepalives_idle": 5,
                 "keepalives_interval": 2, "keepalives_count": 2, "tcp_user_timeout": 5000}
