@@ -243,6 +243,12 @@ def test_the_deployment_runs_two_hardened_daemons_probed_on_the_listen_port() ->
     assert container["args"] == ["daemon", "--config", CONFIG_IN_CONTAINER]
     (port,) = container["ports"]
     assert port["containerPort"] == listen_port() == 9464  # INTERFACE.md's [daemon] port
+    example = tomllib.loads((DEPLOY.parent / "config.example.toml").read_text(encoding="utf-8"))
+    if "daemon" in example:  # the documented default listens on the same port
+        assert example["daemon"]["listen"].rsplit(":", 1)[1] == str(listen_port())
+        if "webhook_secret_env" in example["daemon"]:
+            assert example["daemon"]["webhook_secret_env"] == replicas_config()["daemon"][
+                "webhook_secret_env"]
     assert replicas_config()["daemon"]["listen"].startswith("0.0.0.0:")  # reachable
     for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
         get = container[probe]["httpGet"]
