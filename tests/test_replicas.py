@@ -154,6 +154,11 @@ def test_two_replicas_share_the_routes_and_bill_every_hour_once(
         tmp_path: Path, postgres_schema: str, runs: Runs) -> None:
     with DemoWorld(tmp_path, today=TODAY, days=5, state_url=postgres_schema) as world:
         path = config(world, postgres_schema, schedule="every 1s", every_route=True)
+        # Reads of uneven length (as real ones are), so that a route's turn falls now to
+        # one replica, now to the other, whatever the phase of their schedules: passes
+        # much shorter than the offset of two schedules would each go to the earlier one.
+        for server in world.servers.values():
+            server.faults.add("slow", method="GET", delay=0.05, jitter=0.6, times=10**6)
         with Daemon(path, "one") as one, Daemon(path, "two") as two:
             def turns(route: str) -> int:
                 return len([r for r in runs(route) if r[1] is not None])
