@@ -84,6 +84,8 @@ def run_passes(loaded: LoadedConfig, *, routes: list[str] | None, dry_run: bool,
         raise UsageError(f"--route: no route named {exc.args[0]!r} (known: {known})") from None
     day = today()
     store = open_store(loaded)
+    # Beside a daemon on a PostgreSQL store, this command shares its API budgets.
+    runtime.share_rate_budgets(store)
     results: list[RouteResult] = []
     try:
         # The display stops before the report goes to stdout (emit below the with).

@@ -18,12 +18,19 @@ Design (why each piece is the way it is):
   ``coalesce=True``, so a run due while the last one still goes is skipped (and logged
   here) and a backlog of missed runs becomes one; and every pass takes the state store's
   route lock, which also keeps out another process (a second replica, a manual
-  ``timebridge sync``): that pass reports ``route ... is held by another run``.
+  ``timebridge sync``).
 * **Kaiten webhooks** are served by a :class:`~bridge.hints.HintQueue` (its worker thread
   runs narrow passes of the card a delivery names; the HTTP listener hands it deliveries
   through ``on_kaiten_delivery``). A scheduled pass of a route waits for that route's
   narrow pass in flight and holds off new ones while it runs, so they take turns instead
   of finding the route held.
+* **Replicas** (several daemons on one PostgreSQL store) share the work through those
+  locks: a turn that finds its route held is skipped quietly (one INFO line and the
+  ``held_skip`` metric, no run recorded, so ``status`` shows no failure), and a replica
+  killed mid-pass loses its locks with its database sessions, so another takes the route
+  at its next turn. They share each API account's rate limit through the store
+  (:mod:`bridge.rate_budget`). An SQLite store allows one daemon: a second one refuses to
+  start (its every turn would only find the routes held).
 * **Shutdown** (SIGTERM or SIGINT): the scheduler stops handing out work, the stop event
   that every running pass holds is set (its executor finishes the write in flight, records
   the run as interrupted and returns), the pool is drained, the hint queue is closed (its
@@ -52,11 +59,13 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bridge import metrics
 from bridge.commands import stop_on_signals
 from bridge.config import RouteConfig
 from bridge.config_loader import LoadedConfig, today
 from bridge.hints import HintQueue
 from bridge.listener import ListenError, listen_for
+from bridge.locks import Held
 from bridge.runtime import Runtime
 from bridge.state import StateError, StateStore
 from bridge.sync import run_route
@@ -80,7 +89,8 @@ def trigger_for(route: RouteConfig) -> BaseTrigger:
 def run_daemon(loaded: LoadedConfig, *, stop: threading.Event | None = None) -> int:
     """Run every route once, then on its schedule, until SIGTERM/SIGINT; return the exit code.
 
-    0 after a clean stop; 1 when the state store cannot be opened (one line logged).
+    0 after a clean stop; 1 when the state store cannot be opened, or is an SQLite store
+    another daemon already uses (one line logged).
     ``stop`` (tests, embedding) stops the daemon like a signal does. A bad
     ``$TIMEBRIDGE_TODAY`` raises :class:`~bridge.config_loader.ConfigError` before anything
     starts, as it does for ``sync``.
@@ -88,18 +98,42 @@ def run_daemon(loaded: LoadedConfig, *, stop: threading.Event | None = None) -> 
     today()  # a bad pinned date is a config error: say so now, not in every pass
     # Handlers first: a signal during start-up must stop the daemon, not kill it mid-write.
     with stop_on_signals() as stopping:
-        try:
-            store = StateStore(loaded.state_url)
-        except StateError as exc:
-            log.error("cannot start the daemon: %s", exc)
+        opened = _open_store(loaded)
+        if opened is None:
             return EXIT_FAILED
+        store, sole = opened
         runtime = Runtime(loaded)
         try:
+            runtime.share_rate_budgets(store)  # with the other replicas on PostgreSQL
             return _serve(runtime, store, stopping, stop)
         finally:
             runtime.close()
+            sole.release()
             store.close()
             log.info("daemon stopped")
+
+
+def _open_store(loaded: LoadedConfig) -> tuple[StateStore, Held] | None:
+    """The state store and this daemon's claim on it (SQLite takes one daemon); ``None``
+    when either cannot be had, with one line logged."""
+    try:
+        store = StateStore(loaded.state_url)
+    except StateError as exc:
+        log.error("cannot start the daemon: %s", exc)
+        return None
+    try:
+        sole, other = store.claim_daemon()
+    except StateError as exc:
+        store.close()
+        log.error("cannot start the daemon: %s", exc)
+        return None
+    if sole is None:
+        store.close()
+        log.error("cannot start the daemon: another daemon%s already runs on the SQLite "
+                  "state store %s; one daemon per SQLite store (for replicas, use "
+                  "PostgreSQL)", f" (pid {other})" if other else "", loaded.state_url)
+        return None
+    return store, sole
 
 
 def _serve(runtime: Runtime, store: StateStore, stopping: threading.Event,
@@ -169,6 +203,11 @@ def _pass(runtime: Runtime, route: RouteConfig, store: StateStore,
     except Exception:
         # A bug, or the state store failing under us: report it, and keep the schedule.
         log.exception("route %s: the pass failed unexpectedly; the daemon goes on", route.name)
+        return
+    if result.held:
+        # Another replica (or a one-shot sync) runs it now: its turn, not a failure here.
+        log.info("route %s: held by another run (a replica?); skipped this turn", route.name)
+        metrics.held_skip(route.name)
         return
     counts = " ".join(f"{k}={v}" for k, v in result.summary.items())
     level = logging.WARNING if result.failed else logging.INFO

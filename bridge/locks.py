@@ -219,9 +219,17 @@ class FileLocks:
         """The lock file of ``route``: ``<db file>.<sanitised route>.lock``."""
         return self.db_file.with_name(f"{self.db_file.name}.{lock_file_name(route)}.lock")
 
+    def daemon_path(self) -> Path:
+        """The lock file of the store's one daemon (no route's lock file ends so)."""
+        return self.db_file.with_name(f"{self.db_file.name}.daemon-lock")
+
     def try_acquire(self, route: str) -> Held | None:
         """Lock ``route`` now, or return ``None`` when another open file holds it."""
-        fd = os.open(self.path(route), os.O_RDWR | os.O_CREAT, 0o644)
+        return self.try_acquire_file(self.path(route), f"route {route}")
+
+    def try_acquire_file(self, path: Path, what: str) -> Held | None:
+        """Lock the file ``path`` (the lock of ``what``), or ``None`` when it is held."""
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -237,9 +245,8 @@ class FileLocks:
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.getpid()}\n".encode())
         except OSError as exc:
-            log.warning("cannot write the pid into the lock file of route %s: %s", route,
+            log.warning("cannot write the pid into the lock file of %s: %s", what,
                         exc.strerror or exc)
-        path = self.path(route)
 
         def check() -> None:
             # The flock cannot be taken from us, but a lock file deleted or replaced lets

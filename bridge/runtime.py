@@ -9,6 +9,8 @@ from typing import Any
 from bridge.actions import RouteRules
 from bridge.config import RouteConfig
 from bridge.config_loader import LoadedConfig
+from bridge.rate_budget import PostgresBudgets, shared_budgets
+from bridge.state import StateStore
 from connectors.base import COPIES_FILTER, Connector, DateWindow
 from connectors.registry import build_connector
 
@@ -22,6 +24,18 @@ class Runtime:
         self._options = connector_options
         self._connectors: dict[str, Connector] = {}
         self._lock = threading.Lock()  # daemon routes build connectors from several threads
+        self._budgets: PostgresBudgets | None = None
+
+    def share_rate_budgets(self, store: StateStore) -> None:
+        """On a PostgreSQL store, pace each API account with every process on the store
+        (replicas, a one-shot sync beside a daemon): its budget is kept in the store.
+
+        Call before the first connector is built. An SQLite store has one process.
+        """
+        budgets = shared_budgets(store.url)
+        if budgets is not None:
+            self._budgets = budgets
+            self._options["rate_budgets"] = budgets
 
     def connector(self, name: str) -> Connector:
         """The connector ``name``, built on first use and shared from then on."""
@@ -80,3 +94,5 @@ class Runtime:
             for connector in self._connectors.values():
                 connector.close()
             self._connectors.clear()
+            if self._budgets is not None:
+                self._budgets.close()

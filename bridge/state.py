@@ -22,7 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bridge.locks import WRITE, Backend, Held, open_backend
+from bridge.locks import WRITE, Backend, FileLocks, Held, open_backend
 from bridge.perf import gc_paused
 from bridge.schema import (  # noqa: F401  (re-exported: the store's public names)
     LINK_FIELDS,
@@ -453,6 +453,26 @@ class StateStore:
                 held.release()
             except Exception as exc:  # its connection or file is closed: the lock is gone
                 log.warning("releasing the lock of route %s: %s", route, _one_line(exc))
+
+    def claim_daemon(self) -> tuple[Held | None, str]:
+        """The lock of the one daemon an SQLite file store may have: (held, "") or, when
+        another process has it, (None, its pid as its lock file says, or "").
+
+        On SQLite a second daemon would only find every route held, turn after turn (use
+        PostgreSQL for replicas). Other stores need no such lock: a no-op one.
+        """
+        locks = self._open_backend.locks
+        if not isinstance(locks, FileLocks):
+            return Held(lambda: None), ""
+        path = locks.daemon_path()
+        try:
+            held = locks.try_acquire_file(path, "the daemon")
+            if held is not None:
+                return held, ""
+            return None, path.read_text(encoding="utf-8", errors="replace").strip()[:20]
+        except OSError as exc:
+            raise self._error(f"cannot lock the state store at {self._shown} for the daemon",
+                              exc) from None
 
     def close(self) -> None:
         """Close every connection (a lock still held keeps its own until its block ends)."""

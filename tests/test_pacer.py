@@ -10,10 +10,18 @@ from __future__ import annotations
 import math
 import threading
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.ratelimit import MARGIN, RateLimiter
+from connectors.ratelimit import (
+    LATE,
+    MARGIN,
+    SHARED_MARGIN,
+    BudgetUnavailable,
+    Grant,
+    RateLimiter,
+)
 
 EPOCH = 1_800_000_000.0
 
@@ -156,3 +164,88 @@ def test_an_unlimited_limiter_believes_the_server() -> None:
         limiter.acquire()
     limiter.observe(100.0, 0, reset_in=1.5)
     assert limiter.paused_until == clock.time() + 1.5
+
+
+# --- with a shared budget (connectors.ratelimit.Budget), on a clock of one thread -----------
+
+
+class StepClock:
+    """A clock for one thread: ``sleep`` moves the time on at once."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return EPOCH + self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += max(0.0, seconds)
+
+
+class ScriptedBudget:
+    """A :class:`Budget` answering from a script; ``slow`` seconds pass in the next answer."""
+
+    def __init__(self, clock: StepClock, grants: list, recent: tuple[float, ...] = ()) -> None:
+        self.clock, self.grants, self.recent_ages = clock, grants, recent
+        self.reserved: list[tuple[int, float]] = []
+        self.paused: list[float] = []
+        self.slow = 0.0
+
+    def reserve(self, limit: int, span: float) -> Grant | None:
+        self.reserved.append((limit, span))
+        self.clock.now, self.slow = self.clock.now + self.slow, 0.0
+        answer = self.grants.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def pause_until(self, epoch_seconds: float) -> None:
+        self.paused.append(epoch_seconds)
+
+    def recent(self) -> tuple[float, ...] | None:
+        return self.recent_ages
+
+
+def test_a_shared_budget_sets_the_pace_and_its_starts_judge_a_full_window() -> None:
+    clock = StepClock()
+    limiter = RateLimiter(5, clock=clock)
+    budget = ScriptedBudget(clock, [Grant(0.0, (0.5, 0.0)), Grant(0.7, (0.5, 0.0, -0.7))])
+    limiter.budget = budget
+    assert limiter.acquire() == 0.0
+    assert limiter.acquire() == pytest.approx(0.7)  # the budget's delay, slept here
+    # Reserved with Kaiten's 5 per 1.1 s: the shared margin, wider than the process's own.
+    assert budget.reserved == [(5, 1.0 + SHARED_MARGIN)] * 2
+    # The server has no room left, and five starts of all the replicas explain it.
+    budget.recent_ages = (0.9, 0.7, 0.5, 0.2, 0.0)
+    limiter.observe(clock.now, 0, reset_in=0.8)
+    assert limiter.paused_until <= clock.time() and budget.paused == []
+    # Two starts only: a stranger uses the account; every replica is paused.
+    budget.recent_ages = (0.5, 0.0)
+    limiter.observe(clock.now, 0, reset_in=0.8)
+    assert limiter.paused_until == pytest.approx(clock.time() + 0.8)
+    assert budget.paused == [pytest.approx(clock.time() + 0.8)]
+
+
+def test_a_start_much_later_than_the_budget_counted_it_is_reserved_again() -> None:
+    clock = StepClock()
+    limiter = RateLimiter(5, clock=clock)
+    budget = ScriptedBudget(clock, [Grant(0.0, (0.0,)), Grant(0.0, (0.1, 0.0))])
+    limiter.budget = budget
+    budget.slow = LATE * 2  # the first answer comes late: its start was counted earlier
+    limiter.acquire()
+    assert len(budget.reserved) == 2 and limiter.requests == 1
+
+
+def test_a_budget_that_cannot_answer_or_was_closed_leaves_the_pacing_to_the_process() -> None:
+    clock = StepClock()
+    limiter = RateLimiter(5, clock=clock)
+    budget = ScriptedBudget(clock, [BudgetUnavailable("down")] * 6 + [None])
+    limiter.budget = budget
+    waits = [limiter.acquire() for _ in range(6)]
+    assert waits[:5] == [0.0] * 5 and waits[5] == pytest.approx(1.0 + MARGIN)  # its own log
+    assert limiter.budget is budget
+    limiter.acquire()  # closed: let go
+    assert limiter.budget is None and limiter.requests == 7

@@ -36,7 +36,8 @@ conventions of such an API, and each assumption lives in one place here:
 * ``check()`` lists today's entries: the API has no documented "who am I", so it
   proves the token and the tenant and answers ``tenant <tenant_id>``;
 * every request of the process to one ``base_url`` shares one rate limiter
-  (``requests_per_second``, unlimited when unset; a 429 pauses them all).
+  (``requests_per_second``, unlimited when unset; a 429 pauses them all), and with
+  ``rate_budgets`` every process on one state store shares it.
 
 Risk of the assumed ``GET /time-entries/{id}``: if the real API had no such route,
 every look-up would answer 404 and every copy would look deleted at its origin; the
@@ -70,6 +71,7 @@ from connectors.contracting.config import ContractingConfig, ContractingFilter
 from connectors.credential import Credential, as_credential, bearer
 from connectors.http import HttpClient, RateLimiter, RetryPolicy
 from connectors.paging_envelope import EnvelopePaginator
+from connectors.ratelimit import BudgetSource
 from connectors.records import judge
 
 API_PREFIX = "/api/v1"
@@ -89,7 +91,8 @@ class ContractingConnector:
 
     def __init__(self, name: str, config: ContractingConfig, token: str | Credential, *,
                  retry: RetryPolicy | None = None,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None,
+                 rate_budgets: BudgetSource | None = None) -> None:
         self.name = name
         self.reference_source = config.reference_source
         self.capabilities = CAPABILITIES
@@ -103,7 +106,7 @@ class ContractingConnector:
                      "Accept": "application/json"},
             secrets=(credential.value,),
             rate_limiter=RateLimiter.shared(f"contracting {config.base_url}",
-                                            config.requests_per_second),
+                                            config.requests_per_second, rate_budgets),
             retry=retry,
             timeout=config.timeout_seconds,
             max_rate_limit_seconds=config.max_rate_limit_seconds,

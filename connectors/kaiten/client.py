@@ -64,6 +64,7 @@ from connectors.kaiten import mapper
 from connectors.kaiten import probe as kaiten_probe
 from connectors.kaiten.config import KaitenConfig, KaitenFilter
 from connectors.paging import OffsetPaginator, distinct
+from connectors.ratelimit import BudgetSource
 from connectors.records import judge
 
 API_PATH = "/api/latest"
@@ -83,16 +84,18 @@ class KaitenConnector:
 
     def __init__(self, name: str, config: KaitenConfig, token: str | Credential, *,
                  retry: RetryPolicy | None = None,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None,
+                 rate_budgets: BudgetSource | None = None) -> None:
         self.name = name
         self.config = config
         self.reference_source = config.reference_source
         credential = as_credential(token)
-        # One budget per Kaiten account (host + token), shared by every client
-        # of the process; the token itself never becomes part of the key.
+        # One budget per Kaiten account (host + token), shared by every client of the
+        # process, and with ``rate_budgets`` by every process on one state store; the
+        # token itself never becomes part of the key.
         digest = hashlib.sha256(credential.value.encode()).hexdigest()[:12]
         limiter = RateLimiter.shared(f"kaiten:{config.base_url}:{digest}",
-                                     config.requests_per_second)
+                                     config.requests_per_second, rate_budgets)
         self._http = HttpClient(
             connector=name,
             base_url=config.base_url + API_PATH,

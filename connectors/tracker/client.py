@@ -78,6 +78,7 @@ from connectors.base import (
 from connectors.credential import Credential, as_credential
 from connectors.http import HttpClient, RateLimiter, RetryPolicy
 from connectors.paging import PageNumberPaginator, distinct
+from connectors.ratelimit import BudgetSource
 from connectors.records import judge
 from connectors.tracker import mapper
 from connectors.tracker import probe as tracker_probe
@@ -103,7 +104,8 @@ class TrackerConnector:
 
     def __init__(self, name: str, config: TrackerConfig, token: str | Credential, *,
                  retry: RetryPolicy | None = None,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None,
+                 rate_budgets: BudgetSource | None = None) -> None:
         self.name = name
         self.config = config
         self.reference_source = config.reference_source
@@ -112,10 +114,11 @@ class TrackerConnector:
             "X-Cloud-Org-ID", config.cloud_org_id)
         credential = as_credential(token)
         # One budget per Tracker account (host + organisation + token), shared by every
-        # client of the process; the token itself never becomes part of the key.
+        # client of the process, and with ``rate_budgets`` by every process on one state
+        # store; the token itself never becomes part of the key.
         digest = hashlib.sha256(credential.value.encode()).hexdigest()[:12]
         limiter = RateLimiter.shared(f"tracker:{config.base_url}:{org[1]}:{digest}",
-                                     config.requests_per_second)
+                                     config.requests_per_second, rate_budgets)
 
         def auth(value: str) -> dict[str, str]:
             return {"Authorization": f"{config.auth_scheme} {value}"}
