@@ -247,18 +247,28 @@ def status(
     ctx: typer.Context,
     config: ConfigOpt = None,
     fmt: Annotated[StatusFormat, typer.Option("--format")] = StatusFormat.table,
+    watch: Annotated[bool, typer.Option(
+        "--watch", help="redraw the table every few seconds until Ctrl-C")] = False,
+    interval: Annotated[float, typer.Option(
+        "--interval", min=0.1, help="seconds between looks with --watch")] = 5.0,
 ) -> None:
     """Last run of each route, its counts, failures and conflicts waiting for a person."""
-    from bridge.commands import PassFailure, open_store
+    from bridge.commands import PassFailure, open_store, stop_on_signals
     from bridge.state import StateError
-    from bridge.status import show_status
+    from bridge.status import show_status, watch_status
 
+    if watch and fmt is StatusFormat.json:
+        fail("--watch redraws the table; it does not go with --format json", EXIT_USAGE)
     loaded = load(ctx, config)
     try:
         store = open_store(loaded)
     except PassFailure as exc:
         fail(str(exc), EXIT_FAILED)
     try:
+        if watch:
+            with stop_on_signals() as stop:
+                watch_status(loaded, store, interval, stop)
+            return
         show_status(loaded, store, fmt.value)
     except StateError as exc:  # the store failed after it opened
         fail(str(exc), EXIT_FAILED)

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
+from datetime import UTC, datetime
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group
+from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from bridge.config_loader import LoadedConfig
 from bridge.safe_text import as_text, json_for_terminal
-from bridge.state import RunRecord, StateStore
+from bridge.state import RunRecord, StateError, StateStore
 
 
 def status_dict(loaded: LoadedConfig, store: StateStore) -> dict[str, Any]:
@@ -61,7 +65,12 @@ def show_status(loaded: LoadedConfig, store: StateStore, fmt: str,
 
 def print_status(data: dict[str, Any], console: Console) -> None:
     """The table of :func:`status_dict`'s routes, then one line per failure and conflict."""
-    table = Table(title="timebridge status", header_style="bold")
+    console.print(status_view(data))
+
+
+def status_view(data: dict[str, Any], title: str = "timebridge status") -> Group:
+    """What :func:`print_status` prints, as one renderable (``status --watch`` redraws it)."""
+    table = Table(title=title, header_style="bold")
     for column in ("route", "last run", "window", "done", "failed", "conflicts", "error"):
         table.add_column(column)
     for r in data["routes"]:
@@ -75,16 +84,45 @@ def print_status(data: dict[str, Any], console: Console) -> None:
         table.add_row(*(as_text(cell) for cell in (
             r["route"], state, f"{scope}{run['from']} .. {run['to']}", done,
             run["summary"].get("failed", 0), len(r["conflicts"]), run["error"])))
-    console.print(table)
+    lines: list[Text] = []
     for r in data["routes"]:
         full = r.get("last_full_run")
         if full and full != r["last_run"] and full["error"]:
             # Narrow passes ran since: the failed full pass must not hide behind them.
-            console.print(as_text(f"{r['route']}: the last full pass (started "
-                                  f"{full['started_at']}) failed: {full['error']}"))
+            lines.append(as_text(f"{r['route']}: the last full pass (started "
+                                 f"{full['started_at']}) failed: {full['error']}"))
         for failure in (r["last_run"] or {}).get("failures", []):
-            console.print(as_text(f"{r['route']}: failed {failure['action']} "
-                                  f"{failure['origin']}: {failure['error']}"))
+            lines.append(as_text(f"{r['route']}: failed {failure['action']} "
+                                 f"{failure['origin']}: {failure['error']}"))
         for conflict in r["conflicts"]:
-            console.print(as_text(f"{r['route']}: conflict {conflict['origin']} "
-                                  f"(copy {conflict['target_id']}): {conflict['reason']}"))
+            lines.append(as_text(f"{r['route']}: conflict {conflict['origin']} "
+                                 f"(copy {conflict['target_id']}): {conflict['reason']}"))
+    return Group(table, *lines)
+
+
+def watch_status(loaded: LoadedConfig, store: StateStore, interval: float,
+                 stop: threading.Event, console: Console | None = None) -> None:
+    """Redraw the status every ``interval`` seconds until ``stop`` is set (Ctrl-C, SIGTERM).
+
+    On a terminal the table is redrawn in place (rich ``Live``); elsewhere (a pipe, a log)
+    each look is printed after the last. A store that stops answering is shown as such
+    on that look and asked again on the next: the watch is for noticing trouble.
+    """
+    console = console or Console()
+
+    def look() -> Group:
+        now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        title = f"timebridge status at {now} (every {interval:g} s; Ctrl-C ends)"
+        try:
+            return status_view(status_dict(loaded, store), title)
+        except StateError as exc:
+            return Group(as_text(f"{now}: {exc}"))
+
+    if not console.is_terminal:
+        while True:
+            console.print(look())
+            if stop.wait(interval):
+                return
+    with Live(look(), console=console, auto_refresh=False) as live:
+        while not stop.wait(interval):
+            live.update(look(), refresh=True)
