@@ -33,14 +33,13 @@ if __package__ in (None, ""):  # run as a script: the repository root on the pat
 
 import httpx
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from bridge.commands import run_passes
-from bridge.config_loader import load_config
+from bridge.config_loader import LoadedConfig, load_config
 from bridge.demo import KAITEN_PERSON_TOKEN, DemoWorld
 from bridge.hints import HintQueue
+from bridge.listener import build_app
+from bridge.readiness import Readiness
 from bridge.runtime import Runtime
 from bridge.state import StateStore
 from connectors.emulator import EmulatorServer
@@ -50,14 +49,10 @@ SECRET = "bench-webhook-secret"
 GOAL_SECONDS = 5.0
 
 
-def _receiver(queue: HintQueue) -> Starlette:
-    async def hook(request: Request) -> Response:
-        if request.query_params.get("secret") != SECRET:
-            return Response(status_code=401)
-        queue.on_kaiten_delivery(await request.json())
-        return Response(status_code=202)
-
-    return Starlette(routes=[Route("/webhooks/kaiten", hook, methods=["POST"])])
+def _receiver(queue: HintQueue, loaded: LoadedConfig, store: StateStore) -> Starlette:
+    """The daemon's own listener app, its webhooks going to ``queue``."""
+    readiness = Readiness(store, loaded.config.routes, 3)
+    return build_app(readiness, SECRET, queue.on_kaiten_delivery)
 
 
 def run(logs: int = 10) -> dict[str, Any]:
@@ -78,7 +73,7 @@ def run(logs: int = 10) -> dict[str, Any]:
         queue = HintQueue(loaded, runtime, store, stop)
         seconds: list[float] = []
         try:
-            with EmulatorServer(_receiver(queue)) as receiver, httpx.Client(
+            with EmulatorServer(_receiver(queue, loaded, store)) as receiver, httpx.Client(
                     base_url=world.kaiten_server.base_url + "/api/latest",
                     headers={"Authorization": f"Bearer {KAITEN_PERSON_TOKEN}"}) as person:
                 world.kaiten.webhooks.subscribe(f"{receiver.base_url}/webhooks/kaiten",

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -61,3 +64,19 @@ def _fast_write_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """In-process passes try a failed write again at once (the product waits seconds)."""
     monkeypatch.setattr("bridge.settle.RETRY_WAITS", (0.001, 0.001, 0.001))
 
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Iterator[Path]:
+    """Where a world keeps its config and state file: in memory (tmpfs) where there is one,
+    since the state store commits every action (most of a test's time on a disk); tests
+    that need the disk (SIGKILL, a full disk) make their own folders."""
+    shm = Path("/dev/shm")
+    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+        yield tmp_path
+        return
+    folder = Path(tempfile.mkdtemp(prefix="timebridge-test-", dir=shm))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

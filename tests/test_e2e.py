@@ -15,11 +15,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import shutil
 import signal
 import sqlite3
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -68,20 +65,6 @@ ENTRIES = "/api/v1/time-entries"
 SMALL = 7  # days of seeded work in most tests
 
 
-@pytest.fixture
-def workdir(tmp_path: Path) -> Iterator[Path]:
-    """Where a world keeps its config and state file: in memory (tmpfs) where there is one,
-    since the state store commits every action (two fsyncs a copy, most of a test's time on
-    a disk); the SIGKILL tests use the disk."""
-    shm = Path("/dev/shm")
-    if not (shm.is_dir() and os.access(shm, os.W_OK)):
-        yield tmp_path
-        return
-    folder = Path(tempfile.mkdtemp(prefix="timebridge-e2e-", dir=shm))
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

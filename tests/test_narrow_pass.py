@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 import sqlite3
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -36,13 +33,12 @@ from e2e_helpers import (
     wait_for,
 )
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
-from bridge.config_loader import load_config
+from bridge.config_loader import LoadedConfig, load_config
 from bridge.demo import DemoWorld
 from bridge.hints import HintQueue
+from bridge.listener import build_app
+from bridge.readiness import Readiness
 from bridge.runtime import Runtime
 from bridge.state import StateStore
 from connectors.emulator import EmulatorServer, LoggedRequest
@@ -91,29 +87,12 @@ class Hints:
         return found[0] if found else None
 
 
-def _receiver(queue: HintQueue) -> Starlette:
-    """Stands in for the daemon's listener: the secret, the JSON, the queue, 202."""
-    async def hook(request: Request) -> Response:
-        if request.query_params.get("secret") != SECRET:
-            return Response(status_code=401)
-        queue.on_kaiten_delivery(await request.json())
-        return Response(status_code=202)
-
-    return Starlette(routes=[Route("/webhooks/kaiten", hook, methods=["POST"])])
+def _receiver(queue: HintQueue, loaded: LoadedConfig, store: StateStore) -> Starlette:
+    """The daemon's own listener app, its webhooks going to ``queue``."""
+    readiness = Readiness(store, loaded.config.routes, 3)
+    return build_app(readiness, SECRET, queue.on_kaiten_delivery)
 
 
-@pytest.fixture
-def workdir(tmp_path: Path) -> Iterator[Path]:
-    """In memory (tmpfs) where there is one: the store commits every action."""
-    shm = Path("/dev/shm")
-    if not (shm.is_dir() and os.access(shm, os.W_OK)):
-        yield tmp_path
-        return
-    folder = Path(tempfile.mkdtemp(prefix="timebridge-hints-", dir=shm))
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
@@ -136,7 +115,7 @@ def make_hints(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Calla
         loaded = load_config(config)
         runtime, store, stop = Runtime(loaded), StateStore(loaded.state_url), threading.Event()
         queue = HintQueue(loaded, runtime, store, stop, **{"backoff": 0.05, **options})
-        receiver = EmulatorServer(_receiver(queue)).start()
+        receiver = EmulatorServer(_receiver(queue, loaded, store)).start()
         people = People(world)
 
         def close() -> None:
