@@ -48,16 +48,16 @@ def decide(rules: RouteRules, key: str, source: CanonicalEntry, link: Link | Non
         if copy is not None and (link is None or link.status != "linked"):
             return [act(Kind.UNCHANGED, "adopted", copy=copy, record_link=True)]
         if copy is None and link is None:
-            return [act(Kind.SKIP, f"no target task for source task {source.task} "
-                                   "(add a row to [routes.tasks] or set default_task)")]
+            return [new_origin(rules, source)]   # its skip: no target task
         return []  # out of scope now: the copy is kept as it is
     if copy is None:
         if link is not None and link.status == "linked":
             if rules.on_conflict != "source-wins":
                 return [act(Kind.CONFLICT, "the copy was deleted in the target by hand")]
             # The old link points at a copy that is gone: forget it as the create starts.
-            return _create(rules, act, source, task, "the copy was deleted in the target; "
-                           "recreated (source-wins)", forget_link=True)
+            return [new_origin(rules, source, task, forget_link=True,
+                               reason="the copy was deleted in the target; recreated "
+                                      "(source-wins)")]
         return [new_origin(rules, source, task)]
     wanted = _fitted(rules, source, task)
     if isinstance(wanted, str):
@@ -101,8 +101,11 @@ def in_step(source: CanonicalEntry, copy: CanonicalEntry, link: Link) -> bool:
             and not _changed(copy, link.target_version, link.target_hash))
 
 
-def new_origin(rules: RouteRules, source: CanonicalEntry, task: str | None = None) -> Action:
-    """An origin never copied (no link, no copy): its create, or why it is skipped."""
+def new_origin(rules: RouteRules, source: CanonicalEntry, task: str | None = None, *,
+               reason: str = "new in source", forget_link: bool = False) -> Action:
+    """The create of an origin without a copy, or why it is skipped (no target task, a
+    copy the target cannot hold). ``task``: its target task, looked up when None.
+    ``forget_link``: a stale link (its copy deleted by hand) goes as the create starts."""
     if task is None:
         task = rules.target_task(source.task)
     shown = rules.display(source.record_id)
@@ -115,8 +118,8 @@ def new_origin(rules: RouteRules, source: CanonicalEntry, task: str | None = Non
     if isinstance(draft, str):
         return make_action(Kind.SKIP, source.origin, shown, draft, source, None, None, None,
                            False, False, source.task, False, None)
-    return make_action(Kind.CREATE, source.origin, shown, "new in source", source, None, draft,
-                       None, False, False, source.task, False, None)
+    return make_action(Kind.CREATE, source.origin, shown, reason, source, None, draft,
+                       None, False, forget_link, source.task, False, None)
 
 
 class _Maker:
@@ -133,14 +136,6 @@ class _Maker:
                  replacement: EntryDraft | None = None) -> Action:
         return make_action(kind, self.origin, self.shown, reason, self.source, copy, draft,
                            changes, record_link, forget_link, self.task, False, replacement)
-
-
-def _create(rules: RouteRules, act: _Maker, source: CanonicalEntry, task: str,
-            reason: str, forget_link: bool = False) -> list[Action]:
-    draft = _fitted(rules, source, task)
-    if isinstance(draft, str):
-        return [act(Kind.SKIP, draft)]
-    return [act(Kind.CREATE, reason, draft=draft, forget_link=forget_link)]
 
 
 def _fitted(rules: RouteRules, source: CanonicalEntry, task: str) -> EntryDraft | str:
