@@ -34,9 +34,8 @@ from bridge.config_loader import LoadedConfig, today
 from bridge.narrow import Narrow
 from bridge.runtime import Runtime
 from bridge.state import StateStore
-from bridge.sync import PassSpec, RouteResult, run_pass
+from bridge.sync import RouteResult, run_route
 from bridge.webhooks import KaitenHint, Rejected, parse_delivery
-from connectors.base import ConnectorError, explain
 
 log = logging.getLogger("timebridge.hints")
 
@@ -68,16 +67,8 @@ def takes_card(route: RouteConfig, card: int) -> bool:
 def run_narrow(runtime: Runtime, route: RouteConfig, card: int, store: StateStore,
                stop: threading.Event | None = None) -> RouteResult:
     """One narrow pass of ``route`` for Kaiten card ``card`` over the route's window."""
-    window = runtime.window(route, today())
-    try:
-        spec = PassSpec(runtime.connector(route.source), runtime.connector(route.target),
-                        runtime.rules(route, window),
-                        {**runtime.source_filters(route), "card_ids": [card]},
-                        runtime.target_filters(route), chunk_days=None,
-                        narrow=Narrow(str(card), f"card {card}"))
-    except ConnectorError as exc:
-        return RouteResult(route.name, window, False, error=explain(exc))
-    return run_pass(spec, store, stop=stop, max_seconds=NARROW_MAX_SECONDS)
+    return run_route(runtime, route, runtime.window(route, today()), store, stop=stop,
+                     narrow=Narrow.card(card), max_seconds=NARROW_MAX_SECONDS)
 
 
 @dataclass

@@ -53,6 +53,15 @@ class Narrow:
     task: str
     scope: str
 
+    @classmethod
+    def card(cls, card: int) -> Narrow:
+        """The narrow pass of one Kaiten card."""
+        return cls(str(card), f"card {card}")
+
+    def source_filters(self, route_filters: dict) -> dict:
+        """The route's source filters, narrowed to this pass's task (a Kaiten card)."""
+        return {**route_filters, "card_ids": [int(self.task)]}
+
 
 @dataclass
 class Gathered:

@@ -125,19 +125,24 @@ class PassSpec:
 
 def run_route(runtime: Runtime, route: RouteConfig, window: DateWindow, store: StateStore, *,
               dry_run: bool = False, allow_deletes: bool = False,
-              stop: threading.Event | None = None, progress: Progress | None = None) -> RouteResult:
-    """One reconciliation pass of a configured route over ``window``."""
+              stop: threading.Event | None = None, progress: Progress | None = None,
+              narrow: Narrow | None = None,
+              max_seconds: float = DEFAULT_MAX_PASS_SECONDS) -> RouteResult:
+    """One reconciliation pass of a configured route over ``window``; ``narrow``: only
+    that source task's records (a webhook's hint), in one chunk."""
     try:
+        filters = runtime.source_filters(route)
         spec = PassSpec(runtime.connector(route.source), runtime.connector(route.target),
                         runtime.rules(route, window, allow_deletes=allow_deletes),
-                        runtime.source_filters(route), runtime.target_filters(route),
-                        route.chunk_days)
+                        narrow.source_filters(filters) if narrow else filters,
+                        runtime.target_filters(route),
+                        None if narrow else route.chunk_days, narrow=narrow)
     except ConnectorError as exc:
         result = RouteResult(route.name, window, dry_run, error=explain(exc))
         metrics.observe_pass(result)
         return result
     return run_pass(spec, store, dry_run=dry_run, stop=stop, progress=progress,
-                    max_seconds=DEFAULT_MAX_PASS_SECONDS)
+                    max_seconds=max_seconds)
 
 
 def run_pass(spec: PassSpec, store: StateStore, *, dry_run: bool = False,
