@@ -20,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bridge.config_loader import LoadedConfig
+from bridge.origins import shown_origin
 from bridge.safe_text import as_text, json_for_terminal
 from bridge.state import RunRecord, StateError, StateStore
 
@@ -35,7 +36,7 @@ def status_dict(loaded: LoadedConfig, store: StateStore) -> dict[str, Any]:
             "route": route.name,
             "last_run": _run(runs.get(route.name)),
             "last_full_run": _run(full.get(route.name)),
-            "conflicts": [{"origin": link.origin, "target_id": link.target_record_id,
+            "conflicts": [{"origin": shown_origin(link.origin, loaded.config), "target_id": link.target_record_id,
                            "reason": link.conflict} for link in store.conflicts(route.name)],
         })
     return {"routes": routes}

@@ -588,7 +588,7 @@ def test_copies_on_an_invoiced_billable_refuse_changes_as_conflicts(synced: Demo
     assert world.contracting.entry(entry.id)["durationSeconds"] == entry.seconds
     status = cli(world.config_path, "status", "--format", "json")
     waiting = {r["route"]: r["conflicts"] for r in status.json["routes"]}["kaiten-billing"]
-    assert [c["origin"].split(":")[-1] for c in waiting] == [edited]
+    assert [c["origin"] for c in waiting] == [f"kaiten:{edited}"]   # the report's spelling
 
 
 # --- killed, and run again --------------------------------------------------------------------
