@@ -36,8 +36,9 @@ def status_dict(loaded: LoadedConfig, store: StateStore) -> dict[str, Any]:
             "route": route.name,
             "last_run": _run(runs.get(route.name)),
             "last_full_run": _run(full.get(route.name)),
-            "conflicts": [{"origin": shown_origin(link.origin, loaded.config), "target_id": link.target_record_id,
-                           "reason": link.conflict} for link in store.conflicts(route.name)],
+            "conflicts": [{"origin": shown_origin(link.origin, loaded.config),
+                           "target_id": link.target_record_id, "reason": link.conflict}
+                          for link in store.conflicts(route.name)],
         })
     return {"routes": routes}
 
