@@ -215,7 +215,8 @@ def evil_store() -> StateStore:
 
 def loaded(*routes: str) -> LoadedConfig:
     """Only what ``status`` reads of a config: the route names."""
-    config = SimpleNamespace(routes=[SimpleNamespace(name=name) for name in routes])
+    config = SimpleNamespace(routes=[SimpleNamespace(name=name) for name in routes],
+                             connectors={})
     return cast(LoadedConfig, SimpleNamespace(config=config))
 
 
