@@ -29,10 +29,11 @@ from bridge.model import CanonicalEntry, Skip
 from bridge.narrow import Gathered, Narrow
 from bridge.narrow import gather as narrow_gather
 from bridge.plan import Inputs, marked_keys, plan, proofs_needed, proven
+from bridge.prefetch import SourcePrefetch, SourceRead
 from bridge.runtime import Runtime
 from bridge.state import RouteHeld, StateStore
 from connectors.base import Connector, ConnectorError, DateWindow, explain
-from connectors.bounded_net import stoppable
+from connectors.bounded_net import Stoppable, stoppable
 
 log = logging.getLogger("timebridge.sync")
 #: A pass that runs longer stops (a year's backfill at Kaiten's 5 requests/s fits).
@@ -198,29 +199,31 @@ def _pass(spec: PassSpec, store: StateStore, result: RouteResult,
     spans = list(chunk_windows(window, None if narrow else spec.chunk_days))
     crossings = Crossings()
     not_started = lost = 0
-    for number, span in enumerate(spans):
-        if stop.is_set() or lost:
-            errors.append(left_out(spans, number))
-            break
-        chunk_spec = spec if len(spans) == 1 else dataclasses.replace(
-            spec, rules=dataclasses.replace(rules, window=span))
-        said: list[str] = []
-        executor = _chunk(chunk_spec, store, result, stop, progress, lock, crossings,
-                          said, first=number == 0)
-        where = "" if len(spans) == 1 else f"{span.start}..{span.end}: "
-        errors.extend(where + e for e in said)
-        not_started += executor.not_started
-        if executor.lost:
-            lost = 1
-            left = f"; {not_started} actions not started" if not_started else ""
-            errors.append(f"the route's lock was lost ({executor.lost}); stopped "
-                          f"writing{left}; another run may hold the route now: run again "
-                          "to finish")
-        if executor.fatal:
-            errors.append(executor.fatal)
-            if number + 1 < len(spans):
-                errors.append(left_out(spans, number + 1))
-            break
+    ahead = _read_ahead(spec, spans, stop)
+    with ahead if ahead is not None else nullcontext():   # closed: a read nobody takes ends
+        for number, span in enumerate(spans):
+            if stop.is_set() or lost:
+                errors.append(left_out(spans, number))
+                break
+            chunk_spec = spec if len(spans) == 1 else dataclasses.replace(
+                spec, rules=dataclasses.replace(rules, window=span))
+            said: list[str] = []
+            executor = _chunk(chunk_spec, store, result, stop, progress, lock, crossings,
+                              said, first=number == 0, ahead=ahead, number=number)
+            where = "" if len(spans) == 1 else f"{span.start}..{span.end}: "
+            errors.extend(where + e for e in said)
+            not_started += executor.not_started
+            if executor.lost:
+                lost = 1
+                left = f"; {not_started} actions not started" if not_started else ""
+                errors.append(f"the route's lock was lost ({executor.lost}); stopped "
+                              f"writing{left}; another run may hold the route now: run again "
+                              "to finish")
+            if executor.fatal:
+                errors.append(executor.fatal)
+                if number + 1 < len(spans):
+                    errors.append(left_out(spans, number + 1))
+                break
     result.interrupted = stop.is_set() or bool(lost)
     if stop.is_set():
         left = f"; {not_started} actions not started" if not_started else ""
@@ -235,14 +238,32 @@ def _pass(spec: PassSpec, store: StateStore, result: RouteResult,
                          interrupted=result.interrupted)
 
 
+def _read_ahead(spec: PassSpec, spans: list[DateWindow],
+                stop: PassClock) -> SourcePrefetch | None:
+    """For a full pass of several chunks: the next chunk's source, read while the current
+    one is written (see :mod:`bridge.prefetch`)."""
+    if spec.narrow is not None or len(spans) < 2:
+        return None
+
+    def reader(window: DateWindow, errors: list[str], halt: Stoppable) -> tuple[list, bool]:
+        return _read(spec.source, window, spec.source_filters, errors, "source", None, halt)
+    return SourcePrefetch(spans, reader, stop)
+
+
 def _chunk(spec: PassSpec, store: StateStore, result: RouteResult, stop: PassClock,
            progress: Progress | None, lock: Held | None, crossings: Crossings,
-           errors: list[str], first: bool) -> Executor:
+           errors: list[str], first: bool, ahead: SourcePrefetch | None = None,
+           number: int = 0) -> Executor:
     """Read, prove, plan and execute one chunk (``spec.rules.window``); its outcomes
-    join ``result``, its errors ``errors``. Everything it read is dropped on return."""
+    join ``result``, its errors ``errors``. Everything it read is dropped on return.
+    ``ahead``: chunk ``number``'s source may have been read already, and the next
+    chunk's source is read from when this one's reads are done."""
     rules = spec.rules
     if spec.narrow is None:
-        got = _gather(spec, store, crossings, errors, progress, stop, first)
+        got = _gather(spec, store, crossings, errors, progress, stop, first,
+                      ahead.take(number) if ahead is not None else None)
+        if ahead is not None:
+            ahead.start(number + 1)
     else:
         got = narrow_gather(spec.narrow, spec.source, spec.target, rules,
                             spec.source_filters, store, errors, stop)
@@ -270,13 +291,15 @@ def _chunk(spec: PassSpec, store: StateStore, result: RouteResult, stop: PassClo
 
 
 def _gather(spec: PassSpec, store: StateStore, crossings: Crossings, errors: list[str],
-            progress: Progress | None, stop: PassClock, first: bool) -> Gathered:
-    """What a chunk of a full pass decides from: both sides read over its window, and
-    the links it needs (see :mod:`bridge.chunks`)."""
+            progress: Progress | None, stop: PassClock, first: bool,
+            source_read: SourceRead | None = None) -> Gathered:
+    """What a chunk of a full pass decides from: both sides read over its window (the
+    source's perhaps read ahead: ``source_read``), and the links it needs (see
+    :mod:`bridge.chunks`)."""
     rules, window = spec.rules, spec.rules.window
     counted = _counting(progress, crossings.read)
     (source_items, source_complete), (target_items, target_complete) = _read_both(
-        spec, window, errors, counted, stop)
+        spec, window, errors, counted, stop, source_read)
     crossings.read["read source"] += len(source_items)
     crossings.read["read target"] += len(target_items)
     targets = [t for t in target_items if isinstance(t, CanonicalEntry)]
@@ -329,9 +352,11 @@ def _ticker(progress: Progress) -> Callable[[Action], None]:
 
 def _read_both(spec: PassSpec, window: DateWindow, errors: list[str],
                progress: Progress | None, stop: threading.Event | None,
+               source_read: SourceRead | None = None,
                ) -> tuple[tuple[list, bool], tuple[list, bool]]:
     """Both sides read at the same time (they are independent lists, often on two APIs);
-    each thread ends its request in flight when the pass is stopped."""
+    each thread ends its request in flight when the pass is stopped. ``source_read``:
+    the source, read ahead already; only the target is read then."""
     shown = serialised(progress)
     said: dict[str, list[str]] = {"source": [], "target": []}
 
@@ -339,10 +364,17 @@ def _read_both(spec: PassSpec, window: DateWindow, errors: list[str],
         with stoppable(stop):
             return _read(connector, window, filters, said[side], side, shown, stop)
 
-    with ThreadPoolExecutor(2, thread_name_prefix="read") as pool:
-        target = pool.submit(read, spec.target, spec.target_filters, "target")
-        source = read(spec.source, spec.source_filters, "source")
-        both = source, target.result()
+    if source_read is not None:
+        said["source"] = source_read.errors
+        if shown is not None:
+            shown("read source", len(source_read.items))
+        source = source_read.items, source_read.complete
+        both = source, read(spec.target, spec.target_filters, "target")
+    else:
+        with ThreadPoolExecutor(2, thread_name_prefix="read") as pool:
+            target = pool.submit(read, spec.target, spec.target_filters, "target")
+            source = read(spec.source, spec.source_filters, "source")
+            both = source, target.result()
     errors += said["source"] + said["target"]   # in a fixed order, whichever ended first
     return both
 

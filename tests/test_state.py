@@ -611,3 +611,31 @@ def test_fields_a_target_ignored_are_remembered_per_connector(
     assert again.fixed_fields("kaiten") == {"work_date": "PATCH kept the old for_date",
                                             "seconds": "again"}
     assert again.fixed_fields("tracker") == {}
+
+
+def test_sqlite_writers_from_many_threads_all_land_and_a_failed_write_spoils_nothing(
+        tmp_path) -> None:
+    """A file store's writers share one kept connection, one at a time: every thread's
+    intent and link land, and a write that failed (here a refused intent, rolled back)
+    leaves the store writable by the next one."""
+    from concurrent.futures import ThreadPoolExecutor
+    with StateStore(f"sqlite:///{tmp_path}/state.db") as store:
+        def write(n: int) -> None:
+            key = f"KAITEN:{n}"
+            store.record_intent("r", key, source_record_id=str(n), source_task="1001",
+                                target_task="prj_a", work_date=DAY)
+            store.record_link("r", key, **link_fields(n))
+            with pytest.raises(StateError, match="already linked"):
+                store.record_intent("r", key, source_record_id=str(n), source_task="1001",
+                                    target_task="prj_b", work_date=DAY)
+            store.set_conflict("r", key, f"conflict {n}")
+
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(write, range(200)))
+        found = store.links("r")
+        assert len(found) == 200
+        assert all(link.status == "linked" and link.target_task == "prj_a"
+                   and link.conflict == f"conflict {key.split(':')[1]}"
+                   for key, link in found.items())
+    with StateStore(f"sqlite:///{tmp_path}/state.db") as reopened:   # all of it committed
+        assert len(reopened.conflicts("r")) == 200
