@@ -76,11 +76,12 @@ def _state(ctx: typer.Context) -> dict:
     return root.obj
 
 
-def load(ctx: typer.Context, config: str | None) -> LoadedConfig:
-    """Load the config given after the command, else before it; bad config exits 2."""
+def load(ctx: typer.Context, config: str | None, *, secrets: bool = True) -> LoadedConfig:
+    """Load the config given after the command, else before it; bad config exits 2.
+    ``secrets=False``: a command that reads only the state store needs no token."""
     path = config or _state(ctx).get("config")
     try:
-        loaded = load_config(path)
+        loaded = load_config(path, secrets=secrets)
     except ConfigError as exc:
         fail(str(exc))
     for warning in loaded.warnings:
@@ -252,28 +253,37 @@ def status(
     interval: Annotated[float, typer.Option(
         "--interval", min=0.1, help="seconds between looks with --watch")] = 5.0,
 ) -> None:
-    """Last run of each route, its counts, failures and conflicts waiting for a person."""
+    """Last run of each route, its counts, failures and conflicts waiting for a person.
+
+    Reads the state store only: no token is needed, and no store is created where there
+    is none yet. Exits 1 when the last run of a route shown failed (for monitors).
+    """
     from bridge.commands import PassFailure, open_store, stop_on_signals
     from bridge.state import StateError
     from bridge.status import show_status, watch_status
 
     if watch and fmt is StatusFormat.json:
         fail("--watch redraws the table; it does not go with --format json", EXIT_USAGE)
-    loaded = load(ctx, config)
+    loaded = load(ctx, config, secrets=False)
     try:
-        store = open_store(loaded)
+        store = open_store(loaded, create=False)
     except PassFailure as exc:
         fail(str(exc), EXIT_FAILED)
+    if store is None:
+        warn(f"no state store at {loaded.state_url} yet: no route has run")
     try:
         if watch:
             with stop_on_signals() as stop:
                 watch_status(loaded, store, interval, stop)
             return
-        show_status(loaded, store, fmt.value)
+        failed = show_status(loaded, store, fmt.value)
     except StateError as exc:  # the store failed after it opened
         fail(str(exc), EXIT_FAILED)
     finally:
-        store.close()
+        if store is not None:
+            store.close()
+    if failed:
+        raise typer.Exit(EXIT_FAILED)
 
 
 @app.command()

@@ -17,7 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import overload
 
+import sqlalchemy as sa
 from rich.console import Console
 
 from bridge import report
@@ -63,11 +65,35 @@ def stop_on_signals() -> Iterator[threading.Event]:
             signal.signal(s, h)
 
 
-def open_store(loaded: LoadedConfig) -> StateStore:
+@overload
+def open_store(loaded: LoadedConfig) -> StateStore: ...
+@overload
+def open_store(loaded: LoadedConfig, *, create: bool) -> StateStore | None: ...
+
+
+def open_store(loaded: LoadedConfig, *, create: bool = True) -> StateStore | None:
+    """The config's state store (:class:`PassFailure` when it cannot be opened).
+
+    ``create=False``: for a command that only reads it: an SQLite file that does not
+    exist yet is None (nothing ran yet), never a new empty file.
+    """
+    if not create and not sqlite_file_exists(loaded.state_url):
+        return None
     try:
         return StateStore(loaded.state_url)
     except StateError as exc:
         raise PassFailure(str(exc)) from None
+
+
+def sqlite_file_exists(url: str) -> bool:
+    """False only for an SQLite URL whose database file does not exist (yet)."""
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError:
+        return True   # not ours to judge: opening it says what is wrong
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return True
+    return Path(parsed.database).exists()
 
 
 def run_passes(loaded: LoadedConfig, *, routes: list[str] | None, dry_run: bool,

@@ -90,8 +90,13 @@ class LoadedConfig:
         return Credential(self.secret(connector), self.token_files.get(connector))
 
 
-def load_config(given: str | os.PathLike[str] | None = None) -> LoadedConfig:
-    """Read and validate the config; raise :class:`ConfigError` with one clear line."""
+def load_config(given: str | os.PathLike[str] | None = None, *,
+                secrets: bool = True) -> LoadedConfig:
+    """Read and validate the config; raise :class:`ConfigError` with one clear line.
+
+    ``secrets=False``: for commands that read only the state store (``status``): no
+    token or webhook secret is read, so none need be set where they run.
+    """
     path = resolve_config_path(given)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -106,12 +111,15 @@ def load_config(given: str | os.PathLike[str] | None = None) -> LoadedConfig:
     problem = memory_store_problem(config.state.url)
     if problem:
         raise ConfigError(f"{path}: state.url: {problem}")
-    secrets = {name: _resolve_secret(path, name, conn) for name, conn in config.connectors.items()}
+    state_url = resolve_state_url(config.state.url, path.parent)
+    if not secrets:
+        return LoadedConfig(path, config, {}, state_url)
+    tokens = {name: _resolve_secret(path, name, conn) for name, conn in config.connectors.items()}
     files = {name: _token_path(path, conn) for name, conn in config.connectors.items()
              if conn.token_file is not None}
     webhook_secret = _webhook_secret(path, config)
-    return LoadedConfig(path, config, secrets, resolve_state_url(config.state.url, path.parent),
-                        files, tuple(_secret_warnings(path, config, files)), webhook_secret)
+    return LoadedConfig(path, config, tokens, state_url, files,
+                        tuple(_secret_warnings(path, config, files)), webhook_secret)
 
 
 def memory_store_problem(url: str) -> str | None:

@@ -25,10 +25,13 @@ from bridge.safe_text import as_text, json_for_terminal
 from bridge.state import RunRecord, StateError, StateStore
 
 
-def status_dict(loaded: LoadedConfig, store: StateStore) -> dict[str, Any]:
+def status_dict(loaded: LoadedConfig, store: StateStore | None) -> dict[str, Any]:
     """Per configured route: its last run (or None), its last full pass (a webhook's narrow
     pass of one card may have run since: its ``scope`` names the card), and its open
-    conflicts."""
+    conflicts. ``store`` None: there is no store yet, so nothing ran."""
+    if store is None:
+        return {"routes": [{"route": route.name, "last_run": None, "last_full_run": None,
+                            "conflicts": []} for route in loaded.config.routes]}
     runs, full = store.last_runs(), store.last_runs(full_only=True)
     routes = []
     for route in loaded.config.routes:
@@ -53,16 +56,23 @@ def _run(run: RunRecord | None) -> dict[str, Any] | None:
     }
 
 
-def show_status(loaded: LoadedConfig, store: StateStore, fmt: str,
-                console: Console | None = None) -> None:
+def show_status(loaded: LoadedConfig, store: StateStore | None, fmt: str,
+                console: Console | None = None) -> bool:
     """Print the status as JSON (``fmt == "json"``, on stdout) or as a table on ``console``
-    (default: a console on stdout)."""
+    (default: a console on stdout); True when the last run of a route shown failed."""
     data = status_dict(loaded, store)
     if fmt == "json":
         sys.stdout.write(json_for_terminal(json.dumps(data, ensure_ascii=False, indent=2))
                          + "\n")
-        return
-    print_status(data, console or Console())
+    else:
+        print_status(data, console or Console())
+    return any(last_run_failed(r["last_run"]) for r in data["routes"])
+
+
+def last_run_failed(run: dict[str, Any] | None) -> bool:
+    """Whether a run (as :func:`status_dict` shows it) failed: an error of the route
+    (interrupted, held part-way, a read that stopped short...) or a failed action."""
+    return run is not None and bool(run["error"] or run["failures"])
 
 
 def print_status(data: dict[str, Any], console: Console) -> None:
@@ -102,7 +112,7 @@ def status_view(data: dict[str, Any], title: str = "timebridge status") -> Group
     return Group(table, *lines)
 
 
-def watch_status(loaded: LoadedConfig, store: StateStore, interval: float,
+def watch_status(loaded: LoadedConfig, store: StateStore | None, interval: float,
                  stop: threading.Event, console: Console | None = None) -> None:
     """Redraw the status every ``interval`` seconds until ``stop`` is set (Ctrl-C, SIGTERM).
 
@@ -113,9 +123,16 @@ def watch_status(loaded: LoadedConfig, store: StateStore, interval: float,
     console = console or Console()
 
     def look() -> Group:
+        nonlocal store
         now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         title = f"timebridge status at {now} (every {interval:g} s; Ctrl-C ends)"
         try:
+            if store is None:   # no store yet: the first run makes one; open it then
+                from bridge.commands import PassFailure, open_store
+                try:
+                    store = open_store(loaded, create=False)
+                except PassFailure as exc:
+                    raise StateError(str(exc)) from None
             return status_view(status_dict(loaded, store), title)
         except StateError as exc:
             return Group(as_text(f"{now}: {exc}"))

@@ -263,7 +263,7 @@ def test_timebridge_status_command_survives_a_stored_markup_error(tmp_path: Path
     env.update(KAITEN_TOKEN="k", TRACKER_TOKEN="t", CONTRACTING_TOKEN="c", COLUMNS="400")
     run = subprocess.run([sys.executable, "-m", "bridge", "status", "--config", str(config)],
                          capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
-    assert run.returncode == 0, run.stderr
+    assert run.returncode == 1, run.stderr   # the last run failed: status says so
     assert "Traceback" not in run.stderr and "MarkupError" not in run.stderr
     assert_harmless(run.stdout)
     assert f"kaiten-billing: failed create kaiten:1: {SHOWN.rstrip()}" in run.stdout
