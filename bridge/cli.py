@@ -287,15 +287,23 @@ def status(
 
 
 @app.command()
-def demo() -> None:
+def demo(
+    serve: Annotated[bool, typer.Option(
+        "--serve", help="keep the emulators up after the run (until Ctrl-C) so every "
+                        "command can be tried on the demo's config")] = False,
+    keep: Annotated[bool, typer.Option(
+        "--keep", help="keep the demo's folder (config and state file) when it ends")] = False,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="also list every entry the backfill listed")] = False,
+) -> None:
     """The whole bridge against built-in local emulators of the three APIs; no credentials.
 
     Seeds the emulators, backfills every route, then syncs again to show that the second
-    pass changes nothing; prints where the config and state file are.
+    pass changes nothing; prints the verdict first, then one row per route.
     """
-    from bridge.demo import run_demo
+    from bridge.demo_run import run_demo
 
-    raise typer.Exit(run_demo())
+    raise typer.Exit(run_demo(serve=serve, keep=keep, verbose=verbose))
 
 
 def main() -> None:

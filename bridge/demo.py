@@ -20,24 +20,20 @@ one record of each source that cannot be mapped (reported as a skip), and hand-m
 contracting entries the bridge must leave alone. The Sales space of Kaiten has no time
 tracking in its tariff; no route writes there.
 
-:func:`run_demo` runs a backfill over the seeded weeks, then a sync that must find
-nothing left to do, and says where the config and the state file are. Tests use
-:class:`DemoWorld` directly (see ``tests/test_e2e.py``).
+:func:`bridge.demo_run.run_demo` runs a backfill over the seeded weeks, then a sync
+that must find nothing left to do. Tests use :class:`DemoWorld` directly (see
+``tests/test_e2e.py``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
-import json
 import os
 import random
-import sys
-import tempfile
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bridge.config_loader import resolve_state_url
@@ -63,7 +59,6 @@ from bridge.demo_seed import (  # noqa: F401  (the demo's names, public here)
     DemoSeeder,
     long_comment,
 )
-from bridge.safe_text import for_terminal
 from connectors.contracting.emulator import ContractingEmulator
 from connectors.emulator import EmulatorServer
 from connectors.kaiten.emulator import KaitenEmulator
@@ -186,22 +181,18 @@ class DemoWorld(DemoSeeder, DemoConfigWriter):
         return {name: server.log.writes() for name, server in self.servers.items()}
 
     def describe(self) -> str:
-        """One paragraph on what was seeded."""
-        durations = ", ".join(sorted({self.tracker.get_worklog(w)["duration"]
-                                      for w in self.tracker_special.values()}))
+        """A few lines (under 80 columns) on what was seeded."""
         return (f"Seeded {self.first_day} .. {self.today}:\n"
-                f"  Kaiten:      {len(self.kaiten_users) - 1} people, {len(self.spaces)} spaces "
-                f"(Sales has no time tracking), {len(self.cards)} cards, "
-                f"{len(self.kaiten_logs)} time logs in minutes (+1 with no duration)\n"
+                f"  Kaiten:      {len(self.kaiten_users) - 1} people, {len(self.cards)} cards, "
+                f"{len(self.kaiten_logs)} time logs (+1 with no duration)\n"
                 f"  Tracker:     2 people, {len(self.issues)} issues, "
-                f"{len(self.tracker_worklogs)} worklogs, among them {durations} "
-                f"(+1 of P1Y, which has no length)\n"
-                f"  contracting: {len(self.projects)} projects, a billable for new entries, "
-                f"{len(self.foreign_entries)} entries made by hand or by other tools")
+                f"{len(self.tracker_worklogs)} worklogs (P1D, P1W, odd seconds; +1 P1Y)\n"
+                f"  contracting: {len(self.projects)} projects, "
+                f"{len(self.foreign_entries)} entries made by hand or other tools")
 
 
 @contextlib.contextmanager
-def _pinned_today(day: date) -> Iterator[None]:
+def pinned_today(day: date) -> Iterator[None]:
     """``$TIMEBRIDGE_TODAY`` set to ``day`` for the block (a sync's window ends there)."""
     old = os.environ.get("TIMEBRIDGE_TODAY")
     os.environ["TIMEBRIDGE_TODAY"] = day.isoformat()
@@ -212,82 +203,3 @@ def _pinned_today(day: date) -> Iterator[None]:
             os.environ.pop("TIMEBRIDGE_TODAY", None)
         else:
             os.environ["TIMEBRIDGE_TODAY"] = old
-
-
-def _passes(run_passes: Any, loaded: Any, say: Any, **kw: Any) -> int:
-    """One ``run_passes`` of every route; a pass that cannot start is said, not raised."""
-    from bridge.commands import PassFailure, UsageError
-
-    try:
-        return int(run_passes(loaded, routes=None, dry_run=False, allow_deletes=False, **kw))
-    except (PassFailure, UsageError) as exc:
-        say(f"timebridge: error: {exc}")
-        return 1
-
-
-def run_demo(workdir: Path | None = None, *, today: date | None = None,
-             out: TextIO | None = None) -> int:
-    """Backfill the seeded weeks over every route, then sync again (which must write
-    nothing); print both and where the config and state file are. 0 when all went well."""
-    from bridge.commands import run_passes
-    from bridge.config_loader import load_config
-
-    out = out if out is not None else sys.stdout
-
-    def say(text: str = "") -> None:
-        print(for_terminal(text, newlines=True), file=out, flush=True)
-
-    folder = Path(workdir) if workdir is not None else Path(
-        tempfile.mkdtemp(prefix="timebridge-demo-"))
-    ok = True
-    with DemoWorld(folder, today=today) as world, _pinned_today(world.today):
-        say("timebridge demo: Kaiten, Yandex Tracker and the contracting API are emulated "
-            "on 127.0.0.1 (no credentials, no network).")
-        say(world.describe())
-        say("Routes: " + ", ".join(f"{r['name']} ({r['source']} -> {r['target']})"
-                                   for r in world.routes))
-        say()
-        say(f"1. timebridge backfill --from {world.first_day} --to {world.today}")
-        loaded = load_config(world.config_path)
-        with contextlib.redirect_stdout(out):
-            code = _passes(run_passes, loaded, say, window=(world.first_day, world.today),
-                           fmt="table")
-        ok = ok and code == 0
-        say()
-        say("2. timebridge sync (right after: there must be nothing left to do)")
-        before = world.writes()
-        captured = io.StringIO()
-        with contextlib.redirect_stdout(captured):
-            code = _passes(run_passes, loaded, say, fmt="json")
-        ok = ok and code == 0
-        sent = sum(world.writes().values()) - sum(before.values())
-        try:
-            second = json.loads(captured.getvalue())["routes"]
-        except (ValueError, KeyError, TypeError):
-            second = []
-            ok = False
-            say(captured.getvalue())
-        for route in second:
-            s = route["summary"]
-            say(f"   {route['route']:<16} {route['from']} .. {route['to']}: "
-                f"create {s['create']}, update {s['update']}, delete {s['delete']}, "
-                f"unchanged {s['unchanged']}, skip {s['skip']}, conflict {s['conflict']}, "
-                f"failed {s['failed']}" + (f"  error: {route['error']}" if route["error"]
-                                           else ""))
-            ok = ok and not any(s[k] for k in ("create", "update", "delete", "failed"))
-        say(f"   write requests sent to the three APIs: {sent}")
-        ok = ok and sent == 0
-        say("   converged: the second pass planned no create, update or delete." if ok else
-            "   NOT converged: see above.")
-    state = world.state_path or world.state_url
-    say()
-    say(f"Config:      {world.config_path}")
-    say(f"State store: {state}")
-    say("Look at what the bridge remembers (reads only the state file, works now):")
-    say(f"  timebridge status --config {world.config_path}")
-    say(f"  timebridge status --config {world.config_path} --format json")
-    say("The emulators stopped when the demo exited, so commands that ask the APIs, such as")
-    say(f"  timebridge report --config {world.config_path} --format json")
-    say("can no longer reach them; run `timebridge demo` again for a fresh world.")
-    say("The demo " + ("finished without failures." if ok else "FAILED: see above."))
-    return 0 if ok else 1

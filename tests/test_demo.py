@@ -22,7 +22,7 @@ from e2e_helpers import (
     tracker_records,
 )
 
-from bridge import demo
+from bridge import demo, demo_run
 from bridge.state import StateStore
 
 
@@ -48,7 +48,7 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(demo, "DemoWorld", Recorded)
         mp.delenv("TIMEBRIDGE_TODAY", raising=False)
-        code = demo.run_demo(workdir, today=TODAY, out=out)
+        code = demo_run.run_demo(workdir, today=TODAY, out=out)
         env_after = os.environ.get("TIMEBRIDGE_TODAY")
     assert len(worlds) == 1
     yield Demo(code, out.getvalue(), worlds[0], env_after)
@@ -59,16 +59,24 @@ def test_the_demo_succeeds_and_says_where_to_look(ran: Demo) -> None:
     world = ran.world
     assert not world.servers  # the emulators stopped with the demo
     text = ran.output
-    assert str(world.config_path) in text and str(world.state_path) in text
+    # The verdict first, then one row per route, then where to go next.
+    assert text.index("Converged:") < text.index("then unchanged") < text.index("next:")
+    assert f"Kept: {world.folder}" in text   # a folder the caller named is never removed
     assert f"timebridge status --config {world.config_path}" in text
-    assert f"timebridge report --config {world.config_path} --format json" in text
-    assert "emulators stopped" in text
+    assert "timebridge demo --serve" in text
+    assert "next: copy config.example.toml and run timebridge check" in text
     assert world.config_path.is_file() and world.state_path.is_file()
     assert f"backfill --from {world.first_day} --to {world.today}" in text
     for name in ROUTES:
         assert name in text
     assert "Traceback" not in text
     assert ran.env_after is None  # the pinned "today" does not outlive the demo
+
+
+def test_the_demo_fits_an_80_column_terminal(ran: Demo) -> None:
+    lines = [line for line in ran.output.splitlines() if str(ran.world.folder) not in line]
+    assert len(lines) < 40
+    assert max(len(line) for line in lines) <= 80, max(lines, key=len)
 
 
 def test_the_second_pass_plans_no_create_update_or_delete(ran: Demo) -> None:
@@ -86,8 +94,11 @@ def test_the_second_pass_plans_no_create_update_or_delete(ran: Demo) -> None:
         assert {k: second[k] for k in ("create", "update", "delete", "failed")} == {
             "create": 0, "update": 0, "delete": 0, "failed": 0}, name
         assert second["unchanged"] == backfill["create"]
-        assert f"create 0, update 0, delete 0, unchanged {backfill['create']}" in ran.output
-    assert "write requests sent to the three APIs: 0" in ran.output
+        [row] = [line.split() for line in ran.output.splitlines()
+                 if line.split()[:1] == [name]]
+        assert row == [name, str(backfill["create"]), str(backfill["skip"]),
+                       str(backfill["conflict"]), "0", str(second["unchanged"])]
+    assert "sent 0 write requests" in ran.output
 
 
 def test_the_state_file_links_every_copied_origin(ran: Demo) -> None:
