@@ -17,6 +17,7 @@ import io
 import json
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
@@ -32,6 +33,7 @@ from bridge.state import StateStore
 
 #: People's names of the fields (the JSON report's ``changes`` use the same).
 FIELD_NAMES = {"work_date": "date"}
+_LABELS = {"seconds": "duration"}   # the table's words; JSON and CSV keep the report's keys
 CSV_COLUMNS = ["route", "origin", "target_id", "date", "since", "reason", "field",
                "origin_value", "copy_value"]
 
@@ -85,14 +87,23 @@ def _shown(field: str, value: object) -> str:
         return hours(value)
     text = str(value)
     if field == "comment":
-        text = repr(text if len(text) <= 60 else text[:57] + "...")
+        text = repr(text if len(text) <= 40 else text[:37] + "...")
     return text
 
 
-def differs_text(differences: dict[str, dict[str, Any]]) -> str:
-    """What differs, one line per field: ``seconds: origin 1h00m, copy 1h10m``."""
-    return "\n".join(f"{name}: origin {_shown(name, v['origin'])}, copy {_shown(name, v['copy'])}"
-                     for name, v in differences.items())
+def _since(iso: str | None) -> str:
+    """``2026-11-20 10:04 UTC`` of a stored ISO time (to the minute: a table for people)."""
+    if iso is None:
+        return "unknown"
+    return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def differs_text(differences: dict[str, dict[str, Any]]) -> Text:
+    """What differs, one safe line per field: ``duration: origin 1h00m, copy 1h10m``."""
+    return Text("\n").join(
+        as_text(f"{_LABELS.get(name, name)}: origin {_shown(name, v['origin'])}, "
+                f"copy {_shown(name, v['copy'])}")
+        for name, v in differences.items())
 
 
 def print_table(rows: list[dict[str, Any]], console: Console) -> None:
@@ -105,8 +116,8 @@ def print_table(rows: list[dict[str, Any]], console: Console) -> None:
         table.add_column(column)
     for row in rows:
         table.add_row(*(as_text(cell) for cell in (
-            row["route"], row["origin"], row["target_id"], row["since"] or "unknown",
-            row["reason"], differs_text(row["differences"]))))
+            row["route"], row["origin"], row["target_id"], _since(row["since"]),
+            row["reason"])), differs_text(row["differences"]))
     console.print(table)
     console.print(Text("Settle one with: timebridge resolve ORIGIN --keep source|target"))
 
