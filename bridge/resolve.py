@@ -129,11 +129,14 @@ def _both_now(runtime: Runtime, route: RouteConfig, link: Link,
               shown: str) -> tuple[CanonicalEntry, CanonicalEntry]:
     """The origin and its copy, looked up directly now; ResolveError (exit 1) when one
     cannot be kept as the agreed state."""
+    # An unfinished replace the target refused to delete from keeps its copy there.
+    copy_id, copy_task = (link.target_record_id, link.target_task) if link.target_record_id \
+        else (link.replaces_record_id, link.replaces_task)
     try:
         source = runtime.connector(route.source).lookup(link.source_record_id,
                                                          link.source_task)
-        copy = None if not link.target_record_id else runtime.connector(
-            route.target).lookup(link.target_record_id, link.target_task or "")
+        copy = None if not copy_id else runtime.connector(route.target).lookup(
+            copy_id, copy_task or "")
     except ConnectorError as exc:
         raise ResolveError(f"{shown}: a look-up failed: {explain(exc)}; nothing was "
                            "changed", EXIT_FAILED) from None
@@ -149,7 +152,7 @@ def _both_now(runtime: Runtime, route: RouteConfig, link: Link,
                            "copy to keep: use --keep source to make it again, or delete "
                            f"{shown} in its source; nothing was changed", EXIT_FAILED)
     if not isinstance(copy, CanonicalEntry) or str(copy.origin) != link.origin:
-        raise ResolveError(f"the copy {link.target_record_id} of {shown} no longer names "
+        raise ResolveError(f"the copy {copy_id} of {shown} no longer names "
                            "it as its origin, so it is not the bridge's copy to keep; "
                            "nothing was changed", EXIT_FAILED)
     return source, copy
@@ -171,10 +174,12 @@ def rewrite_now(loaded: LoadedConfig, store: StateStore, chosen: Chosen,
                                                 chosen.origin.shown))
     finally:
         runtime.close()
-    return (EXIT_FAILED if result.failed else EXIT_OK), _said(chosen, result)
+    after = store.link(route.name, link.origin)
+    waits = after is not None and after.resolution == "source"
+    return (EXIT_FAILED if result.failed else EXIT_OK), _said(chosen, result, waits)
 
 
-def _said(chosen: Chosen, result: RouteResult) -> str:
+def _said(chosen: Chosen, result: RouteResult, waits: bool) -> str:
     """One line: what the pass did about the origin, or why it could not."""
     head = f"{chosen.origin.shown} on route {chosen.route.name}: "
     done = "; ".join(f"{o.kind.value} {o.status}" + (f" (copy {o.target_id})" if o.target_id
@@ -184,6 +189,9 @@ def _said(chosen: Chosen, result: RouteResult) -> str:
     if result.error:
         return (head + (done + "; " if done else "") + f"the pass could not finish: "
                 f"{result.error}; the next pass rewrites the copy")
+    if waits:   # decided nothing (a look-up failed, out of scope, held): not done yet
+        return head + (done + "; " if done else "the pass decided nothing for it; ") + \
+            "the copy is not rewritten yet: the next pass that decides it does so"
     return head + (done or "nothing to do")
 
 

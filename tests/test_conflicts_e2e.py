@@ -76,6 +76,11 @@ def hand_edited(world: DemoWorld, people: People) -> tuple[str, Copy]:
     return origin, entry
 
 
+def requests(world: DemoWorld) -> dict[str, int]:
+    """Every request each emulator answered so far (reads too)."""
+    return {name: server.log.count() for name, server in world.servers.items()}
+
+
 def waiting(world: DemoWorld, *args: str) -> list[dict]:
     run = cli(world.config_path, "conflicts", "--format", "json", *args)
     assert run.code == 0, run.stderr
@@ -86,7 +91,9 @@ def waiting(world: DemoWorld, *args: str) -> list[dict]:
 def test_conflicts_lists_both_sides_and_since_when_in_every_format(
         world: DemoWorld, people: People) -> None:
     origin, entry = hand_edited(world, people)
+    asked = requests(world)
     (conflict,) = waiting(world)
+    assert requests(world) == asked      # from the state store only: no API asked
     assert set(conflict) == {"route", "origin", "target_id", "date", "reason", "since",
                              "differences"}
     assert (conflict["route"], conflict["origin"], conflict["target_id"], conflict["date"]) == (
@@ -163,9 +170,10 @@ def test_keep_target_ends_the_conflict_and_the_next_sync_plans_nothing(
 def test_keep_source_rewrites_the_copy_at_the_next_sync(world: DemoWorld,
                                                         people: People) -> None:
     origin, entry = hand_edited(world, people)
-    before = world.writes()
+    before, asked = world.writes(), requests(world)
     run = cli(world.config_path, "resolve", f"KAITEN:{origin}", "--keep", "source")
     assert run.code == 0, run.stderr
+    assert requests(world) == asked      # recorded in the store; no API asked
     assert run.stdout.strip() == (f"kaiten:{origin} on route kaiten-billing: the copy "
                                   f"{entry.id} is rewritten from its origin at the next pass")
     assert world.writes() == before and waiting(world) == []
@@ -277,3 +285,52 @@ def test_resolve_errors_are_one_line_and_change_nothing(world: DemoWorld,
     ok = cli(world.config_path, "resolve", f"kaiten:{origin}", "--keep", "source")
     assert ok.code == 0, ok.stderr   # the only one left: no --route needed
     assert world.writes() == before and waiting(world) == []
+
+
+def test_conflicts_and_resolve_have_their_documented_options() -> None:
+    from typer.testing import CliRunner
+
+    from bridge.cli import app
+
+    for command, options in (("conflicts", ["--route", "--format", "--config"]),
+                             ("resolve", ["ORIGIN", "--keep", "--route", "--now", "--config"])):
+        result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+        assert result.exit_code == 0
+        for option in options:
+            assert option in result.stdout, f"{command} lacks {option}"
+
+
+@pytest.mark.postgres
+def test_the_whole_story_on_postgres(workdir: Path, postgres_schema: str) -> None:
+    """On a PostgreSQL store: listed with since when, kept for the target on one route and
+    rewritten at once for the source on the other; then nothing left to do."""
+    with DemoWorld(workdir, today=TODAY, days=5, state_url=postgres_schema) as world:
+        assert cli(world.config_path, *backfill_args(world)).code == 0
+        people = People(world)
+        try:
+            origin = first_origin(world, "kaiten-billing")
+            entry = billing_copy(world, origin)
+            people.contracting_edit(entry.id, description="Corrected by accounting")
+            worklog = billing_copy(world, origin, "kaiten-tracker")
+            people.tracker_edit(worklog.id, duration="PT9H")
+        finally:
+            people.close()
+        assert cli(world.config_path, "sync").code == 0
+        listed = waiting(world)
+        assert [(c["route"], c["origin"]) for c in listed] == [
+            ("kaiten-billing", f"kaiten:{origin}"), ("kaiten-tracker", f"kaiten:{origin}")]
+        assert all(datetime.fromisoformat(c["since"]).tzinfo for c in listed)
+        assert listed[0]["differences"]["comment"]["copy"] == "Corrected by accounting"
+
+        kept = cli(world.config_path, "resolve", f"kaiten:{origin}", "--keep", "target",
+                   "--route", "kaiten-tracker")
+        assert kept.code == 0, kept.stderr
+        now = cli(world.config_path, "resolve", f"kaiten:{origin}", "--keep", "source", "--now")
+        assert now.code == 0, now.stderr
+        assert world.contracting.entry(entry.id)["description"] == entry.comment
+        assert world.tracker.get_worklog(worklog.id)["duration"] == "P1DT1H"   # kept
+        assert waiting(world) == []
+        assert wrote_nothing(cli(world.config_path, "sync", "--format", "json"))
+        with StateStore(world.resolved_state_url) as store:
+            assert sorted((r.route, r.keep) for r in store.resolutions()) == [
+                ("kaiten-billing", "source"), ("kaiten-tracker", "target")]
