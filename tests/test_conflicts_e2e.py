@@ -235,6 +235,18 @@ def test_keep_source_now_makes_a_copy_deleted_by_hand_again(world: DemoWorld,
     assert wrote_nothing(cli(world.config_path, "sync", "--format", "json"))
 
 
+def test_keep_target_of_an_origin_gone_from_its_source_is_refused(world: DemoWorld,
+                                                                  people: People) -> None:
+    origin, _entry = hand_edited(world, people)
+    people.kaiten_delete(origin)
+    run = cli(world.config_path, "resolve", f"kaiten:{origin}", "--keep", "target")
+    assert run.code == 1 and run.stdout == ""
+    assert "gone from its source" in run.stderr and "nothing was changed" in run.stderr
+    assert len(waiting(world)) == 1
+    with StateStore(world.resolved_state_url) as store:
+        assert store.resolutions() == []
+
+
 def test_resolve_errors_are_one_line_and_change_nothing(world: DemoWorld,
                                                        people: People) -> None:
     origin = first_origin(world, "kaiten-billing")
