@@ -32,7 +32,8 @@ class Action:
     now (update, delete, conflict, adopted unchanged). ``source``: the origin record
     as read (for the link). ``record_link``: write the link even when nothing is
     written to the target (an adopted or re-confirmed copy). ``forget_link``: drop
-    the link (its copy is gone). ``changes``: ``{field: (old, new)}`` of an update.
+    the link (its copy is gone). ``changes``: ``{field: (old, new)}`` of an update, or
+    of a conflict what differs (the copy's value, the origin's).
     A create with ``forget_link`` replaces a copy deleted by hand (its link is stale).
     A delete without ``forget_link`` is half of a replace (delete + create of one
     origin, where the target cannot change a field in place); its ``replacement`` is

@@ -306,6 +306,10 @@ def demo(
     raise typer.Exit(run_demo(serve=serve, keep=keep, verbose=verbose))
 
 
+# Commands that live in modules of their own, registered on ``app`` as they are imported.
+from bridge import cli_conflicts  # noqa: E402, F401
+
+
 def main() -> None:
     """Console entry point; turns any unexpected error into one line (``--debug``: traceback)."""
     try:

@@ -52,12 +52,14 @@ def decide(rules: RouteRules, key: str, source: CanonicalEntry, link: Link | Non
         return []  # out of scope now: the copy is kept as it is
     if copy is None:
         if link is not None and link.status == "linked":
-            if rules.on_conflict != "source-wins":
-                return [act(Kind.CONFLICT, "the copy was deleted in the target by hand")]
+            if not _source_wins(rules, link):
+                wanted = _fitted(rules, source, task)
+                return [act(Kind.CONFLICT, "the copy was deleted in the target by hand",
+                            changes=None if isinstance(wanted, str) else _all_of(wanted))]
             # The old link points at a copy that is gone: forget it as the create starts.
             return [new_origin(rules, source, task, forget_link=True,
                                reason="the copy was deleted in the target; recreated "
-                                      "(source-wins)")]
+                                      f"({_why_source_wins(link)})")]
         return [new_origin(rules, source, task)]
     wanted = _fitted(rules, source, task)
     if isinstance(wanted, str):
@@ -71,13 +73,32 @@ def decide(rules: RouteRules, key: str, source: CanonicalEntry, link: Link | Non
     target_changed = _changed(copy, link.target_version, link.target_hash)
     if same:
         return [act(Kind.UNCHANGED, "already equal", copy=copy, record_link=True)]
-    if target_changed and rules.on_conflict != "source-wins":
+    if target_changed and not _source_wins(rules, link):
         both = " and its origin changed too" if source_changed else ""
         return [act(Kind.CONFLICT, f"the copy was edited in the target by hand{both}",
-                    copy=copy)]
-    reason = "changed in source" if not target_changed else \
-        "overwrote a hand edit in the target (source-wins)"
+                    copy=copy, changes=differences(copy, wanted))]
+    if link.resolution == "source":
+        reason = "rewritten from its origin (resolve --keep source)"
+    else:
+        reason = "changed in source" if not target_changed else \
+            "overwrote a hand edit in the target (source-wins)"
     return _update(rules, act, copy, wanted, reason)
+
+
+def _source_wins(rules: RouteRules, link: Link) -> bool:
+    """Whether a hand edit of this origin's copy is overwritten: the route says so, or a
+    person settled its conflict for the source (``timebridge resolve --keep source``)."""
+    return rules.on_conflict == "source-wins" or link.resolution == "source"
+
+
+def _why_source_wins(link: Link) -> str:
+    return "resolve --keep source" if link.resolution == "source" else "source-wins"
+
+
+def _all_of(wanted: EntryDraft) -> dict[str, tuple[object, object]]:
+    """What differs from a copy that is gone: every field, the copy holding nothing."""
+    return {"task": (None, wanted.task), "work_date": (None, wanted.work_date.isoformat()),
+            "seconds": (None, wanted.seconds), "comment": (None, wanted.comment)}
 
 
 def gone(rules: RouteRules, key: str, link: Link, found: object) -> list[Action]:
@@ -96,8 +117,10 @@ def gone(rules: RouteRules, key: str, link: Link, found: object) -> list[Action]
 
 
 def in_step(source: CanonicalEntry, copy: CanonicalEntry, link: Link) -> bool:
-    """Neither the origin nor its one copy changed since the link was recorded."""
-    return (not _changed(source, link.source_version, link.source_hash)
+    """Neither the origin nor its one copy changed since the link was recorded, and no
+    person asked for the copy to be rewritten (a resolution waits to be carried out)."""
+    return (link.resolution is None
+            and not _changed(source, link.source_version, link.source_hash)
             and not _changed(copy, link.target_version, link.target_hash))
 
 

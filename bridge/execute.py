@@ -37,6 +37,7 @@ from typing import ParamSpec
 
 from bridge import metrics, settle
 from bridge.actions import Action, Kind
+from bridge.decide import differences
 from bridge.locks import Held, LockLost
 from bridge.model import CanonicalEntry
 from bridge.settle import Unsettled, retrying, settle_create
@@ -186,7 +187,7 @@ class Executor:
             if a.kind is Kind.DELETE:
                 return self._delete(a)
             if a.kind is Kind.CONFLICT:
-                self.store.set_conflict(self.route, str(a.origin), a.reason)
+                self.store.set_conflict(self.route, str(a.origin), a.reason, a.changes)
                 return self._done(a, a.copy)
             if a.kind is Kind.UNCHANGED:
                 if a.forget_link:
@@ -198,7 +199,7 @@ class Executor:
             # An invoiced or locked copy refuses the change: a conflict for a person.
             self._hold_replace(a, "conflict")
             reason = f"the target refused the change: {exc}"
-            self.store.set_conflict(self.route, str(a.origin), reason)
+            self.store.set_conflict(self.route, str(a.origin), reason, a.changes)
             return Outcome(a, Kind.CONFLICT, "done", a.target_id, reason)
         except AuthError as exc:
             self._hold_replace(a)
@@ -239,7 +240,7 @@ class Executor:
             # The copy exists: it stays linked, so it is never made twice, but as a conflict.
             reason = describe(self.target.name, "create", missed) + \
                 "; a person must check the copy"
-            self.store.set_conflict(self.route, key, reason)
+            self.store.set_conflict(self.route, key, reason, differences(copy, a.draft))
             return Outcome(a, Kind.CONFLICT, "done", copy.record_id, reason, copy=copy)
         return self._done(a, copy)
 
@@ -266,7 +267,7 @@ class Executor:
         why = describe(self.target.name, "update", missed)
         if "origin" in missed:  # the reference or marker itself was lost: a person decides
             log.warning("%s: %s; a conflict for a person", a.display_origin, why)
-            self.store.set_conflict(self.route, str(a.origin), why)
+            self.store.set_conflict(self.route, str(a.origin), why, differences(copy, a.draft))
             return Outcome(a, Kind.CONFLICT, "done", copy.record_id, why, copy=copy)
         log.warning("%s: %s; replacing the copy, and replacing rather than updating "
                     "these fields from now on", a.display_origin, why)

@@ -22,6 +22,12 @@ with only what it decides from narrowed (:func:`gather`):
 
 A copy is still deleted only when a direct look-up of its origin (Kaiten: the card's
 time logs) proves it gone; the event that started the pass is never evidence.
+
+A narrow pass of **one origin** (:meth:`Narrow.origin`, ``timebridge resolve --now``), of
+any source, reads no list at all: it decides that origin's link alone, and the planner
+asks for the direct look-up of the origin as for any linked origin missing from a read
+(so it is decided exactly as a full pass decides it, re-dated or gone included); the
+target side is its copies found by origin, as above.
 """
 
 from __future__ import annotations
@@ -45,21 +51,32 @@ log = logging.getLogger("timebridge.narrow")
 
 @dataclass(frozen=True)
 class Narrow:
-    """What a narrow pass covers: the source task ``task`` (a Kaiten card id, as text).
+    """What a narrow pass covers: the source task ``task`` (a Kaiten card id, as text),
+    or with ``key`` (an origin key, ``KAITEN:123``) that one origin alone.
 
     ``scope`` is how its run is recorded and shown (``status``), e.g. ``"card 1001"``.
     """
 
     task: str
     scope: str
+    key: str | None = None
 
     @classmethod
     def card(cls, card: int) -> Narrow:
         """The narrow pass of one Kaiten card."""
         return cls(str(card), f"card {card}")
 
+    @classmethod
+    def origin(cls, key: str, task: str, shown: str) -> Narrow:
+        """The narrow pass of one origin of any source: ``key`` as the store keys it,
+        ``task`` its source task, ``shown`` its people's spelling (``kaiten:123``)."""
+        return cls(task, f"origin {shown}", key)
+
     def source_filters(self, route_filters: dict) -> dict:
-        """The route's source filters, narrowed to this pass's task (a Kaiten card)."""
+        """The route's source filters, narrowed to this pass's task (a Kaiten card); one
+        origin's pass reads no list (its origin is looked up), so they stay as they are."""
+        if self.key is not None:
+            return dict(route_filters)
         return {**route_filters, "card_ids": [int(self.task)]}
 
 
@@ -81,9 +98,13 @@ def gather(narrow: Narrow, source: Connector, target: Connector, rules: RouteRul
            stop: threading.Event) -> Gathered:
     """Read the task's records, its links and its copies (see the module docstring)."""
     window = rules.window
-    items, complete = _read_task(narrow, source, rules, filters, errors, stop)
-    links = store.task_links(rules.name, narrow.task, source_keys(rules, items))
-    items = _changed(rules, items, links)
+    if narrow.key is not None:   # one origin: its link; the planner looks it up
+        link = store.link(rules.name, narrow.key)
+        items, complete, links = [], True, {} if link is None else {narrow.key: link}
+    else:
+        items, complete = _read_task(narrow, source, rules, filters, errors, stop)
+        links = store.task_links(rules.name, narrow.task, source_keys(rules, items))
+        items = _changed(rules, items, links)
     copies, found_all = _copies(target, rules, items, links, errors, stop)
     brake = BrakeBasis(store.count_copies(rules.name, window.start, window.end),
                        store.narrow_deletes(rules.name))

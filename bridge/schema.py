@@ -93,6 +93,9 @@ links = sa.Table(
     *(sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
       for c in _links_v1.columns),
     *(sa.Column(name, sa.String) for name in V2_COLUMNS),
+    sa.Column("conflict_since", _UtcDateTime),    # schema version 5 (see below)
+    sa.Column("conflict_differences", sa.Text),
+    sa.Column("resolution", sa.String),
 )
 
 # The runs table as the code uses it now (schema version 4 added ``scope``).
@@ -122,12 +125,45 @@ def _migrate_to_v4(conn: sa.Connection) -> None:
     conn.execute(sa.text("ALTER TABLE runs ADD COLUMN scope VARCHAR"))
 
 
+# Schema version 5: conflicts, one by one. A waiting conflict keeps since when it was
+# first seen and what differs ({field: {"origin": .., "copy": ..}} as JSON text);
+# ``resolution`` "source" is a person's ``resolve --keep source`` that the next pass
+# carries out (every write of the link clears all three). ``resolutions`` records each
+# settled conflict: what, when, which side kept.
+V5_LINK_COLUMNS = (("conflict_since", sa.DateTime(timezone=True)),
+                   ("conflict_differences", sa.Text()), ("resolution", sa.String()))
+_V5 = sa.MetaData()
+resolutions = sa.Table(
+    "resolutions", _V5,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("route", sa.String, nullable=False),
+    sa.Column("origin", sa.String, nullable=False),
+    sa.Column("keep", sa.String, nullable=False),
+    sa.Column("resolved_at", _UtcDateTime, nullable=False),
+    sa.Column("target_record_id", sa.String),
+    sa.Column("conflict", sa.Text),
+    sa.Column("differences", sa.Text),
+    sa.Column("conflict_since", _UtcDateTime),
+    sa.Column("done", sa.Text, nullable=False),
+    sa.CheckConstraint("keep in ('source', 'target')", name="resolutions_keep"),
+    sa.Index("resolutions_route_origin", "route", "origin"),
+)
+
+
+def _migrate_to_v5(conn: sa.Connection) -> None:
+    for column, kind in V5_LINK_COLUMNS:
+        conn.execute(sa.text(f"ALTER TABLE links ADD COLUMN {column} "
+                             f"{kind.compile(dialect=conn.dialect)}"))
+    _V5.create_all(conn)
+
+
 #: Applied in order, each inside the one transaction that opens the store.
 MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [
     (1, _V1.create_all),
     (2, _migrate_to_v2),
     (3, _V3.create_all),
     (4, _migrate_to_v4),
+    (5, _migrate_to_v5),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -153,6 +189,9 @@ class Link:
     synced_at: datetime | None
     replaces_record_id: str | None = None   # an intent's copy to replace (see schema v2)
     replaces_task: str | None = None
+    conflict_since: datetime | None = None  # a waiting conflict: first seen (schema v5)
+    conflict_differences: str | None = None  # JSON {field: {"origin": .., "copy": ..}}
+    resolution: str | None = None           # "source": rewrite the copy at the next pass
 
 
 @dataclass(frozen=True)

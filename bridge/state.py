@@ -16,12 +16,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from bridge.conflict_store import ConflictRecords, differences_json
 from bridge.locks import WRITE, Backend, FileLocks, Held, open_backend
 from bridge.perf import gc_paused
 from bridge.schema import (  # noqa: F401  (re-exported: the store's public names)
@@ -72,7 +73,7 @@ def _one_line(exc: BaseException) -> str:
     return "; ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
-class StateStore:
+class StateStore(ConflictRecords):
     """The bridge's memory: ``sqlite:///PATH``, ``sqlite://`` or ``postgresql+psycopg://...``.
 
     Opening creates the tables, or migrates them, as needed.
@@ -217,7 +218,8 @@ class StateStore:
             rows = conn.execute(stmt).all()  # one fetch: row by row costs psycopg 3x more
             return [make_link(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
                                None if r[10] is None else day(r[10]), r[11], r[12],
-                               utc(r[13]), utc(r[14]), r[15], r[16]) for r in rows]
+                               utc(r[13]), utc(r[14]), r[15], r[16], utc(r[17]), r[18],
+                               r[19]) for r in rows]
 
     def links(self, route: str) -> dict[str, Link]:
         """Every link of ``route``, by origin ("SOURCE:ID")."""
@@ -343,14 +345,30 @@ class StateStore:
         with self._tx(write=True) as conn:
             conn.execute(links.delete().where(links.c.route == route, links.c.origin == origin))
 
-    def set_conflict(self, route: str, origin: str, reason: str | None) -> None:
+    def set_conflict(self, route: str, origin: str, reason: str | None,
+                     differences: Mapping[str, tuple[object, object]] | None = None) -> None:
         """Mark the link of ``origin`` for a person's attention (``None`` clears it).
 
-        An origin without a link has nothing to mark: the call does nothing.
+        ``differences``: what differs, ``{field: (copy's value, origin's value)}`` as
+        :func:`bridge.decide.differences` gives it. A conflict seen again keeps the time
+        it was first seen (``conflict_since``). An origin without a link has nothing to
+        mark: the call does nothing.
         """
+        if reason is None:
+            values: dict[str, Any] = {"conflict": None, "conflict_since": None,
+                                      "conflict_differences": None}
+        else:
+            # Seen again: the first time stays, what differs is the copy's now.
+            first = sa.func.coalesce(links.c.conflict_since,
+                                     sa.literal(_now(), links.c.conflict_since.type))
+            # A resolution the pass could not carry out (the target refused): the
+            # conflict is back with a person, who may settle it again.
+            values = {"conflict": reason, "conflict_since": first,
+                      "conflict_differences": differences_json(differences),
+                      "resolution": None}
         with self._tx(write=True) as conn:
             conn.execute(links.update().where(links.c.route == route, links.c.origin == origin)
-                         .values(conflict=reason))
+                         .values(**values))
 
     def conflicts(self, route: str | None = None) -> list[Link]:
         """Links with a conflict waiting for a person, by route and origin."""
@@ -526,4 +544,6 @@ def _link_values(route: str, now: datetime, *, origin: str, source_record_id: st
             "target_hash": target_hash, "source_version": source_version,
             "target_version": target_version, "work_date": work_date, "status": "linked",
             "conflict": None, "intent_at": None, "synced_at": now,
-            "replaces_record_id": None, "replaces_task": None}
+            "replaces_record_id": None, "replaces_task": None,
+            # A recorded link settles any conflict and carries out any resolution.
+            "conflict_since": None, "conflict_differences": None, "resolution": None}
