@@ -31,7 +31,8 @@ def closed_date(value: object) -> date | None:
             return date.fromisoformat(value.strip())
         except ValueError as exc:
             raise ValueError(f"not a real date: {value!r} ({exc})") from None
-    raise ValueError(f"must be a date YYYY-MM-DD, such as \"2026-10-31\" (got {value!r})")
+    shown = value.isoformat() if isinstance(value, datetime) else repr(value)  # a TOML date-time
+    raise ValueError(f"must be a date YYYY-MM-DD, such as \"2026-10-31\" (got {shown})")
 
 
 #: No copy dated on or before it is created, changed or deleted (see bridge.closed).
