@@ -35,7 +35,7 @@ h1{margin-bottom:.2em}.meta{color:#666}
 table{border-collapse:collapse;margin:.5em 0 1.5em}
 th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}
 th{background:#f3f3f3}td.num{text-align:right}tr.total td{font-weight:600}
-tr.failed td{background:#f8d7da}.error{color:#b02a37}
+tr.failed td{background:#f8d7da}tr.held td{background:#fff3cd}.error{color:#b02a37}
 svg .bar{fill:#4a78c2}svg text{font-size:11px;fill:#333}
 """
 
