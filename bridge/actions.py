@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
+from datetime import date
 from enum import StrEnum
 
 from bridge.model import CanonicalEntry, Origin
@@ -53,6 +54,8 @@ class Action:
     source_task: str | None = None
     refused: bool = False            # a delete the delete brake refused
     replacement: EntryDraft | None = None   # a replace's delete half: the copy to follow
+    # Why this write is not done (it would touch a closed period; see bridge.closed).
+    held: str | None = None
 
     @property
     def task(self) -> str | None:
@@ -66,6 +69,9 @@ class Action:
         return self.copy.record_id if self.copy is not None else None
 
 
+_POSITIONAL = 13
+
+
 def _action_maker() -> Callable[..., Action]:
     """``Action(...)`` with every field given in order, filling the slots directly: a
     frozen dataclass's ``__init__`` sets its 13 fields one ``object.__setattr__`` at a
@@ -74,7 +80,9 @@ def _action_maker() -> Callable[..., Action]:
     env: dict[str, object] = {"new": object.__new__, "Action": Action}
     env.update({f"set_{name}": getattr(Action, name).__set__ for name in names})
     body = "".join(f"    set_{name}(action, {name})\n" for name in names)
-    exec(f"def make({', '.join(names)}):\n    action = new(Action)\n{body}    return action\n",
+    # Fields added after the first 13 default to None, so older calls need not name them.
+    params = [name if i < _POSITIONAL else f"{name}=None" for i, name in enumerate(names)]
+    exec(f"def make({', '.join(params)}):\n    action = new(Action)\n{body}    return action\n",
          env)
     return env["make"]  # type: ignore[return-value]
 
@@ -107,6 +115,8 @@ class RouteRules:
     known_refs: frozenset[str] = frozenset()
     # Origins the executor writes at once (the target's max_concurrent_writes).
     write_concurrency: int = 1
+    # No copy dated on or before it is written (see bridge.closed); None: nothing closed.
+    closed_through: date | None = None
 
     def target_task(self, source_task: str) -> str | None:
         """The target task for a source task: its row in ``tasks``, else ``default_task``."""

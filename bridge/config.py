@@ -27,7 +27,7 @@ from pydantic import (
 )
 
 from bridge.daemon_config import DaemonConfig
-from connectors.config import Strict
+from connectors.config import ClosedThrough, Strict
 from connectors.contracting.config import ContractingConfig, ContractingFilter
 from connectors.kaiten.config import KaitenConfig, KaitenFilter
 from connectors.tracker.config import TrackerConfig, TrackerFilter
@@ -145,6 +145,8 @@ class RouteConfig(Strict):
     description: str = "{comment}"
     default_task: TaskId | None = None
     billable: str | None = None
+    # No copy dated on or before it is written; the target connector's may be later.
+    closed_through: ClosedThrough = None
     filter: dict[str, Any] = {}
     tasks: dict[str, TaskId] = {}
 

@@ -71,7 +71,7 @@ def serialised(call: Callable[P, None] | None) -> Callable[P, None] | None:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What became of one action: ``status`` planned | done | failed.
+    """What became of one action: ``status`` planned | done | failed | held.
 
     Slotted: a backfill keeps one per listed action for its report.
     """
@@ -156,6 +156,8 @@ class Executor:
         """One action's outcome; ``None`` when it was not started (a stop, a lost lock)."""
         if self.stop.is_set() or self.lost:
             return None
+        if action.held:  # a closed period: nothing is written, not even an intent or a link
+            return Outcome(action, action.kind, "held", action.target_id, action.held)
         if self.fatal:
             return self._failed(action, self.fatal)
         try:
@@ -317,6 +319,8 @@ class Executor:
     # --- outcomes -----------------------------------------------------------------------
 
     def _planned(self, a: Action) -> Outcome:
+        if a.held:
+            return Outcome(a, a.kind, "held", a.target_id, a.held)
         if a.refused:
             return self._failed(a, "would be refused by the delete brake")
         return Outcome(a, a.kind, "planned", a.target_id, a.reason)

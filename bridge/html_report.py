@@ -24,7 +24,8 @@ from bridge.sync import SUMMARY_KEYS, RouteResult
 from connectors.redact import LOG_FILTER
 
 COMMENT_CHARS = 120  # a table cell, not the record: long comments are cut (before escaping)
-KINDS = ("create", "update", "delete", "conflict", "skip")
+# "held": a write a closed period keeps from being done, summed apart from those done.
+KINDS = ("create", "update", "delete", "conflict", "skip", "held")
 
 CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}
@@ -34,7 +35,7 @@ h1{margin-bottom:.2em}.meta{color:#666}
 table{border-collapse:collapse;margin:.5em 0 1.5em}
 th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}
 th{background:#f3f3f3}td.num{text-align:right}tr.total td{font-weight:600}
-tr.failed td{background:#f8d7da}.error{color:#b02a37}
+tr.failed td{background:#f8d7da}tr.held td{background:#fff3cd}.error{color:#b02a37}
 svg .bar{fill:#4a78c2}svg text{font-size:11px;fill:#333}
 """
 
@@ -87,7 +88,7 @@ def _summary(results: Sequence[RouteResult]) -> str:
         error = f'<span class="error">{_e(_scrub(r.error))}</span>' if r.error else ""
         rows.append(_row([_e(r.route), _e(r.window.start), _e(r.window.end), *counts,
                           _e(hours(listed_seconds)), error],
-                         cls="failed" if r.failed else "", numeric=range(3, 11)))
+                         cls="failed" if r.failed else "", numeric=range(3, 4 + len(SUMMARY_KEYS))))
     return _table("summary", ["route", "from", "to", *SUMMARY_KEYS, "hours", "error"], rows)
 
 
@@ -124,6 +125,11 @@ def _actions(results: Sequence[RouteResult]) -> str:
                               "duration", "person", "comment", "reason", "error"], rows)
 
 
+def _kind(d: dict) -> str:
+    """The column an action's hours go to: its kind, or "held" when it was held."""
+    return "held" if d["status"] == "held" else d["action"]
+
+
 def _chart(per_day: dict[str, int]) -> str:
     """Inline SVG bars of hours per day (days with data only), tallest bar = full height."""
     days = sorted(d for d, s in per_day.items() if s > 0)
@@ -154,8 +160,8 @@ def to_html(results: Sequence[RouteResult], dry_run: bool, *,
     """The whole page for ``results``; works with no routes and with nothing to do."""
     when = (generated_at or datetime.now(UTC)).astimezone(UTC)
     listed = [(o, action_dict(o)) for r in results for o in r.listed]
-    by_task = [(d["task"] or "(no task)", d["action"], d["seconds"] or 0) for _, d in listed]
-    by_person = [(_person(o), d["action"], d["seconds"] or 0) for o, d in listed]
+    by_task = [(d["task"] or "(no task)", _kind(d), d["seconds"] or 0) for _, d in listed]
+    by_person = [(_person(o), _kind(d), d["seconds"] or 0) for o, d in listed]
     per_day: dict[str, int] = defaultdict(int)
     for _, d in listed:
         if d["date"] and d["seconds"]:
@@ -169,6 +175,8 @@ def to_html(results: Sequence[RouteResult], dry_run: bool, *,
         body.append('<p class="empty">No routes ran: nothing to do.</p>')
     else:
         body.append("<h2>Routes</h2>" + _summary(results))
+        body.extend(f'<p class="note">{_e(r.route)}: {_e(note)}</p>'
+                    for r in results for note in r.notes)
         if not listed:
             body.append('<p class="empty">Nothing to do: every record in scope is in step.</p>')
         else:

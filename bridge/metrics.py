@@ -67,7 +67,8 @@ class Metrics:
                               ["route", "outcome"], registry=r)
         self.actions = Counter("timebridge_actions", "Actions of passes that write, by "
                                "kind (create, update, delete, conflict, skip) and status "
-                               "(done, failed).", ["route", "kind", "status"], registry=r)
+                               "(done, failed, held: a closed period).",
+                               ["route", "kind", "status"], registry=r)
         self.requests = Counter("timebridge_requests", "HTTP requests (attempts) to each "
                                 "API by status class (2xx, 4xx, 5xx; error: no answer).",
                                 ["api", "status_class"], registry=r)
@@ -156,7 +157,7 @@ def observe_pass(result: RouteResult, outcome: str | None = None,
 def observe_action(route: str, kind: str, status: str) -> None:
     """One applied action of ``route`` (the executor calls it as each one ends, so a long
     backfill shows its progress): ``kind`` create|update|delete|conflict|skip|unchanged
-    (unchanged is not counted), ``status`` done|failed."""
+    (unchanged is not counted), ``status`` done|failed|held."""
     if kind != "unchanged":
         _current.actions.labels(route, kind, status).inc()
 

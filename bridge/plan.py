@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bridge.actions import Action, Kind, ProofRequest, Proofs, RouteRules
+from bridge.closed import hold
 from bridge.decide import MISSING, decide, gone, in_step, new_origin, origin_of
 from bridge.model import CanonicalEntry, Skip
 from bridge.perf import gc_paused
@@ -279,7 +280,7 @@ def _plan(rules: RouteRules, inputs: Inputs, proofs: Proofs) -> Plan:
             now = proofs.source[key]
             if now is None or not now.is_copy:
                 actions.extend(_origin(rules, idx, proofs, key, now, link, complete))
-    return _brake(rules, inputs, Plan(actions, unchanged=unchanged))
+    return _brake(rules, inputs, Plan(hold(rules, actions), unchanged=unchanged))
 
 
 def _origin(rules: RouteRules, idx: _Index, proofs: Proofs, key: str,
@@ -339,7 +340,9 @@ def _copy(idx: _Index, proofs: Proofs, key: str, link: Link | None,
 
 def _brake(rules: RouteRules, inputs: Inputs, result: Plan) -> Plan:
     """Refuse the deletes of a pass that would delete too large a share of the copies."""
-    deletes = [a for a in result.actions if a.kind is Kind.DELETE and a.forget_link]
+    # A held delete (a closed period) is not done, so it does not count against the brake.
+    deletes = [a for a in result.actions
+               if a.kind is Kind.DELETE and a.forget_link and a.held is None]
     if not deletes or rules.allow_deletes:
         return result
     basis = inputs.brake

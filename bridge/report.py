@@ -55,6 +55,7 @@ def route_dict(result: RouteResult) -> dict[str, Any]:
         "from": result.window.start.isoformat(),
         "to": result.window.end.isoformat(),
         "error": result.error,
+        "notes": result.notes,
         "summary": result.summary,
         "actions": [action_dict(o) for o in result.listed],
     }
@@ -104,6 +105,8 @@ def print_table(results: Sequence[RouteResult], dry_run: bool, console: Console)
         console.print(counts)
         if result.error:
             console.print(Text.assemble(("error:", "red"), " ", as_text(result.error)))
+        for note in result.notes:
+            console.print(Text.assemble(("note:", "yellow"), " ", as_text(note)))
         if not result.listed:
             continue
         table = Table(show_header=True, header_style="bold")

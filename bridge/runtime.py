@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from bridge.actions import RouteRules
+from bridge.closed import effective
 from bridge.config import RouteConfig
 from bridge.config_loader import LoadedConfig
 from bridge.rate_budget import PostgresBudgets, shared_budgets
@@ -70,7 +71,9 @@ class Runtime:
             on_conflict=route.on_conflict, max_delete_share=route.max_delete_share,
             allow_deletes=allow_deletes, billable=route.billable,
             known_refs=frozenset(c.reference_source for c in self.config.connectors.values()),
-            write_concurrency=self.config.connectors[route.target].max_concurrent_writes)
+            write_concurrency=self.config.connectors[route.target].max_concurrent_writes,
+            closed_through=effective(route.closed_through,
+                                     self.config.connectors[route.target].closed_through))
 
     def source_filters(self, route: RouteConfig) -> dict[str, Any]:
         return {k: v for k, v in route.filter.items() if v}

@@ -83,19 +83,23 @@ def print_status(data: dict[str, Any], console: Console) -> None:
 def status_view(data: dict[str, Any], title: str = "timebridge status") -> Group:
     """What :func:`print_status` prints, as one renderable (``status --watch`` redraws it)."""
     table = Table(title=title, header_style="bold")
-    for column in ("route", "last run", "window", "done", "failed", "conflicts", "error"):
+    # "held": changes the last run did not make because they touch a closed period.
+    for column in ("route", "last run", "window", "done", "failed", "held", "conflicts",
+                   "error"):
         table.add_column(column)
     for r in data["routes"]:
         run = r["last_run"]
         if run is None:
-            table.add_row(as_text(r["route"]), "never", "", "", "", str(len(r["conflicts"])), "")
+            table.add_row(as_text(r["route"]), "never", "", "", "", "",
+                          str(len(r["conflicts"])), "")
             continue
         done = sum(run["summary"].get(k, 0) for k in ("create", "update", "delete"))
         state = run["finished_at"] or "unfinished"
         scope = f"{run['scope']} in " if run.get("scope") else ""
         table.add_row(*(as_text(cell) for cell in (
             r["route"], state, f"{scope}{run['from']} .. {run['to']}", done,
-            run["summary"].get("failed", 0), len(r["conflicts"]), run["error"])))
+            run["summary"].get("failed", 0), run["summary"].get("held", 0),
+            len(r["conflicts"]), run["error"])))
     lines: list[Text] = []
     for r in data["routes"]:
         full = r.get("last_full_run")

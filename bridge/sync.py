@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from bridge import metrics
 from bridge.actions import Action, Kind, ProofRequest, Proofs, RouteRules
 from bridge.chunks import DEFAULT_CHUNK_DAYS, Crossings, chunk_windows, left_out, source_keys
+from bridge.closed import closed_note
 from bridge.config import RouteConfig
 from bridge.execute import Executor, Outcome, serialised
 from bridge.locks import Held
@@ -38,7 +39,8 @@ from connectors.bounded_net import Stoppable, stoppable
 log = logging.getLogger("timebridge.sync")
 #: A pass that runs longer stops (a year's backfill at Kaiten's 5 requests/s fits).
 DEFAULT_MAX_PASS_SECONDS = 24 * 3600
-SUMMARY_KEYS = ("create", "update", "delete", "unchanged", "conflict", "skip", "failed")
+SUMMARY_KEYS = ("create", "update", "delete", "unchanged", "conflict", "skip", "failed",
+                "held")
 
 
 @dataclass
@@ -53,14 +55,15 @@ class RouteResult:
     error: str | None = None
     interrupted: bool = False
     held: bool = False   # the route was held by another run: nothing was read or written
+    notes: list[str] = field(default_factory=list)   # e.g. a range that is closed
 
     @property
     def summary(self) -> dict[str, int]:
         counts = Counter({k: 0 for k in SUMMARY_KEYS})
         counts["unchanged"] = self.unchanged
         for o in self.outcomes:
-            if o.status == "failed":
-                counts["failed"] += 1
+            if o.status in ("failed", "held"):   # neither is done: counted only there
+                counts[o.status] += 1
             elif o.kind is not Kind.UNCHANGED:
                 counts[o.kind.value] += 1
         return dict(counts)
@@ -153,6 +156,8 @@ def run_pass(spec: PassSpec, store: StateStore, *, dry_run: bool = False,
     failures (they become the route's error or an action's). Counted in
     :mod:`bridge.metrics` as it ends."""
     result = RouteResult(spec.rules.name, spec.rules.window, dry_run)
+    note = closed_note(spec.rules.window, spec.rules.closed_through)
+    result.notes.extend([note] if note else [])
     try:
         clock = PassClock(stop, max_seconds)
         # stoppable: a read or look-up in flight ends when the pass is stopped, not after.

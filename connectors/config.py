@@ -3,9 +3,40 @@
 from __future__ import annotations
 
 import re
+from datetime import date, datetime
+from typing import Annotated
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+
+def closed_date(value: object) -> date | None:
+    """A ``closed_through`` value: a real date, as "YYYY-MM-DD" text or a TOML date.
+
+    Strict on purpose: pydantic alone would take a number as seconds since 1970 and a
+    date-time as its date, and a closed period must mean exactly what it says.
+    """
+    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError as exc:
+            raise ValueError(f"not a real date: {value!r} ({exc})") from None
+    shown = value.isoformat() if isinstance(value, datetime) else repr(value)  # a TOML date-time
+    raise ValueError(f"must be a date YYYY-MM-DD, such as \"2026-10-31\" (got {shown})")
+
+
+#: No copy dated on or before it is created, changed or deleted (see bridge.closed).
+ClosedThrough = Annotated[date | None, BeforeValidator(closed_date)]
 
 
 class Strict(BaseModel):
@@ -33,6 +64,8 @@ class ConnectorBase(Strict):
     # As a target: copies written at once (each with its own intent and link), so a
     # round trip longer than the rate limit's interval still keeps the limit in use.
     max_concurrent_writes: int = Field(default=4, ge=1, le=16)
+    # As a target: the books are closed through this date (a route may close later).
+    closed_through: ClosedThrough = None
 
     @field_validator("base_url")
     @classmethod

@@ -40,10 +40,11 @@ REPO = Path(__file__).resolve().parent.parent
 # Pinned once per test run, so a run that crosses midnight (UTC) keeps one "today".
 TODAY = datetime.now(UTC).date()
 TZ = ZoneInfo(TIMEZONE)
-SUMMARY_KEYS = {"create", "update", "delete", "unchanged", "conflict", "skip", "failed"}
+SUMMARY_KEYS = {"create", "update", "delete", "unchanged", "conflict", "skip", "failed",
+                "held"}
 ACTION_KEYS = {"action", "status", "origin", "target_id", "task", "date", "seconds", "reason",
                "changes", "error"}
-ROUTE_KEYS = {"route", "from", "to", "error", "summary", "actions"}
+ROUTE_KEYS = {"route", "from", "to", "error", "notes", "summary", "actions"}
 WRITES = ("create", "update", "delete")
 REF = {"kaiten": "KAITEN", "tracker": "YANDEX_TRACKER"}
 ROUTES = ("kaiten-billing", "tracker-billing", "kaiten-tracker", "tracker-kaiten")
@@ -150,12 +151,15 @@ def check_report(report: dict[str, Any], *, dry_run: bool) -> None:
         for action in route["actions"]:
             assert set(action) == ACTION_KEYS, action.keys()
             assert action["action"] in ("create", "update", "delete", "conflict", "skip")
-            assert action["status"] in (("planned", "failed") if dry_run
-                                        else ("done", "failed")), action
+            assert action["status"] in (("planned", "failed", "held") if dry_run
+                                        else ("done", "failed", "held")), action
             assert re.fullmatch(r"(kaiten|tracker|billing):[^\s:]+", action["origin"]), action
             if action["status"] == "failed":
                 assert action["error"], action
                 counted["failed"] += 1
+            elif action["status"] == "held":  # a closed period: counted only as held
+                assert action["reason"].startswith("period closed through "), action
+                counted["held"] += 1
             else:
                 assert action["error"] is None, action
                 counted[action["action"]] += 1

@@ -128,10 +128,11 @@ def test_every_part_is_present_with_the_right_figures() -> None:
     assert "Dry run" in text and "2026-11-25 12:30:00 UTC" in text
     summary = page.tables["summary"]
     assert [row[0] for row in summary] == ["kaiten-billing", "tracker-billing <b>"]
-    # route, from, to, create, update, delete, unchanged, conflict, skip, failed, hours, error
-    assert summary[0][1:11] == ["2026-11-01", "2026-11-30", "2", "0", "1", "5", "0", "0", "0",
-                                "2h15m"]
-    assert summary[1][10:] == ["1h00m", "host unreachable <i>"]
+    # route, from, to, create, update, delete, unchanged, conflict, skip, failed, held, hours,
+    # error
+    assert summary[0][1:12] == ["2026-11-01", "2026-11-30", "2", "0", "1", "5", "0", "0", "0",
+                                "0", "2h15m"]
+    assert summary[1][11:] == ["1h00m", "host unreachable <i>"]
 
     per_task = {row[0]: row for row in page.tables["per-task"]}
     assert per_task["prj_a"][1] == "3" and per_task["prj_a"][-1] == "2h45m"
