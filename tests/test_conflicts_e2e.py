@@ -346,3 +346,27 @@ def test_the_whole_story_on_postgres(workdir: Path, postgres_schema: str) -> Non
         with StateStore(world.resolved_state_url) as store:
             assert sorted((r.route, r.keep) for r in store.resolutions()) == [
                 ("kaiten-billing", "source"), ("kaiten-tracker", "target")]
+
+
+def test_keep_source_now_never_writes_a_closed_period(world: DemoWorld,
+                                                      people: People) -> None:
+    """The month of the hand-edited copy was closed after the conflict: ``resolve --keep
+    source --now`` goes through the planner like every pass, so the rewrite is held, the
+    copy keeps the hand edit, and the resolution waits until the period reopens."""
+    origin, entry = hand_edited(world, people)
+    corrected = world.contracting.entry(entry.id)
+    text = world.config_path.read_text()
+    table = "[connectors.billing]\n"
+    closed = world.config_path.with_name("closed.toml")
+    closed.write_text(text.replace(table, f'{table}closed_through = "{world.today}"\n'))
+    run = cli(closed, "resolve", f"kaiten:{origin}", "--keep", "source", "--now")
+    assert "held" in run.stdout + run.stderr, (run.stdout, run.stderr)
+    assert world.contracting.entry(entry.id) == corrected      # not written
+    later = cli(closed, "sync", "--route", "kaiten-billing", "--format", "json")
+    assert [a["status"] for a in actions(later, "kaiten-billing", "update")] == ["held"]
+    assert world.contracting.entry(entry.id) == corrected
+    reopened = cli(world.config_path, "sync", "--route", "kaiten-billing", "--format", "json")
+    assert [a["status"] for a in actions(reopened, "kaiten-billing", "update")] == ["done"]
+    rewritten = world.contracting.entry(entry.id)
+    assert (rewritten["durationSeconds"], rewritten["description"]) == (entry.seconds,
+                                                                        entry.comment)
