@@ -177,3 +177,6 @@ def setup_logging(*, debug: bool = False, stream: IO[str] | None = None) -> None
     for name in NOISY_LOGGERS:
         # NOTSET under debug: inherit DEBUG from the root, and undo an earlier WARNING.
         logging.getLogger(name).setLevel(logging.NOTSET if debug else logging.WARNING)
+    # stamina's own retry line names no API, request or delay; connectors.http logs each
+    # retry in full, so stamina's is kept for --debug only.
+    logging.getLogger("stamina").setLevel(logging.NOTSET if debug else logging.ERROR)

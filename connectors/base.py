@@ -87,6 +87,12 @@ class TransientError(ConnectorError):
     retriable = True
 
 
+class UnreachableError(TransientError):
+    """The host could not be reached at all (refused, no such name, no answer to connect):
+    nothing was sent. Tried again only briefly (``connectors.http_retry``): a host that is
+    down stays down for longer than a pass should wait."""
+
+
 class UnknownOutcomeError(TransientError):
     """A write that may or may not have been applied (timeout or 5xx after sending).
 

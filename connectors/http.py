@@ -30,6 +30,7 @@ from connectors.base import (
     StoppedError,
     TransientError,
     UnknownOutcomeError,
+    UnreachableError,
 )
 from connectors.bounded_net import PastDeadline, Stopped, bounded, bounded_transport, stop_requested
 from connectors.credential import Credential
@@ -42,8 +43,9 @@ __all__ = ["LOG_FILTER", "REQUEST_OBSERVERS", "HttpClient", "RateLimiter", "Reda
            "Redactor", "RetryPolicy", "classify", "parse_json", "reset_wait"]
 
 log = logging.getLogger("timebridge.http")
-# stamina logs each retry at WARNING as a bare "stamina.retry_scheduled"; without a
-# handler Python's last-resort handler would print that to a CLI user's stderr.
+# stamina logs each retry at WARNING as a bare "stamina.retry_scheduled" (no API, no
+# request, no delay): this module says each retry itself (see _send_retrying), and without
+# a handler Python's last-resort handler would print stamina's line to a CLI user's stderr.
 logging.getLogger("stamina").addHandler(logging.NullHandler())
 
 _SENSITIVE_HEADER = re.compile(r"auth|token|key|secret|cookie|session", re.IGNORECASE)
@@ -121,6 +123,9 @@ class HttpClient:
                                     transport=transport or bounded_transport())
         self._lock = threading.Lock()
         self.requests_sent = 0
+        # After a request gave up on a host it could not reach: until this (monotonic)
+        # time, requests fail at once with why (see RetryPolicy.unreachable_hold).
+        self._unreachable: tuple[float, str] | None = None
 
     def __repr__(self) -> str:
         return f"HttpClient(connector={self.connector!r}, base_url={str(self._client.base_url)!r})"
@@ -208,9 +213,19 @@ class HttpClient:
                 wait = budget.after_refusal(exc.retry_after)
                 if wait is None:
                     return False
+                log.info("%s: %s %s rate limited (answer %d); waiting %.1fs, then asking "
+                         "again", self.connector, method, self._shown(path),
+                         budget.refusals, wait)
                 self._pause(method, path, exc.retry_after, wait)
                 return 0.0
-            return budget.after_failure(exc)
+            if isinstance(exc, UnreachableError) and self._unreachable_now():
+                return False   # another request already gave up on this host
+            wait = budget.after_failure(exc)
+            if wait is not False and isinstance(exc, ConnectorError):
+                log.warning("%s: %s %s: %s; attempt %d of %d failed, trying again in "
+                            "%.1fs", self.connector, method, self._shown(path),
+                            self._bare(exc), budget.failures, budget.attempts_for(exc), wait)
+            return wait
 
         try:
             # Unlimited here: `budget` bounds attempts of failures and the time of 429s.
@@ -220,6 +235,12 @@ class HttpClient:
             ):
                 with attempt:
                     return self._attempt(method, path, params, json, safe, parse, headers)
+        except UnreachableError as error:
+            if not self._unreachable_now():
+                hold = self.retry.unreachable_hold
+                with self._lock:
+                    self._unreachable = (time.monotonic() + hold, self._bare(error))
+            raise
         except RateLimitedError as error:
             if budget.time_left > 0 or stop_requested():
                 raise  # retries are off (stamina inactive) or the pass is stopping
@@ -238,9 +259,25 @@ class HttpClient:
                         self.redact(path.split("?")[0]), server_wait, wait)
         self.rate_limiter.pause_until(time.time() + wait)
 
+    def _unreachable_now(self) -> str | None:
+        """Why this host is taken as unreachable for now, or None."""
+        held = self._unreachable
+        if held is None or time.monotonic() >= held[0]:
+            return None
+        return held[1]
+
+    def _shown(self, path: str) -> str:
+        """A request's path for a log line: no query string, secrets redacted."""
+        return self.redact(path.split("?")[0])
+
     def _attempt(self, method: str, path: str, params: Any, json: Any, safe: bool,
                  parse: str | None, headers: Mapping[str, str] | None = None,
                  ) -> tuple[httpx.Response, Any]:
+        why = self._unreachable_now()
+        if why is not None:
+            # Nothing is sent: the host could not be reached moments ago.
+            raise UnreachableError(f"{why} (not tried again within "
+                                   f"{self.retry.unreachable_hold:g}s)", connector=self.connector)
         self.rate_limiter.acquire()
         with self._lock:
             self.requests_sent += 1
@@ -339,8 +376,11 @@ class HttpClient:
                             httpx.InvalidURL)):
             return FatalError(self.redact(f"{where} cannot be sent: {reason}"),
                               connector=self.connector)
-        if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
-            # Nothing reached the server: safe to retry even a create.
+        if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+            # Nothing reached the server: safe to retry even a create, but briefly.
+            return UnreachableError(self.redact(f"cannot reach {host}: {reason}"),
+                                    connector=self.connector)
+        if isinstance(exc, httpx.PoolTimeout):   # our own pool was busy: the host is fine
             return TransientError(self.redact(f"cannot reach {host}: {reason}"),
                                   connector=self.connector)
         if isinstance(exc, httpx.TimeoutException):

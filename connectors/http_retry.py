@@ -4,8 +4,11 @@ A 429 proves the request was not applied (the server refused it before doing
 anything), so it is always safe to send again, a create included, and giving up
 after a handful of tries only turns a busy minute into a failed pass. Other
 transient failures (5xx, a lost connection) may mean a broken server: for those a
-small number of attempts is the right bound. :class:`RetryBudget` keeps both
-counts for one request; :mod:`connectors.http` drives it with ``stamina``.
+small number of attempts is the right bound, and a host that cannot be reached at all
+gets a short one (a host that is down stays down for longer than a pass should wait).
+:class:`RetryBudget` keeps the counts for one request; :mod:`connectors.http` drives it
+with ``stamina`` and says each retry in one log line: the API, the request, the attempt
+and the delay.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import random
 import time
 from dataclasses import dataclass
 
-from connectors.base import TransientError, UnknownOutcomeError
+from connectors.base import TransientError, UnknownOutcomeError, UnreachableError
 
 DEFAULT_MAX_RATE_LIMIT_SECONDS = 120.0
 
@@ -32,6 +35,13 @@ class RetryPolicy:
     wait_max: float = 30.0
     wait_jitter: float = 0.5
     max_rate_limit_wait: float = 120.0
+    # A host that cannot be reached at all (refused, unknown name): this many attempts,
+    # these waits between them (about 1 s in all), then the request fails; and for
+    # ``unreachable_hold`` seconds after, further requests to it fail at once instead of
+    # each waiting its own retries (a pass over a host that is down fails in seconds).
+    unreachable_attempts: int = 3
+    unreachable_waits: tuple[float, ...] = (0.25, 0.75)
+    unreachable_hold: float = 30.0
 
 
 class RetryBudget:
@@ -61,9 +71,20 @@ class RetryBudget:
         if not isinstance(exc, TransientError) or isinstance(exc, UnknownOutcomeError):
             return False
         self.failures += 1
+        if isinstance(exc, UnreachableError):
+            waits = self.policy.unreachable_waits
+            if self.failures >= self.policy.unreachable_attempts or not waits:
+                return False
+            return waits[min(self.failures, len(waits)) - 1]
         if self.failures >= self.policy.attempts:
             return False
         return self._backoff(self.failures)
+
+    def attempts_for(self, exc: Exception) -> int:
+        """How many attempts in all a request failing with ``exc`` gets."""
+        if isinstance(exc, UnreachableError):
+            return self.policy.unreachable_attempts
+        return self.policy.attempts
 
     def after_refusal(self, server_wait: float | None) -> float | None:
         """A 429: how long every user of the account pauses before this request asks

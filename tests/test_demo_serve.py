@@ -86,5 +86,14 @@ def test_serve_keeps_the_emulators_up_for_every_command(tmp_path: Path) -> None:
         until.set()
         runner.join(30)
     assert codes == [0] and "Stopped the emulators." in out.getvalue()
+    # The emulators are gone now: every route fails, loudly and soon, each retry said in
+    # full (the API, the request, the attempt, the delay), and at most 3 tries a request.
     report = _cli("report", "--config", config, "--format", "json")
-    assert report.returncode == 1    # the emulators are gone now: the routes fail, loudly
+    assert report.returncode == 1
+    routes = json.loads(report.stdout)["routes"]
+    assert all("cannot reach 127.0.0.1" in r["error"] for r in routes)
+    retries = [json.loads(line)["message"] for line in report.stderr.splitlines()
+               if "trying again" in line]
+    assert retries and all(": cannot reach 127.0.0.1:" in m and " of 3 failed, trying again "
+                           "in " in m for m in retries)
+    assert "stamina" not in report.stderr

@@ -30,6 +30,7 @@ from connectors.base import (
     RateLimitedError,
     TransientError,
     UnknownOutcomeError,
+    UnreachableError,
 )
 from connectors.emulator import EmulatorServer
 from connectors.http import HttpClient, RateLimiter, Redactor, RetryPolicy, classify, reset_wait
@@ -334,13 +335,48 @@ def test_unreadable_body_is_retried_then_transient(server: EmulatorServer, kind:
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
-def test_connection_refused_is_transient_naming_the_host(method: str) -> None:
+def test_connection_refused_is_unreachable_naming_the_host(method: str) -> None:
     port = closed_port()
-    with make(f"http://127.0.0.1:{port}") as client, pytest.raises(TransientError) as caught:
+    with make(f"http://127.0.0.1:{port}") as client, pytest.raises(UnreachableError) as caught:
         client.request(method, "/cards", json={} if method == "POST" else None)
-    assert type(caught.value) is TransientError  # a create that never left is not "unknown"
+    # A create that never left is not "unknown": nothing was sent.
+    assert isinstance(caught.value, TransientError)
+    assert not isinstance(caught.value, UnknownOutcomeError)
     assert str(caught.value) == f"kaiten: cannot reach 127.0.0.1:{port}: connection refused"
-    assert client.requests_sent == FAST.attempts
+    assert client.requests_sent == FAST.unreachable_attempts
+
+
+def test_a_host_that_refuses_fails_in_about_a_second_then_at_once() -> None:
+    """A host that is down costs one short bound (RetryPolicy.unreachable_waits), not a
+    minute of retries per request: later requests to it fail at once, sending nothing."""
+    port = closed_port()
+    policy = RetryPolicy(attempts=5, wait_initial=2.0, wait_max=30.0, wait_jitter=0.0)
+    with make(f"http://127.0.0.1:{port}", retry=policy) as client:
+        began = time.monotonic()
+        with pytest.raises(UnreachableError):
+            client.get_json("/cards")
+        first = time.monotonic() - began
+        assert client.requests_sent == policy.unreachable_attempts == 3
+        for path in ("/cards", "/issues", "/entries"):
+            with pytest.raises(UnreachableError, match="not tried again within 30s"):
+                client.get_json(path)
+        assert client.requests_sent == 3          # nothing more was sent
+    # The waits between the three attempts, not the 2 s of a 5xx's backoff.
+    assert sum(policy.unreachable_waits) <= first < 2.0 + sum(policy.unreachable_waits)
+
+
+def test_each_retry_says_the_api_the_request_the_attempt_and_the_delay(
+        server: EmulatorServer, caplog: pytest.LogCaptureFixture) -> None:
+    server.faults.add("status", status=503, times=2, path="/cards")
+    with caplog.at_level(logging.WARNING), make(server.base_url) as client:
+        client.get_json("/cards", params={"offset": 0, "limit": 1, "token": TOKEN})
+    lines = [r.getMessage() for r in caplog.records if r.name == "timebridge.http"]
+    assert len(lines) == 2, lines
+    for number, line in enumerate(lines, start=1):
+        assert line.startswith("kaiten: GET /cards: ")
+        assert "503" in line
+        assert f"attempt {number} of {FAST.attempts} failed, trying again in 0.0" in line
+        assert TOKEN not in line and "offset" not in line   # no query string in a log line
 
 
 def test_rate_limiter_paces_requests(server: EmulatorServer) -> None:

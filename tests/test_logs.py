@@ -67,6 +67,19 @@ def test_debug_level_and_quiet_http_loggers() -> None:
     assert [d["message"] for d in lines(stream)] == ["GET https://x/", "detail"]
 
 
+def test_stamina_s_bare_retry_line_is_left_to_debug() -> None:
+    """connectors.http says each retry in full (API, request, attempt, delay); stamina's own
+    "stamina.retry_scheduled" names none of them and is shown only with --debug."""
+    stream = io.StringIO()
+    setup_logging(stream=stream)
+    logging.getLogger("stamina").warning("stamina.retry_scheduled")
+    logging.getLogger("timebridge.http").warning("kaiten: GET /cards: 503; attempt 1 of 5")
+    assert [d["message"] for d in lines(stream)] == ["kaiten: GET /cards: 503; attempt 1 of 5"]
+    setup_logging(stream=stream, debug=True)
+    logging.getLogger("stamina").warning("stamina.retry_scheduled")
+    assert lines(stream)[-1]["message"] == "stamina.retry_scheduled"
+
+
 def test_a_token_never_appears_whatever_the_logger() -> None:
     stream = io.StringIO()
     setup_logging(stream=stream, debug=True)
