@@ -174,11 +174,19 @@ def finish(result: RouteResult, route: RoutePlan, check: Recheck,
             outcomes.append(Outcome(shown, shown.kind, "failed", shown.target_id, saved.reason,
                                     error=f"not re-checked ({why}); nothing written for it"))
         else:
-            outcomes.append(Outcome(shown, shown.kind, "stale", shown.target_id, check.why.get(
-                i, "its origin is not in the source over the plan's window now and no copy of "
-                   "it was found; re-plan to pick it up")))
+            outcomes.append(Outcome(shown, shown.kind, "stale", shown.target_id,
+                                    check.why.get(i) or _unseen(saved)))
     result.outcomes = outcomes
     result.unchanged = 0   # apply reports the plan's actions only
+
+
+def _unseen(saved: PlannedAction) -> str:
+    """Why an action is stale whose origin, copy and link the whole pass never met."""
+    if saved.action == "delete" and saved.copy is not None:
+        return (f"already done: the copy {saved.copy.id} is no longer in the target and the "
+                "bridge no longer tracks it; nothing to write")
+    return ("its origin is not in the source over the plan's window now and no copy of it "
+            "was found; re-plan to pick it up")
 
 
 def _action(saved: PlannedAction, target: tuple[str, str]) -> Action:
