@@ -45,6 +45,8 @@ from connectors.base import DateWindow, EntryDraft
 #: A plan older than this is refused unless ``--max-age`` allows it: a day old, the
 #: world it was decided on has moved on enough that most of it would be stale anyway.
 DEFAULT_MAX_AGE = timedelta(hours=24)
+#: How far ahead of this machine's clock a plan's time may be (another machine's clock).
+FUTURE_SKEW = timedelta(minutes=5)
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -92,6 +94,9 @@ def checked_plan(loaded: LoadedConfig, path: str, max_age: timedelta,
     except PlanError as exc:
         raise UsageError(str(exc)) from None
     age = (now or datetime.now(UTC)) - plan.made_at
+    if age < -FUTURE_SKEW:  # else an edited date would outlive every age limit
+        raise UsageError(f"{path}: the plan was made at {plan.made_at:%Y-%m-%d %H:%M} UTC, "
+                         "in the future; re-plan on a machine whose clock is right")
     if age > max_age:
         raise UsageError(f"{path}: the plan was made at {plan.made_at:%Y-%m-%d %H:%M} UTC, "
                          f"{_shown(age)} ago, older than the limit of {_shown(max_age)}; "

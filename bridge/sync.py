@@ -60,8 +60,8 @@ class RouteResult:
         for o in self.outcomes:
             if o.status == "failed":
                 counts["failed"] += 1
-            elif o.status == "stale":
-                continue  # apply: not done, and not a failure
+            elif o.status in ("stale", "held"):
+                continue  # not done (nothing was written), and not a failure
             elif o.kind is not Kind.UNCHANGED:
                 counts[o.kind.value] += 1
         return dict(counts)

@@ -53,13 +53,14 @@ def synced(world: DemoWorld) -> DemoWorld:
     return world
 
 
-def save_plan(world: DemoWorld, *args: str) -> tuple[Run, Path]:
-    """``report --route kaiten-billing --save-plan`` over the world's days (or ``args``)."""
+def save_plan(world: DemoWorld, *args: str, code: int = 0) -> tuple[Run, Path]:
+    """``report --route kaiten-billing --save-plan`` over the world's days (or ``args``);
+    the plan is saved whatever the dry run's exit code (``code``)."""
     path = world.folder / "plan.json"
     run = cli(world.config_path, *(args or ("report", "--from", world.first_day.isoformat(),
                                             "--to", world.today.isoformat())),
               "--route", ROUTE, "--save-plan", str(path), "--format", "json")
-    assert run.code == 0, run.stderr
+    assert run.code == code, run.stderr
     assert path.is_file()
     return run, path
 
@@ -237,6 +238,46 @@ def fast_retries_short() -> Iterator[None]:
         yield
 
 
+def test_a_held_action_in_a_plan_is_never_applied(world: DemoWorld) -> None:
+    """Closed periods mark actions ``held``: a plan keeps the mark, and apply shows the
+    action held and writes nothing for it."""
+    _, plan = save_plan(world)
+    saved = json.loads(plan.read_text())
+    creates = [a for a in saved["routes"][0]["actions"] if a["action"] == "create"]
+    creates[0].update(status="held", held="period closed through 2026-10-31")
+    plan.write_text(json.dumps(saved))
+    run = apply(world, plan)
+    assert run.code == 0, run.stderr
+    check_apply_report(run)
+    shown = by_origin(run)[creates[0]["origin"]]
+    assert (shown["status"], shown["reason"]) == ("held", "period closed through 2026-10-31")
+    assert copy_counts(world, ROUTE)[creates[0]["source"]["id"]] == 0
+    assert run.summary(ROUTE)["create"] == billing_writes(world) == len(creates) - 1
+
+
+def test_the_delete_brake_still_holds_for_a_plans_deletes(synced: DemoWorld) -> None:
+    world = synced
+    originals = sorted(route_state(world, ROUTE)[0], key=int)
+    gone = originals[: len(originals) * 3 // 4]
+    with world.kaiten._lock:  # most of the source vanishes
+        for log_id in gone:
+            del world.kaiten.time_logs[int(log_id)]
+    _, plan = save_plan(world, "sync", "--dry-run", code=1)   # the brake, as a dry run
+    assert {a["refused"] for a in json.loads(plan.read_text())["routes"][0]["actions"]
+            if a["action"] == "delete"} == {True}
+    run = apply(world, plan)
+    assert run.code == 1, run.stderr
+    assert "refused" in run.route(ROUTE)["error"]
+    deletes = actions(run, ROUTE, "delete")
+    assert len(deletes) == len(gone)
+    assert all(a["status"] == "failed" and "brake" in a["error"] for a in deletes)
+    assert world.contracting_server.log.count("DELETE") == 0
+    allowed = apply(world, plan, "--allow-deletes")
+    assert allowed.code == 0, allowed.stderr
+    assert {a["status"] for a in actions(allowed, ROUTE, "delete")} == {"done"}
+    assert not any(copy_counts(world, ROUTE)[o] for o in gone)
+
+
 # --- the report formats -----------------------------------------------------------------------
 
 
@@ -313,6 +354,11 @@ def test_a_plan_older_than_the_limit_is_refused_unless_allowed(world: DemoWorld)
     refused(apply(world, plan, "--max-age", "12h"), "older than the limit of 12.0h")
     refused(apply(world, plan, "--max-age", "soon"), "--max-age")
     assert billing_writes(world) == 0
+    saved["made_at"] = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    plan.write_text(json.dumps(saved))
+    refused(apply(world, plan, "--max-age", "2d"), "in the future")
+    saved["made_at"] = (datetime.now(UTC) - timedelta(hours=30)).isoformat()
+    plan.write_text(json.dumps(saved))
     run = apply(world, plan, "--max-age", "2d")
     assert run.code == 0, run.stderr
     assert billing_writes(world) == len(actions(run, ROUTE, "create")) > 0
