@@ -163,6 +163,18 @@ def test_applying_a_plan_twice_writes_nothing_the_second_time(world: DemoWorld) 
     assert second.summary(ROUTE)["create"] == 0
     assert max(copy_counts(world, ROUTE).values()) == 1
 
+    # Re-checking costs what a dry run costs (both sides read once), not a look-up per action.
+    def requests() -> int:
+        return sum(server.log.count() for server in world.servers.values())
+
+    before = requests()
+    assert apply(world, plan).code == 0
+    by_apply = requests() - before
+    before = requests()
+    dry = cli(world.config_path, "sync", "--dry-run", "--route", ROUTE, "--format", "json")
+    assert dry.code == 0
+    assert by_apply == requests() - before
+
 
 def test_an_update_whose_copy_was_hand_edited_since_the_plan_is_stale(
         synced: DemoWorld, people: People) -> None:
