@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from bridge.actions import Action, Proofs, RouteRules
+from bridge.actions import Action, Kind, Proofs, RouteRules
 from bridge.config import Config
 from bridge.execute import Outcome
 from bridge.model import CanonicalEntry, normalise_comment
@@ -133,6 +133,9 @@ class Recheck:
             if reason is not None:
                 # One origin's actions go together: half a replace is never applied.
                 self.why.update(dict.fromkeys(indexes, reason))
+                # Its bookkeeping still runs (adopting the copy a killed apply made, or
+                # forgetting a link whose copy is gone): the store only, no system.
+                chosen.update(id(a) for a in fresh.get(key, ()) if a.kind is Kind.UNCHANGED)
                 continue
             for i, f in pairs:
                 self.matched[i] = f
@@ -225,6 +228,11 @@ class _Now:
         if saved.action == "create" and link is not None and link.status == "linked":
             return (f"already done: the origin has a copy now ({link.target_record_id}); "
                     "nothing to write")
+        if saved.action == "create" and saved.holds is not None:
+            made = [c for c in copies if _holds_equal(saved.holds, c)]
+            if made:
+                return (f"already done: the origin has a copy now ({made[0].record_id}) "
+                        "holding what the plan wanted; nothing to write")
         if saved.action == "update" and saved.copy is not None and saved.holds is not None:
             same = [c for c in copies if c.record_id == saved.copy.id
                     and _holds_equal(saved.holds, c)]

@@ -11,7 +11,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+import signal
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,15 +23,19 @@ from e2e_helpers import (
     People,
     Run,
     actions,
+    assert_exactly_once,
     backfill_args,
     cli,
+    cli_process,
     copy_counts,
+    killed_when,
     route_state,
 )
 
 from bridge.demo import DemoWorld
 
 ROUTE = "kaiten-billing"
+ENTRIES = "/api/v1/time-entries"
 STATUSES = {"planned", "done", "failed", "held", "stale"}
 
 
@@ -231,8 +237,8 @@ def test_a_delete_is_applied_only_while_its_copy_is_as_planned(
 def test_a_target_read_that_stops_short_applies_nothing_blind(
         world: DemoWorld, fast_retries_short: None) -> None:
     _, plan = save_plan(world)
-    world.contracting_server.faults.add("status", status=503, method="GET",
-                                        path="/api/v1/time-entries", times=1000)
+    world.contracting_server.faults.add("status", status=503, method="GET", path=ENTRIES,
+                                        times=1000)
     run = apply(world, plan)
     assert run.code == 1, run.stderr
     check_apply_report(run)
@@ -288,6 +294,51 @@ def test_the_delete_brake_still_holds_for_a_plans_deletes(synced: DemoWorld) -> 
     assert allowed.code == 0, allowed.stderr
     assert {a["status"] for a in actions(allowed, ROUTE, "delete")} == {"done"}
     assert not any(copy_counts(world, ROUTE)[o] for o in gone)
+
+
+def test_an_apply_killed_midway_finishes_exactly_once_when_applied_again(
+        tmp_path: Path) -> None:
+    """SIGKILL among the writes (one may be in flight, its link not recorded): applying
+    the plan again writes the rest, each origin once, and reports the ones made before as
+    already done."""
+    with DemoWorld(tmp_path, today=TODAY, days=10, bulk_kaiten=40) as world:
+        _, plan = save_plan(world)
+        planned = {a["origin"] for a in json.loads(plan.read_text())["routes"][0]["actions"]
+                   if a["action"] == "create"}
+        # Slow writes, so the kill lands among them.
+        world.contracting_server.faults.add("latency", method="POST", path=ENTRIES,
+                                            delay=0.03, times=10_000)
+        code = killed_when(world.config_path, ["apply", str(plan)],
+                           lambda: world.contracting_server.log.count("POST", ENTRIES) >= 10,
+                           "the first creates")
+        assert code == -signal.SIGKILL, "the apply ended before it could be killed"
+        made = settled(lambda: sum(copy_counts(world, ROUTE).values()))
+        assert 10 <= made < len(planned)
+
+        again = cli_process(world.config_path, "apply", str(plan), "--format", "json")
+        assert again.code == 0, again.stderr
+        creates = {a["origin"]: a for a in actions(again, ROUTE, "create")}
+        assert set(creates) == planned
+        done = [o for o, a in creates.items() if a["status"] == "done"]
+        assert len(done) == len(planned) - made
+        assert all(a["reason"].startswith("already done") for o, a in creates.items()
+                   if o not in done)
+        assert_exactly_once(world, (ROUTE,))
+        assert {f"kaiten:{o}" for o in copy_counts(world, ROUTE)} == planned
+        writes = world.writes()
+        assert cli(world.config_path, "apply", str(plan)).code == 0
+        assert world.writes() == writes
+
+
+def settled(count: Callable[[], int]) -> int:
+    """``count()`` once it stays the same for a while (requests in flight have landed)."""
+    last = count()
+    while True:
+        time.sleep(0.2)
+        now = count()
+        if now == last:
+            return now
+        last = now
 
 
 # --- the report formats -----------------------------------------------------------------------
