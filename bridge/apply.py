@@ -74,7 +74,7 @@ def run_apply(loaded: LoadedConfig, path: str, *, fmt: str, max_age: timedelta,
                     window = DateWindow(route.start, route.end)
                     result = RouteResult(route.route, window, dry_run,
                                          error="interrupted before this route started")
-                    finish(result, route, Recheck(route), loaded)
+                    finish(result, route, Recheck(route), _target(loaded, route))
                 else:
                     result = _apply_route(runtime, store, loaded, route, dry_run=dry_run,
                                           allow_deletes=allow_deletes, stop=stop)
@@ -138,18 +138,23 @@ def _apply_route(runtime: Runtime, store: StateStore, loaded: LoadedConfig, rout
                                select=check)
         except StateError as exc:
             result = RouteResult(route.route, window, dry_run, error=f"state store failed: {exc}")
-    finish(result, route, check, loaded)
+    finish(result, route, check, _target(loaded, route))
     return result
 
 
+def _target(loaded: LoadedConfig, route: RoutePlan) -> tuple[str, str]:
+    name = loaded.config.route(route.route).target
+    return name, loaded.config.connectors[name].reference_source
+
+
 def finish(result: RouteResult, route: RoutePlan, check: Recheck,
-           loaded: LoadedConfig) -> None:
+           target: tuple[str, str]) -> None:
     """Turn the pass's outcomes into the plan's: one per saved action, in the plan's order.
 
     Applied: the executor's outcome. Held: shown, never written. Matched but not started
     (a signal, a lost lock): failed, apply again. Not matched: ``stale`` with why, or,
     when a read stopped short or the route could not run, failed: not re-checked, so
-    never applied blind.
+    never applied blind. ``target``: the target connector's name and reference_source.
     """
     placed = {id(action): i for i, action in check.matched.items()}
     done: dict[int, Outcome] = {}
@@ -157,8 +162,6 @@ def finish(result: RouteResult, route: RoutePlan, check: Recheck,
         i = placed.get(id(outcome.action))
         if i is not None:
             done[i] = outcome
-    conf = loaded.config.route(route.route)
-    target = (conf.target, loaded.config.connectors[conf.target].reference_source)
     outcomes = []
     for i, saved in enumerate(route.actions):
         if i in done:

@@ -37,10 +37,14 @@ _CHANGE_NAMES = {"work_date": "date"}
 
 def plan_of(results: Sequence[RouteResult], config: Config, made_by: str) -> SavedPlan:
     """The plan of a dry run's results: every listed action with what it was decided on."""
-    routes = tuple(RoutePlan(r.route, route_fingerprint(config, r.route), r.window.start,
-                             r.window.end, r.error, tuple(_saved(o) for o in r.listed))
-                   for r in results)
+    routes = tuple(route_plan(r, route_fingerprint(config, r.route)) for r in results)
     return SavedPlan(datetime.now(UTC), made_by, routes)
+
+
+def route_plan(result: RouteResult, fingerprint: str) -> RoutePlan:
+    """One route's part of the plan, from its dry run's result."""
+    return RoutePlan(result.route, fingerprint, result.window.start, result.window.end,
+                     result.error, tuple(_saved(o) for o in result.listed))
 
 
 def save(results: Sequence[RouteResult], config: Config, made_by: str, path: str) -> None:
