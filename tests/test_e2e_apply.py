@@ -182,6 +182,26 @@ def test_applying_a_plan_twice_writes_nothing_the_second_time(world: DemoWorld) 
     assert by_apply == requests() - before
 
 
+@pytest.mark.postgres
+def test_plan_and_apply_on_a_postgres_store(tmp_path: Path, postgres_schema: str) -> None:
+    with DemoWorld(tmp_path, today=TODAY, days=7, state_url=postgres_schema) as world:
+        people = People(world)
+        try:
+            planned_run, plan = save_plan(world)
+            changed = sorted(a["origin"] for a in actions(planned_run, ROUTE, "create"))[0]
+            people.kaiten_edit(changed.split(":")[1], comment="edited after the plan")
+            run = apply(world, plan)
+            assert run.code == 0, run.stderr
+            statuses = {a["origin"]: a["status"] for a in actions(run, ROUTE, "create")}
+            assert statuses.pop(changed) == "stale" and set(statuses.values()) == {"done"}
+            writes = world.writes()
+            assert apply(world, plan).code == 0
+            assert world.writes() == writes
+            assert max(copy_counts(world, ROUTE).values()) == 1
+        finally:
+            people.close()
+
+
 def test_an_update_whose_copy_was_hand_edited_since_the_plan_is_stale(
         synced: DemoWorld, people: People) -> None:
     world = synced
