@@ -33,6 +33,9 @@ from bridge.sync import RouteResult
 from connectors.base import EntryDraft
 
 _CHANGE_NAMES = {"work_date": "date"}
+#: How the reason of an action found done already (by an earlier apply or a sync) begins.
+ALREADY_DONE = "already done"
+WRITES = (Kind.CREATE, Kind.UPDATE, Kind.DELETE)
 
 
 def plan_of(results: Sequence[RouteResult], config: Config, made_by: str) -> SavedPlan:
@@ -125,22 +128,35 @@ class Recheck:
         for key, indexes in self.by_key.items():
             if any(i in self.matched for i in indexes) or not now.seen(key, fresh):
                 continue
-            pairs, reason, used = [], None, set()
+            mine = fresh.get(key, [])
+            pairs, done, reason, used = [], {}, None, set()
             for i in indexes:
-                f = _counterpart(self.saved[i], fresh.get(key, []), used)
-                reason = now.why(self.saved[i], key, fresh.get(key, [])) if f is None \
+                f = _counterpart(self.saved[i], mine, used)
+                why = now.why(self.saved[i], key, mine) if f is None \
                     else _differs(self.saved[i], f)
-                if reason is not None:
+                if why is None:
+                    used.add(id(f))
+                    pairs.append((i, f))
+                elif why.startswith(ALREADY_DONE):
+                    done[i] = why   # e.g. the delete half of a replace a killed apply made
+                else:
+                    reason = why
                     break
-                used.add(id(f))
-                pairs.append((i, f))
+            extra = [a for a in mine if id(a) not in used and a.kind in WRITES]
+            if reason is None and extra:
+                # A write the plan does not hold belongs with these (the delete half of
+                # an unfinished replace): never apply the plan's half alone.
+                reason = (f"decided differently now ({extra[0].kind.value}: "
+                          f"{extra[0].reason}); re-plan to pick it up")
             if reason is not None:
                 # One origin's actions go together: half a replace is never applied.
-                self.why.update(dict.fromkeys(indexes, reason))
+                self.why.update({i: done.get(i, reason) for i in indexes})
                 # Its bookkeeping still runs (adopting the copy a killed apply made, or
                 # forgetting a link whose copy is gone): the store only, no system.
-                chosen.update(id(a) for a in fresh.get(key, ()) if a.kind is Kind.UNCHANGED)
+                chosen.update(id(a) for a in mine if a.kind is Kind.UNCHANGED)
                 continue
+            self.why.update(done)
+            chosen.update(id(a) for a in mine if a.kind is Kind.UNCHANGED)
             for i, f in pairs:
                 self.matched[i] = f
                 self.why.pop(i, None)
@@ -230,22 +246,22 @@ class _Now:
         copies, link = self.copies(key), self.links.get(key)
         ids = {c.record_id for c in copies}
         if saved.action == "create" and link is not None and link.status == "linked":
-            return (f"already done: the origin has a copy now ({link.target_record_id}); "
+            return (f"{ALREADY_DONE}: the origin has a copy now ({link.target_record_id}); "
                     "nothing to write")
         if saved.action == "create" and saved.holds is not None:
             made = [c for c in copies if _holds_equal(saved.holds, c)]
             if made:
-                return (f"already done: the origin has a copy now ({made[0].record_id}) "
+                return (f"{ALREADY_DONE}: the origin has a copy now ({made[0].record_id}) "
                         "holding what the plan wanted; nothing to write")
         if saved.action == "update" and saved.copy is not None and saved.holds is not None:
             same = [c for c in copies if c.record_id == saved.copy.id
                     and _holds_equal(saved.holds, c)]
             if same and link is not None and link.status == "linked":
-                return (f"already done: the copy {saved.copy.id} holds what the plan "
+                return (f"{ALREADY_DONE}: the copy {saved.copy.id} holds what the plan "
                         "wanted; nothing to write")
         if saved.action == "delete" and saved.copy is not None and saved.copy.id not in ids \
                 and (link is None or saved.replace):
-            return f"already done: the copy {saved.copy.id} is gone; nothing to write"
+            return f"{ALREADY_DONE}: the copy {saved.copy.id} is gone; nothing to write"
         source = self.source(key)
         if saved.source is not None and source is None:
             return (f"the origin {saved.origin} is gone or out of the plan's window since the "

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from memory_connector import MemoryConnector
+from memory_connector import Crash, MemoryConnector
 
 from bridge.actions import RouteRules
 from bridge.apply import finish
@@ -108,3 +108,41 @@ def test_an_update_whose_copy_is_gone_is_stale(world: tuple) -> None:
     assert shown(result) == [("update", "stale", f"src:{rid}")]
     assert f"the copy {copy_id} is gone" in result.outcomes[0].reason
     assert not target.records
+
+
+def test_a_replace_killed_between_its_delete_and_its_create_is_finished_by_applying_again(
+        world: tuple) -> None:
+    source, target, store, _ = world
+    moved = source.add(task="1", work_date=date(2026, 11, 10), seconds=3600)
+    run_pass(PassSpec(*world[:2], world[3]), store)
+    source.edit(moved, task="2")
+    saved = plan_now(world)
+    target.crash_at = "after_write"   # the delete is applied; the process dies there
+    with pytest.raises(Crash):
+        apply_plan(world, saved)
+    assert not target.records
+
+    result = apply_plan(world, saved)
+    assert [(o.kind.value, o.status) for o in result.outcomes] == [("delete", "stale"),
+                                                                   ("create", "done")]
+    assert result.outcomes[0].reason.startswith("already done")
+    assert [(c.task, c.origin.record_id) for c in target.records.values()] == [("T-2", moved)]
+    again = apply_plan(world, saved)
+    assert {o.status for o in again.outcomes} == {"stale"}
+    assert len(target.records) == 1
+
+
+def test_the_plans_half_of_a_replace_is_never_applied_alone(world: tuple) -> None:
+    """The plan holds a create; now the origin's old copy must go first (an unfinished
+    replace the plan did not know): the create alone would leave two copies."""
+    source, target, store, _ = world
+    moved = source.add(task="1", work_date=date(2026, 11, 10), seconds=3600)
+    run_pass(PassSpec(*world[:2], world[3]), store)
+    source.edit(moved, task="2")
+    saved = plan_now(world)
+    only_create = RoutePlan(saved.route, saved.fingerprint, saved.start, saved.end, None,
+                            tuple(a for a in saved.actions if a.action == "create"))
+    result = apply_plan(world, only_create)
+    assert [(o.kind.value, o.status) for o in result.outcomes] == [("create", "stale")]
+    assert "decided differently now (delete" in result.outcomes[0].reason
+    assert [c.task for c in target.records.values()] == ["T-1"]
