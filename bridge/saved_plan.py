@@ -127,6 +127,7 @@ def route_fingerprint(config: Config, name: str) -> str:
 
 
 def to_dict(plan: SavedPlan) -> dict[str, Any]:
+    """The plan as the file's JSON object."""
     return {PLAN_KEY: plan.version, "made_at": plan.made_at.isoformat(),
             "made_by": plan.made_by, "routes": [_route_dict(r) for r in plan.routes]}
 
@@ -188,6 +189,7 @@ def read_plan(path: str | Path) -> SavedPlan:
 
 
 def from_dict(data: dict[str, Any]) -> SavedPlan:
+    """The plan of the file's JSON object; :class:`PlanError` naming what is wrong."""
     version = data.get(PLAN_KEY)
     if version != PLAN_VERSION or isinstance(version, bool):
         raise PlanError(f"plan version {version!r} is not one this timebridge reads "
@@ -251,8 +253,7 @@ def _holds(data: dict | None, where: str) -> Holds | None:
     return Holds(_get(data, "task", str, where),
                  _day(_get(data, "date", str, where), f"{where}.date"),
                  _get(data, "seconds", int, where), _get(data, "comment", str, where),
-                 start,
-                 _get(data, "billable", (str, None), where))
+                 start, _get(data, "billable", (str, None), where))
 
 
 def _object(data: object, where: str) -> dict:
@@ -288,8 +289,7 @@ def _date(text: str, where: str) -> date:
 
 def _day(text: str, where: str) -> str:
     """A date kept as the text it was saved as, once checked."""
-    _date(text, where)
-    return text
+    return _date(text, where) and text
 
 
 def _datetime(text: str, where: str) -> datetime:
