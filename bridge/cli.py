@@ -62,6 +62,17 @@ AllowDeletesOpt = Annotated[
     bool, typer.Option("--allow-deletes", help="Lift the max_delete_share brake for this run.")
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+SavePlanOpt = Annotated[
+    str | None,
+    typer.Option("--save-plan", metavar="PLAN.json",
+                 help="Also write the plan, for review and 'timebridge apply' (dry runs only)."),
+]
+
+
+def _plan_needs_dry_run(save_plan: str | None, dry_run: bool, command: str) -> None:
+    if save_plan is not None and not dry_run:
+        fail(f"--save-plan needs --dry-run: a saved plan is applied later with 'timebridge "
+             f"apply', so '{command}' must not write now")
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
@@ -179,10 +190,12 @@ def sync(
     fmt: Annotated[RunFormat, typer.Option("--format", help="Output format.")] = RunFormat.table,
     allow_deletes: AllowDeletesOpt = False,
     quiet: QuietOpt = False,
+    save_plan: SavePlanOpt = None,
 ) -> None:
     """One reconciliation pass of each route over its window."""
+    _plan_needs_dry_run(save_plan, dry_run, "sync")
     passes(ctx, config, routes=route, dry_run=dry_run, allow_deletes=allow_deletes,
-           fmt=fmt.value, quiet=quiet)
+           fmt=fmt.value, quiet=quiet, save_plan=save_plan, made_by="sync --dry-run")
 
 
 @app.command()
@@ -198,13 +211,16 @@ def backfill(
     fmt: Annotated[RunFormat, typer.Option("--format", help="Output format.")] = RunFormat.table,
     allow_deletes: AllowDeletesOpt = False,
     quiet: QuietOpt = False,
+    save_plan: SavePlanOpt = None,
 ) -> None:
     """The same as sync over an explicit range of work dates, with a progress bar."""
+    _plan_needs_dry_run(save_plan, dry_run, "backfill")
     start, end = parse_date(date_from, "--from"), parse_date(date_to, "--to")
     if end < start:
         fail(f"--to {end} is before --from {start}")
     passes(ctx, config, routes=route, dry_run=dry_run, allow_deletes=allow_deletes,
-           fmt=fmt.value, window=(start, end), quiet=quiet)
+           fmt=fmt.value, window=(start, end), quiet=quiet, save_plan=save_plan,
+           made_by="backfill --dry-run")
 
 
 @app.command()
@@ -217,6 +233,7 @@ def report(
     fmt: Annotated[ReportFormat, typer.Option("--format")] = ReportFormat.table,
     output: Annotated[str | None, typer.Option("--output", "-o", metavar="FILE",
                                                help="Write the report to FILE.")] = None,
+    save_plan: SavePlanOpt = None,
 ) -> None:
     """Dry run: what sync (or backfill, with a range) would do. Writes nothing anywhere."""
     if (date_from is None) != (date_to is None):
@@ -227,7 +244,39 @@ def report(
         if window[1] < window[0]:
             fail(f"--to {date_to} is before --from {date_from}")
     passes(ctx, config, routes=route, dry_run=True, allow_deletes=False, fmt=fmt.value,
-           window=window, output=output)
+           window=window, output=output, save_plan=save_plan, made_by="report")
+
+
+@app.command()
+def apply(
+    ctx: typer.Context,
+    plan: Annotated[str, typer.Argument(metavar="PLAN.json", help="A plan saved by "
+                                        "'report --save-plan' or 'sync --dry-run --save-plan'.")],
+    config: ConfigOpt = None,
+    fmt: Annotated[RunFormat, typer.Option("--format", help="Output format.")] = RunFormat.table,
+    max_age: Annotated[str, typer.Option(
+        "--max-age", metavar="AGE", help="Refuse a plan older than this (24h, 90m, 7d, "
+        "or seconds).")] = "24h",
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Re-check only: which actions would be applied, which are stale; "
+        "write nothing.")] = False,
+    allow_deletes: AllowDeletesOpt = False,
+) -> None:
+    """Apply exactly a saved plan's actions whose origin and copy are unchanged since it was
+    saved; the others are reported stale. Applying twice writes nothing the second time."""
+    from bridge.apply import parse_age, run_apply
+    from bridge.commands import PassFailure, UsageError
+    from bridge.state import StateError
+
+    loaded = load(ctx, config)
+    try:
+        code = run_apply(loaded, plan, fmt=fmt.value, max_age=parse_age(max_age),
+                         dry_run=dry_run, allow_deletes=allow_deletes)
+    except UsageError as exc:
+        fail(str(exc))
+    except (PassFailure, StateError) as exc:
+        fail(str(exc), EXIT_FAILED)
+    raise typer.Exit(code)
 
 
 @app.command()

@@ -98,10 +98,16 @@ def sqlite_file_exists(url: str) -> bool:
 
 def run_passes(loaded: LoadedConfig, *, routes: list[str] | None, dry_run: bool,
                allow_deletes: bool, fmt: str, window: tuple[date, date] | None = None,
-               output: str | None = None, quiet: bool = True) -> int:
-    """Run the chosen routes once; print the report; return the exit code."""
+               output: str | None = None, quiet: bool = True,
+               save_plan: str | None = None, made_by: str = "report") -> int:
+    """Run the chosen routes once; print the report; return the exit code. ``save_plan``
+    (a dry run's): also write the plan there (see :mod:`bridge.saved_plan`)."""
     if output is not None:
         check_output(loaded, output)
+    if save_plan is not None:
+        check_output(loaded, save_plan, "--save-plan")
+        if output is not None and _same_file(Path(output), Path(save_plan)):
+            raise UsageError("--save-plan and --output name the same file; give two")
     runtime = Runtime(loaded)
     try:
         chosen = runtime.routes(routes)
@@ -145,6 +151,10 @@ def run_passes(loaded: LoadedConfig, *, routes: list[str] | None, dry_run: bool,
         runtime.close()
         store.close()
     emit(results, dry_run, fmt, output)
+    if save_plan is not None:
+        from bridge.recheck import save
+
+        save(results, loaded.config, made_by, save_plan)
     return EXIT_FAILED if any(r.failed for r in results) else EXIT_OK
 
 
@@ -169,27 +179,28 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def check_output(loaded: LoadedConfig, output: str) -> None:
-    """``--output``: a file in a folder that exists, and none the bridge itself needs."""
+def check_output(loaded: LoadedConfig, output: str, option: str = "--output") -> None:
+    """``--output`` (or ``option``): a file in a folder that exists, and none the bridge
+    itself needs."""
     path = Path(output)
     if not output or path.is_dir():
-        raise UsageError(f"--output: {output} is a folder; give a file name")
+        raise UsageError(f"{option}: {output} is a folder; give a file name")
     states = _state_files(loaded)
     precious = [(loaded.path, "the config file"), *((f, "the state store") for f in states),
                 *((f, f"the token file of connector {n!r}") for n, f in loaded.token_files.items())]
     if states and path.name.startswith(states[0].name + ".") and path.name.endswith(".lock") \
             and _same_file(path.parent, states[0].parent):
-        raise UsageError(f"--output: {output} is a route lock of the state store; give "
+        raise UsageError(f"{option}: {output} is a route lock of the state store; give "
                          "another file")
     for other, what in precious:
         if _same_file(path, other):
-            raise UsageError(f"--output: {output} is {what}; writing the report there would "
+            raise UsageError(f"{option}: {output} is {what}; writing the report there would "
                              "destroy it: give another file")
     folder = path.parent
     if not folder.is_dir():
-        raise UsageError(f"--output: folder {folder} does not exist")
+        raise UsageError(f"{option}: folder {folder} does not exist")
     if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise UsageError(f"--output: cannot write {output}: permission denied")
+        raise UsageError(f"{option}: cannot write {output}: permission denied")
 
 
 def emit(results: list[RouteResult], dry_run: bool, fmt: str, output: str | None) -> None:

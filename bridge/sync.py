@@ -64,6 +64,8 @@ class RouteResult:
         for o in self.outcomes:
             if o.status in ("failed", "held"):   # neither is done: counted only there
                 counts[o.status] += 1
+            elif o.status == "stale":
+                continue  # an apply's action whose origin or copy changed: nothing written
             elif o.kind is not Kind.UNCHANGED:
                 counts[o.kind.value] += 1
         return dict(counts)
@@ -79,6 +81,9 @@ class RouteResult:
 
 
 Progress = Callable[[str, int], None]
+#: A saved plan's filter of a pass's fresh actions (see :mod:`bridge.recheck`): given the
+#: rules, what the chunk read, the look-ups and the fresh plan, the actions to execute.
+Select = Callable[[RouteRules, Inputs, Proofs, list[Action]], list[Action]]
 
 
 class PassClock:
@@ -125,22 +130,26 @@ class PassSpec:
     # A narrow pass (a webhook's hint): one source task's records, in one chunk; the
     # source filters then already ask for that task (see bridge.narrow).
     narrow: Narrow | None = None
+    # Applying a saved plan: only the fresh actions this returns are executed.
+    select: Select | None = None
 
 
 def run_route(runtime: Runtime, route: RouteConfig, window: DateWindow, store: StateStore, *,
               dry_run: bool = False, allow_deletes: bool = False,
               stop: threading.Event | None = None, progress: Progress | None = None,
               narrow: Narrow | None = None,
-              max_seconds: float = DEFAULT_MAX_PASS_SECONDS) -> RouteResult:
+              max_seconds: float = DEFAULT_MAX_PASS_SECONDS,
+              select: Select | None = None) -> RouteResult:
     """One reconciliation pass of a configured route over ``window``; ``narrow``: only
-    that source task's records (a webhook's hint), in one chunk."""
+    that source task's records (a webhook's hint), in one chunk; ``select``: execute only
+    the actions it keeps (applying a saved plan)."""
     try:
         filters = runtime.source_filters(route)
         spec = PassSpec(runtime.connector(route.source), runtime.connector(route.target),
                         runtime.rules(route, window, allow_deletes=allow_deletes),
                         narrow.source_filters(filters) if narrow else filters,
                         runtime.target_filters(route),
-                        None if narrow else route.chunk_days, narrow=narrow)
+                        None if narrow else route.chunk_days, narrow=narrow, select=select)
     except ConnectorError as exc:
         result = RouteResult(route.name, window, dry_run, error=explain(exc))
         metrics.observe_pass(result)
@@ -284,6 +293,10 @@ def _chunk(spec: PassSpec, store: StateStore, result: RouteResult, stop: PassClo
     proofs = Proofs(_prove_sources(spec.source, wanted_source, stop), copies, replaced)
     planned = plan(rules, inputs, proofs)
     crossings.note(rules, inputs, proofs)
+    if spec.select is not None:
+        planned.actions = spec.select(rules, inputs, proofs, planned.actions)
+        if not any(a.refused for a in planned.actions):
+            planned.brake = None  # it refused only deletes that are not the plan's
     if planned.brake:
         errors.append(planned.brake)
     executor = Executor(rules.name, spec.target, store, stop, lock,
