@@ -24,7 +24,7 @@ app = typer.Typer(
     name="timebridge",
     help="Exactly-once time-tracking sync between Kaiten, Yandex Tracker and a contracting API.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,   # --install-completion / --show-completion for bash, zsh, fish
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -139,7 +139,8 @@ def root(
     ctx: typer.Context,
     config: ConfigOpt = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
-    version: Annotated[bool | None, typer.Option("--version", callback=_version, is_eager=True,
+    version: Annotated[bool | None, typer.Option("--version", "-V", callback=_version,
+                                                 is_eager=True,
                                                  help="Show the version and exit.")] = None,
 ) -> None:
     """Options here apply to every command (--config works before or after the command)."""
@@ -226,11 +227,16 @@ def backfill(
 @app.command()
 def report(
     ctx: typer.Context,
-    date_from: Annotated[str | None, typer.Option("--from", metavar="YYYY-MM-DD")] = None,
-    date_to: Annotated[str | None, typer.Option("--to", metavar="YYYY-MM-DD")] = None,
+    date_from: Annotated[str | None, typer.Option(
+        "--from", metavar="YYYY-MM-DD",
+        help="First work date (with --to); without both, each route's window.")] = None,
+    date_to: Annotated[str | None, typer.Option(
+        "--to", metavar="YYYY-MM-DD", help="Last work date, inclusive (with --from).")] = None,
     config: ConfigOpt = None,
     route: RouteOpt = None,
-    fmt: Annotated[ReportFormat, typer.Option("--format")] = ReportFormat.table,
+    fmt: Annotated[ReportFormat, typer.Option(
+        "--format", help="Output format (html: a page for people; see --output).")
+    ] = ReportFormat.table,
     output: Annotated[str | None, typer.Option("--output", "-o", metavar="FILE",
                                                help="Write the report to FILE.")] = None,
     save_plan: SavePlanOpt = None,
@@ -296,7 +302,8 @@ def daemon(ctx: typer.Context, config: ConfigOpt = None) -> None:
 def status(
     ctx: typer.Context,
     config: ConfigOpt = None,
-    fmt: Annotated[StatusFormat, typer.Option("--format")] = StatusFormat.table,
+    fmt: Annotated[StatusFormat, typer.Option("--format", help="Output format.")
+                   ] = StatusFormat.table,
     watch: Annotated[bool, typer.Option(
         "--watch", help="redraw the table every few seconds until Ctrl-C")] = False,
     interval: Annotated[float, typer.Option(
@@ -361,6 +368,9 @@ from bridge import cli_conflicts  # noqa: E402, F401
 
 def main() -> None:
     """Console entry point; turns any unexpected error into one line (``--debug``: traceback)."""
+    # --debug is a root option; taken from anywhere on the line, as users type it.
+    if "--debug" in sys.argv[1:]:
+        sys.argv[1:] = ["--debug", *(a for a in sys.argv[1:] if a != "--debug")]
     try:
         app(standalone_mode=True)
     except SystemExit:

@@ -21,6 +21,7 @@ from pydantic import SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bridge.config import Config
+from bridge.config_keys import suggestion
 from connectors.config import ConnectorBase
 from connectors.credential import Credential, TokenFileError, read_token_file, unsendable
 
@@ -257,6 +258,8 @@ def describe_validation_error(exc: ValidationError, raw: Any) -> str:
     first = errors[0]
     loc = _key_path(first["loc"], raw)
     message = _message(first, raw)
+    if first["type"] == "extra_forbidden":
+        message += suggestion(tuple(first["loc"]))
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{loc}: {message}{more}" if loc else f"{message}{more}"
 

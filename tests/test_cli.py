@@ -37,9 +37,42 @@ def assert_one_line_error(result: subprocess.CompletedProcess, code: int, *words
 
 def test_version_and_help() -> None:
     assert run("--version").stdout.strip() == f"timebridge {__version__}"
+    assert run("-V").stdout.strip() == f"timebridge {__version__}"
     help_text = run("--help").stdout
-    for command in ("check", "sync", "backfill", "report", "daemon", "status", "demo"):
+    for command in ("check", "sync", "backfill", "report", "daemon", "status", "demo",
+                    "apply", "conflicts", "resolve"):
         assert command in help_text
+    assert "--install-completion" in help_text
+
+
+def test_every_option_and_command_says_what_it_does() -> None:
+    import typer
+
+    from bridge.cli import app
+
+    root = typer.main.get_command(app)
+    commands = root.commands   # type: ignore[attr-defined]  (a group: one per command)
+    assert {"sync", "report", "apply", "resolve"} <= commands.keys()
+    missing = [f"{name} {param.opts[0]}" for name, command in commands.items()
+               for param in command.params
+               if param.param_type_name == "option" and not param.help]
+    missing += [name for name, command in commands.items() if not command.help]
+    assert missing == []
+
+
+def test_shell_completion_script_is_offered() -> None:
+    result = run("--show-completion", "bash")
+    assert result.returncode == 0 and "COMP_WORDS" in result.stdout
+
+
+def test_debug_works_after_the_command_too(tmp_path) -> None:
+    missing = tmp_path / "nope.toml"
+    for args in (("--debug", "status", "-c", str(missing)),
+                 ("status", "-c", str(missing), "--debug")):
+        result = run(*args)
+        assert result.returncode == 2, result.stderr
+        assert "no such option" not in result.stderr
+        assert "timebridge: error:" in result.stderr and "no such file" in result.stderr
 
 
 @pytest.mark.parametrize(("command", "options"), [

@@ -70,7 +70,11 @@ BAD_CASES = [
     # (old, new, key named in the message, words of the reason)
     ('rounding = "nearest"', 'rounding = "round"', "connectors.kaiten.rounding", "nearest"),
     ("window_days = 30", "window_dayz = 30", "routes[0] (kaiten-billing).window_dayz",
-     "unknown key"),
+     "unknown key (check the spelling; see config.example.toml); did you mean 'window_days'?"),
+    ('token_env = "KAITEN_TOKEN"', 'tokn_env = "KAITEN_TOKEN"', "connectors.kaiten.tokn_env",
+     "did you mean 'token_env'?"),
+    ('url = "sqlite:///timebridge.sqlite"', 'ulr = "sqlite:///timebridge.sqlite"', "state.ulr",
+     "did you mean 'url'?"),
     ('type = "kaiten"', 'type = "jira"', "connectors.kaiten", "unknown connector type 'jira'"),
     ('type = "tracker"\n', "", "connectors.tracker", "'type' is missing"),
     ('target = "billing"', 'target = "bill"', "routes[0] (kaiten-billing).target",

@@ -97,6 +97,8 @@ def test_a_bad_listen_address_is_one_line(tmp_path: Path, listen: str, says: str
 
 @pytest.mark.parametrize(("table", "expected"), [
     ('port = 9464', "daemon.port: unknown key (check the spelling; see config.example.toml)"),
+    ('listn = "127.0.0.1:9464"', "daemon.listn: unknown key (check the spelling; see "
+                                 "config.example.toml); did you mean 'listen'?"),
     (f'webhook_secret_env = "{SECRET_ENV}"\nwebhook_secret_file = "hook.secret"',
      "daemon: give one of webhook_secret_env and webhook_secret_file, not both"),
     ("ready_max_age = 0", "daemon.ready_max_age: Input should be greater than 0 (got 0)"),
