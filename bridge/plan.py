@@ -63,6 +63,9 @@ class Inputs:
     proven_copies: Collection[str] | None = None
     # A narrow pass's brake (see :class:`BrakeBasis`); None: the links given are the window's.
     brake: BrakeBasis | None = None
+    # Origins the target holds records of though the store knows nothing of this route
+    # (bridge.forgotten): each is looked up by origin before a create. None: any may be.
+    forgotten: frozenset[str] | None = frozenset()
     _indexes: dict[int, _Index] = field(default_factory=dict, repr=False, compare=False)
 
     def index(self, rules: RouteRules) -> _Index:
@@ -129,8 +132,13 @@ class _Index:
         # have a copy the target read did not cover (dated elsewhere), so creates ask by
         # origin first. (A reference to an origin that does not exist is someone else's
         # record, not evidence: it must not cost a look-up per create on every pass.)
-        self.recovering = any(key not in inputs.links and key in self.sources
-                              for key in self.copies)
+        self.recovering = inputs.forgotten is None or any(
+            key not in inputs.links and key in self.sources for key in self.copies)
+        self.forgotten = inputs.forgotten or frozenset()
+
+    def suspect(self, key: str) -> bool:
+        """Whether an origin without a link may have a copy the target read missed."""
+        return self.recovering or key in self.forgotten
 
 
 def marked_keys(rules: RouteRules, items: Iterable[CanonicalEntry | Skip]) -> set[str]:
@@ -229,8 +237,10 @@ def _proofs_needed(rules: RouteRules, inputs: Inputs) -> tuple[list[ProofRequest
                                                 replaced=True))
         if not read - {replaced}:  # a create whose answer was lost: find it by its origin
             target_requests.append(ProofRequest(key, origin, None, link.target_task))
-    if idx.recovering and inputs.target_complete:
-        for key, source in idx.sources.items():
+    if (idx.recovering or idx.forgotten) and inputs.target_complete:
+        suspects = idx.sources.items() if idx.recovering else \
+            [(k, idx.sources[k]) for k in sorted(idx.forgotten) if k in idx.sources]
+        for key, source in suspects:
             task = rules.target_task(source.task)
             if key not in inputs.links and key not in idx.copies and task is not None:
                 target_requests.append(ProofRequest(key, source.origin, None, task))
@@ -255,11 +265,11 @@ def _plan(rules: RouteRules, inputs: Inputs, proofs: Proofs) -> Plan:
     # store trusted. decide() would reach the same create; this skips its dispatch, which
     # is most of what a million creates cost.
     fresh = complete and not idx.recovering
-    copies = idx.copies
+    copies, forgotten = idx.copies, idx.forgotten
     for key, source in idx.sources.items():
         link = links.get(key)
         if link is None:
-            if fresh and key not in copies:
+            if fresh and key not in copies and key not in forgotten:
                 actions.append(new_origin(rules, source))
                 continue
         elif link.status == "linked":
@@ -327,7 +337,7 @@ def _copy(idx: _Index, proofs: Proofs, key: str, link: Link | None,
         # store forgot nothing. After a target read that failed part-way, its copy may
         # sit on a page never read: creating now could bill it twice, so decide nothing.
         # When the store forgot things, the look-up by origin decides (see _Index).
-        if idx.recovering:
+        if idx.suspect(key):
             found = proofs.target.get(key, MISSING)
             return [c for c in found if c.record_id != exclude] if isinstance(found, list) \
                 else found

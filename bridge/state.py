@@ -434,6 +434,16 @@ class StateStore(ConflictRecords):
         with self._tx() as conn:
             return {row.route: RunRecord(**row._asdict()) for row in conn.execute(stmt)}
 
+    def route_known(self, route: str) -> bool:
+        """Whether the store has any record of ``route``: a run that could write, or a link
+        (see :mod:`bridge.forgotten`)."""
+        ran = sa.select(runs.c.id).where(runs.c.route == route,
+                                         runs.c.dry_run.is_(False)).limit(1)
+        linked = sa.select(links.c.origin).where(links.c.route == route).limit(1)
+        with self._tx() as conn:
+            return (conn.execute(ran).first() is not None
+                    or conn.execute(linked).first() is not None)
+
     def narrow_deletes(self, route: str) -> int:
         """Copies deleted by the narrow passes of ``route`` since its latest full pass
         began (dry runs aside): the share of the delete brake they have used up."""

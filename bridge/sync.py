@@ -25,6 +25,7 @@ from bridge.chunks import DEFAULT_CHUNK_DAYS, Crossings, chunk_windows, left_out
 from bridge.closed import closed_note
 from bridge.config import RouteConfig
 from bridge.execute import Executor, Outcome, serialised
+from bridge.forgotten import store_forgot
 from bridge.locks import Held
 from bridge.model import CanonicalEntry, Skip
 from bridge.narrow import Gathered, Narrow
@@ -130,6 +131,9 @@ class PassSpec:
     # A narrow pass (a webhook's hint): one source task's records, in one chunk; the
     # source filters then already ask for that task (see bridge.narrow).
     narrow: Narrow | None = None
+    # Origins whose copies the store may have forgotten (bridge.forgotten): their creates
+    # look first; None: any origin's may have been.
+    forgotten: frozenset[str] | None = frozenset()
     # Applying a saved plan: only the fresh actions this returns are executed.
     select: Select | None = None
 
@@ -206,6 +210,11 @@ def _pass(spec: PassSpec, store: StateStore, result: RouteResult,
     spec = _learned(spec, store)
     rules, window = spec.rules, spec.rules.window
     narrow = spec.narrow
+    # Asked before this run is recorded: a route the store has no record of (see
+    # bridge.forgotten). A narrow pass always follows a full one, which asked.
+    if narrow is None:
+        spec = dataclasses.replace(spec, forgotten=store_forgot(
+            rules, spec.target, spec.target_filters, store, dry_run=result.dry_run))
     run_id = None if result.dry_run else store.start_run(
         rules.name, window.start, window.end, result.dry_run,
         scope=None if narrow is None else narrow.scope)
@@ -286,7 +295,7 @@ def _chunk(spec: PassSpec, store: StateStore, result: RouteResult, stop: PassClo
     inputs = Inputs(source_items, got.target, got.links, got.source_complete,
                     got.target_complete, proven_copies=proven(
                         rules, source_items, store.copies_recorded(marked)) if marked else (),
-                    brake=got.brake)
+                    brake=got.brake, forgotten=spec.forgotten)
     del got
     wanted_source, wanted_target = proofs_needed(rules, inputs)
     copies, replaced = _prove_targets(spec.target, wanted_target, stop)
