@@ -227,7 +227,7 @@ def report(
         if window[1] < window[0]:
             fail(f"--to {date_to} is before --from {date_from}")
     passes(ctx, config, routes=route, dry_run=True, allow_deletes=False, fmt=fmt.value,
-           window=window, output=output)
+           window=window, output=output, names=True)
 
 
 @app.command()

@@ -25,6 +25,7 @@ from rich.console import Console
 from bridge import report
 from bridge.config import RouteConfig
 from bridge.config_loader import LoadedConfig, today
+from bridge.names import Labels, read_names
 from bridge.progress import Progress as ProgressDisplay
 from bridge.progress import shared_limiters
 from bridge.runtime import Runtime
@@ -98,8 +99,11 @@ def sqlite_file_exists(url: str) -> bool:
 
 def run_passes(loaded: LoadedConfig, *, routes: list[str] | None, dry_run: bool,
                allow_deletes: bool, fmt: str, window: tuple[date, date] | None = None,
-               output: str | None = None, quiet: bool = True) -> int:
-    """Run the chosen routes once; print the report; return the exit code."""
+               output: str | None = None, quiet: bool = True, names: bool = False) -> int:
+    """Run the chosen routes once; print the report; return the exit code.
+
+    ``names``: the report's table or page shows names for ids (read after the passes).
+    """
     if output is not None:
         check_output(loaded, output)
     runtime = Runtime(loaded)
@@ -141,10 +145,13 @@ def run_passes(loaded: LoadedConfig, *, routes: list[str] | None, dry_run: bool,
             with ThreadPoolExecutor(min(MAX_ROUTES_AT_ONCE, len(chosen)) or 1,
                                     thread_name_prefix="route") as pool:
                 results = list(pool.map(run_one, chosen))
+        labels = Labels.of(chosen)
+        if names and fmt in ("table", "html"):
+            read_names(labels, results, runtime.connector)
     finally:
         runtime.close()
         store.close()
-    emit(results, dry_run, fmt, output)
+    emit(results, dry_run, fmt, output, labels)
     return EXIT_FAILED if any(r.failed for r in results) else EXIT_OK
 
 
@@ -192,18 +199,20 @@ def check_output(loaded: LoadedConfig, output: str) -> None:
         raise UsageError(f"--output: cannot write {output}: permission denied")
 
 
-def emit(results: list[RouteResult], dry_run: bool, fmt: str, output: str | None) -> None:
+def emit(results: list[RouteResult], dry_run: bool, fmt: str, output: str | None,
+         labels: Labels | None = None) -> None:
     if output is None:
-        _emit(results, dry_run, fmt, None)
+        _emit(results, dry_run, fmt, None, labels)
         return
     try:
-        _emit(results, dry_run, fmt, output)
+        _emit(results, dry_run, fmt, output, labels)
     except OSError as exc:
         raise PassFailure(f"--output: cannot write {output}: "
                           f"{exc.strerror or type(exc).__name__}") from None
 
 
-def _emit(results: list[RouteResult], dry_run: bool, fmt: str, output: str | None) -> None:
+def _emit(results: list[RouteResult], dry_run: bool, fmt: str, output: str | None,
+          labels: Labels | None = None) -> None:
     if fmt == "json":
         text = report.to_json(results, dry_run) + "\n"
     elif fmt == "csv":
@@ -211,11 +220,11 @@ def _emit(results: list[RouteResult], dry_run: bool, fmt: str, output: str | Non
     elif fmt == "html":
         from bridge.html_report import to_html
 
-        text = to_html(results, dry_run)
+        text = to_html(results, dry_run, labels=labels)
     else:
         console = Console(file=open(output, "w", encoding="utf-8") if output else sys.stdout,  # noqa: SIM115
                           width=160 if output else None)
-        report.print_table(results, dry_run, console)
+        report.print_table(results, dry_run, console, labels=labels)
         if output:
             console.file.close()
         return
