@@ -19,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bridge.execute import Outcome
+from bridge.names import Labels
 from bridge.report_truth import ROUTE_ERROR, hm, route_state, unfinished, verdict
 from bridge.safe_text import as_text, for_csv, json_for_terminal
 from bridge.sync import SUMMARY_KEYS, RouteResult
@@ -100,13 +101,16 @@ def hours(seconds: int | None) -> str:
     return hm(seconds)
 
 
-def print_table(results: Sequence[RouteResult], dry_run: bool, console: Console) -> None:
+def print_table(results: Sequence[RouteResult], dry_run: bool, console: Console, *,
+                labels: Labels | None = None) -> None:
     """Per route: the counts, then every listed action.
 
     Every cell and line made from data is a ``Text`` of safe text: a ``[/]`` or
     an escape sequence in an API's answer is shown as characters, never acted on.
-    The verdict comes first: a route that did not finish is said before any table.
+    The verdict comes first: a route that did not finish is said before any table;
+    hours per target (per route without ``labels``) come last, never summed across them.
     """
+    labels = labels or Labels()
     said = verdict(results)
     style = {"incomplete": "bold red", "failed": "bold red"}.get(said.level, "bold")
     for line in said.lines:
@@ -130,6 +134,26 @@ def print_table(results: Sequence[RouteResult], dry_run: bool, console: Console)
             row = action_dict(outcome)
             reason = (row["reason"] or "") + (f" — {row['error']}" if row["error"] else "")
             table.add_row(*(as_text(cell) for cell in (
-                row["action"], row["status"], row["origin"], row["task"], row["date"],
+                row["action"], row["status"], row["origin"],
+                labels.task(result.route, row["task"]), row["date"],
                 hours(row["seconds"]), reason)))
         console.print(table)
+    print_totals(results, console, labels)
+
+
+def print_totals(results: Sequence[RouteResult], console: Console, labels: Labels) -> None:
+    """Hours of the listed actions per target (or route): one row each, no grand total,
+    since the same hour is carried into several targets by several routes."""
+    if not any(r.listed for r in results):
+        return
+    what = labels.grouping
+    table = Table(title=f"hours per {what} (h:mm; never added across {what}s)",
+                  show_header=True, header_style="bold")
+    for column in (what, "routes", "actions", "hours"):
+        table.add_column(column, justify="right" if column in ("actions", "hours") else "left")
+    for group in dict.fromkeys(labels.target(r.route) for r in results):
+        mine = [r for r in results if labels.target(r.route) == group]
+        seconds = [action_dict(o)["seconds"] or 0 for r in mine for o in r.listed]
+        table.add_row(as_text(group), as_text(", ".join(r.route for r in mine)),
+                      str(len(seconds)), hours(sum(seconds)))
+    console.print(table)
