@@ -32,6 +32,7 @@ from bridge.runtime import Runtime
 from bridge.state import StateError, StateStore
 from bridge.sync import RouteResult, run_route
 from connectors.base import DateWindow
+from connectors.bounded_net import stoppable
 
 #: Routes of one command run at the same time, up to this many.
 MAX_ROUTES_AT_ONCE = 4
@@ -145,9 +146,10 @@ def run_passes(loaded: LoadedConfig, *, routes: list[str] | None, dry_run: bool,
             with ThreadPoolExecutor(min(MAX_ROUTES_AT_ONCE, len(chosen)) or 1,
                                     thread_name_prefix="route") as pool:
                 results = list(pool.map(run_one, chosen))
-        labels = Labels.of(chosen)
-        if names and fmt in ("table", "html"):
-            read_names(labels, results, runtime.connector)
+            labels = Labels.of(chosen)
+            if names and fmt in ("table", "html") and not stop.is_set():
+                with stoppable(stop):   # Ctrl-C ends the name look-ups, not the report
+                    read_names(labels, results, runtime.connector)
     finally:
         runtime.close()
         store.close()
