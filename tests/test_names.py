@@ -97,3 +97,51 @@ def test_a_connector_that_fails_or_has_no_names_never_fails_the_report() -> None
     labels = Labels({"k-b": ("kaiten", "billing")})
     read_names(labels, results(), cannot_build)
     assert labels.person("k-b", "7") == "7"
+
+
+# --- each connector against its emulator --------------------------------------------------
+
+
+def test_kaiten_names_card_titles_and_users_in_one_list_read() -> None:
+    from harness_kaiten import make_harness
+
+    h = make_harness()
+    try:
+        cards = [str(c) for c in h.cards]
+        assert h.connector.display_names("task", [*cards, "999999"]) == {
+            cards[0]: "Login page", cards[1]: "Billing export"}
+        users = [str(u) for u in h.users]
+        assert h.connector.display_names("user", [*users, "424242"]) == {
+            users[0]: "Ada Lovelace", users[1]: "Grace Hopper"}
+        assert h.server.log.count("GET", "/api/latest/users") == 1
+        assert h.server.log.count("GET", f"/api/latest/cards/{cards[0]}") == 1
+    finally:
+        h.close()
+
+
+def test_tracker_names_issue_summaries_and_users() -> None:
+    from harness_tracker import make_harness
+
+    h = make_harness()
+    try:
+        h.emulator.add_issue("WEB-1", display="Login page backend")
+        assert h.connector.display_names("task", ["WEB-1", "NOPE-1"]) == {
+            "WEB-1": "Login page backend"}
+        assert h.connector.display_names("user", ["alice", "ghost"]) == {
+            "alice": "Alice Smirnova"}
+    finally:
+        h.close()
+
+
+def test_contracting_names_projects_through_expand() -> None:
+    from harness_contracting import make_harness
+
+    h = make_harness()
+    try:
+        h.seed_record(work_date=WINDOW_START, seconds=60)
+        empty = h.other_task()   # no entry yet: no name to read, the id is shown
+        assert h.connector.display_names("task", [h.task(), empty]) == {
+            h.task(): "Harness project"}
+        assert h.connector.display_names("user", ["anyone"]) == {}
+    finally:
+        h.close()
