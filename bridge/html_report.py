@@ -159,9 +159,9 @@ def _group(group: str, results: Sequence[RouteResult], labels: Labels) -> str:
             per_day[d["date"]] += d["seconds"]
     slug, what = _slug(group), labels.grouping
     routes = ", ".join(r.route for r in results)
-    return (f'<section class="group" data-{what}="{_e(group)}">'
-            f"<h2>Into {_e(group)}</h2>" if what == "target" else
-            f'<section class="group" data-route="{_e(group)}"><h2>Route {_e(group)}</h2>') + (
+    title = f"Into {group}" if what == "target" else f"Route {group}"
+    return (
+        f'<section class="group" data-{what}="{_e(group)}"><h2>{_e(title)}</h2>'
         f'<p class="note">Routes: {_e(routes)}. These totals are of this {what} only.</p>'
         f"<h3>Hours per task</h3>" + _hours_by("task", f"per-task-{slug}", by_task)
         + "<h3>Hours per person</h3>" + _hours_by("person", f"per-person-{slug}", by_person)
