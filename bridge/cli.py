@@ -250,7 +250,7 @@ def report(
         if window[1] < window[0]:
             fail(f"--to {date_to} is before --from {date_from}")
     passes(ctx, config, routes=route, dry_run=True, allow_deletes=False, fmt=fmt.value,
-           window=window, output=output, save_plan=save_plan, made_by="report")
+           window=window, output=output, save_plan=save_plan, made_by="report", names=True)
 
 
 @app.command()

@@ -25,12 +25,14 @@ from rich.console import Console
 from bridge import report
 from bridge.config import RouteConfig
 from bridge.config_loader import LoadedConfig, today
+from bridge.names import Labels, read_names
 from bridge.progress import Progress as ProgressDisplay
 from bridge.progress import shared_limiters
 from bridge.runtime import Runtime
 from bridge.state import StateError, StateStore
 from bridge.sync import RouteResult, run_route
 from connectors.base import DateWindow
+from connectors.bounded_net import stoppable
 
 #: Routes of one command run at the same time, up to this many.
 MAX_ROUTES_AT_ONCE = 4
@@ -99,9 +101,11 @@ def sqlite_file_exists(url: str) -> bool:
 def run_passes(loaded: LoadedConfig, *, routes: list[str] | None, dry_run: bool,
                allow_deletes: bool, fmt: str, window: tuple[date, date] | None = None,
                output: str | None = None, quiet: bool = True,
-               save_plan: str | None = None, made_by: str = "report") -> int:
+               save_plan: str | None = None, made_by: str = "report",
+               names: bool = False) -> int:
     """Run the chosen routes once; print the report; return the exit code. ``save_plan``
-    (a dry run's): also write the plan there (see :mod:`bridge.saved_plan`)."""
+    (a dry run's): also write the plan there (see :mod:`bridge.saved_plan`). ``names``:
+    the report's table or page shows names for ids (read after the passes)."""
     if output is not None:
         check_output(loaded, output)
     if save_plan is not None:
@@ -147,10 +151,14 @@ def run_passes(loaded: LoadedConfig, *, routes: list[str] | None, dry_run: bool,
             with ThreadPoolExecutor(min(MAX_ROUTES_AT_ONCE, len(chosen)) or 1,
                                     thread_name_prefix="route") as pool:
                 results = list(pool.map(run_one, chosen))
+            labels = Labels.of(chosen)
+            if names and fmt in ("table", "html") and not stop.is_set():
+                with stoppable(stop):   # Ctrl-C ends the name look-ups, not the report
+                    read_names(labels, results, runtime.connector)
     finally:
         runtime.close()
         store.close()
-    emit(results, dry_run, fmt, output)
+    emit(results, dry_run, fmt, output, labels)
     if save_plan is not None:
         from bridge.recheck import save
 
@@ -203,18 +211,20 @@ def check_output(loaded: LoadedConfig, output: str, option: str = "--output") ->
         raise UsageError(f"{option}: cannot write {output}: permission denied")
 
 
-def emit(results: list[RouteResult], dry_run: bool, fmt: str, output: str | None) -> None:
+def emit(results: list[RouteResult], dry_run: bool, fmt: str, output: str | None,
+         labels: Labels | None = None) -> None:
     if output is None:
-        _emit(results, dry_run, fmt, None)
+        _emit(results, dry_run, fmt, None, labels)
         return
     try:
-        _emit(results, dry_run, fmt, output)
+        _emit(results, dry_run, fmt, output, labels)
     except OSError as exc:
         raise PassFailure(f"--output: cannot write {output}: "
                           f"{exc.strerror or type(exc).__name__}") from None
 
 
-def _emit(results: list[RouteResult], dry_run: bool, fmt: str, output: str | None) -> None:
+def _emit(results: list[RouteResult], dry_run: bool, fmt: str, output: str | None,
+          labels: Labels | None = None) -> None:
     if fmt == "json":
         text = report.to_json(results, dry_run) + "\n"
     elif fmt == "csv":
@@ -222,11 +232,11 @@ def _emit(results: list[RouteResult], dry_run: bool, fmt: str, output: str | Non
     elif fmt == "html":
         from bridge.html_report import to_html
 
-        text = to_html(results, dry_run)
+        text = to_html(results, dry_run, labels=labels)
     else:
         console = Console(file=open(output, "w", encoding="utf-8") if output else sys.stdout,  # noqa: SIM115
                           width=160 if output else None)
-        report.print_table(results, dry_run, console)
+        report.print_table(results, dry_run, console, labels=labels)
         if output:
             console.file.close()
         return

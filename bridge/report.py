@@ -19,6 +19,8 @@ from rich.table import Table
 from rich.text import Text
 
 from bridge.execute import Outcome
+from bridge.names import Labels
+from bridge.report_truth import ROUTE_ERROR, hm, route_state, unfinished, verdict
 from bridge.safe_text import as_text, for_csv, json_for_terminal
 from bridge.sync import SUMMARY_KEYS, RouteResult
 
@@ -62,18 +64,32 @@ def route_dict(result: RouteResult) -> dict[str, Any]:
 
 
 def to_json(results: Sequence[RouteResult], dry_run: bool) -> str:
-    """The JSON report; values are exact (C1 controls are written as ``\\u`` escapes)."""
+    """The JSON report; values are exact (C1 controls are written as ``\\u`` escapes).
+
+    ``complete`` is false and ``failed_routes`` names them when a route did not finish
+    (failed, interrupted or held by another run): its zeros then prove nothing.
+    """
+    broken = [r.route for r in unfinished(results)]
     return json_for_terminal(json.dumps(
-        {"dry_run": dry_run, "routes": [route_dict(r) for r in results]},
+        {"dry_run": dry_run, "complete": not broken, "failed_routes": broken,
+         "routes": [route_dict(r) for r in results]},
         ensure_ascii=False, indent=2))
 
 
 def to_csv(results: Sequence[RouteResult]) -> str:
-    """One row per listed action; every cell through :func:`~bridge.safe_text.for_csv`."""
+    """One row per listed action; every cell through :func:`~bridge.safe_text.for_csv`.
+
+    First, one row per route that did not finish: action ``route-error``, status
+    ``failed`` or ``held``, its ``error``; so a sheet of a failed run is never empty.
+    """
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, extrasaction="ignore",
                             lineterminator="\n")
     writer.writeheader()
+    for result in unfinished(results):
+        row = {"route": result.route, "action": ROUTE_ERROR, "status": route_state(result),
+               "error": result.error}
+        writer.writerow({k: for_csv(row.get(k)) for k in CSV_COLUMNS})
     for result in results:
         for outcome in result.listed:
             row = {"route": result.route, **action_dict(outcome)}
@@ -82,19 +98,24 @@ def to_csv(results: Sequence[RouteResult]) -> str:
 
 
 def hours(seconds: int | None) -> str:
-    if seconds is None:
-        return ""
-    minutes, rest = divmod(seconds, 60)
-    h, m = divmod(minutes, 60)
-    return f"{h}h{m:02d}m" + (f"{rest:02d}s" if rest else "")
+    """A duration for people: ``h:mm`` (see :func:`bridge.report_truth.hm`)."""
+    return hm(seconds)
 
 
-def print_table(results: Sequence[RouteResult], dry_run: bool, console: Console) -> None:
+def print_table(results: Sequence[RouteResult], dry_run: bool, console: Console, *,
+                labels: Labels | None = None) -> None:
     """Per route: the counts, then every listed action.
 
     Every cell and line made from data is a ``Text`` of safe text: a ``[/]`` or
     an escape sequence in an API's answer is shown as characters, never acted on.
+    The verdict comes first: a route that did not finish is said before any table;
+    hours per target (per route without ``labels``) come last, never summed across them.
     """
+    labels = labels or Labels()
+    said = verdict(results)
+    style = {"incomplete": "bold red", "failed": "bold red"}.get(said.level, "bold")
+    for line in said.lines:
+        console.print(as_text(line, style))
     for result in results:
         title = as_text(f"{result.route}  {result.window.start} .. {result.window.end}"
                         + ("  (dry run)" if dry_run else ""))
@@ -116,6 +137,26 @@ def print_table(results: Sequence[RouteResult], dry_run: bool, console: Console)
             row = action_dict(outcome)
             reason = (row["reason"] or "") + (f" — {row['error']}" if row["error"] else "")
             table.add_row(*(as_text(cell) for cell in (
-                row["action"], row["status"], row["origin"], row["task"], row["date"],
+                row["action"], row["status"], row["origin"],
+                labels.task(result.route, row["task"]), row["date"],
                 hours(row["seconds"]), reason)))
         console.print(table)
+    print_totals(results, console, labels)
+
+
+def print_totals(results: Sequence[RouteResult], console: Console, labels: Labels) -> None:
+    """Hours of the listed actions per target (or route): one row each, no grand total,
+    since the same hour is carried into several targets by several routes."""
+    if not any(r.listed for r in results):
+        return
+    what = labels.grouping
+    table = Table(title=f"hours per {what} (h:mm; never added across {what}s)",
+                  show_header=True, header_style="bold")
+    for column in (what, "routes", "actions", "hours"):
+        table.add_column(column, justify="right" if column in ("actions", "hours") else "left")
+    for group in dict.fromkeys(labels.target(r.route) for r in results):
+        mine = [r for r in results if labels.target(r.route) == group]
+        seconds = [action_dict(o)["seconds"] or 0 for r in mine for o in r.listed]
+        table.add_row(as_text(group), as_text(", ".join(r.route for r in mine)),
+                      str(len(seconds)), hours(sum(seconds)))
+    console.print(table)

@@ -140,8 +140,11 @@ def backfill_args(world: DemoWorld, *extra: str) -> list[str]:
 
 def check_report(report: dict[str, Any], *, dry_run: bool) -> None:
     """INTERFACE.md's shape, and summaries that count the actions listed."""
-    assert set(report) == {"dry_run", "routes"}
+    assert set(report) == {"dry_run", "complete", "failed_routes", "routes"}
     assert report["dry_run"] is dry_run
+    # a route that did not finish is named at the top, and then the report is not complete
+    assert report["failed_routes"] == [r["route"] for r in report["routes"] if r["error"]]
+    assert report["complete"] is (not report["failed_routes"])
     for route in report["routes"]:
         assert set(route) == ROUTE_KEYS, route.keys()
         date.fromisoformat(route["from"])

@@ -128,20 +128,25 @@ def test_every_part_is_present_with_the_right_figures() -> None:
     assert "Dry run" in text and "2026-11-25 12:30:00 UTC" in text
     summary = page.tables["summary"]
     assert [row[0] for row in summary] == ["kaiten-billing", "tracker-billing <b>"]
-    # route, from, to, create, update, delete, unchanged, conflict, skip, failed, held, hours,
-    # error
-    assert summary[0][1:12] == ["2026-11-01", "2026-11-30", "2", "0", "1", "5", "0", "0", "0",
-                                "0", "2h15m"]
-    assert summary[1][11:] == ["1h00m", "host unreachable <i>"]
+    # route, into, from, to, state, create, update, delete, unchanged, conflict, skip,
+    # failed, held, hours, error (without the config, each route is its own group)
+    assert summary[0][1:14] == ["kaiten-billing", "2026-11-01", "2026-11-30", "ok", "2", "0",
+                                "1", "5", "0", "0", "0", "0", "2:15"]
+    assert summary[1][4] == "failed" and summary[1][13:] == ["1:00", "host unreachable <i>"]
 
-    per_task = {row[0]: row for row in page.tables["per-task"]}
-    assert per_task["prj_a"][1] == "3" and per_task["prj_a"][-1] == "2h45m"
-    assert per_task["prj_b"][-1] == "0h30m"
-    assert per_task["total"][1] == "4" and per_task["total"][-1] == "3h15m"
+    per_task = {row[0]: row for row in page.tables["per-task-kaiten-billing"]}
+    assert per_task["prj_a"][1] == "2" and per_task["prj_a"][-1] == "1:45"
+    assert per_task["prj_b"][-1] == "0:30"
+    assert per_task["total"][1] == "3" and per_task["total"][-1] == "2:15"
+    other = {row[0]: row[-1] for row in page.tables["per-task-tracker-billing--b-"]}
+    assert other == {"prj_a": "1:00", "total": "1:00"}
 
-    per_person = {row[0]: row[-1] for row in page.tables["per-person"]}
-    assert per_person == {"anna": "2h30m", "boris": "0h30m", "unknown": "0h15m",
-                          "total": "3h15m"}
+    per_person = {row[0]: row[-1] for row in page.tables["per-person-kaiten-billing"]}
+    assert per_person == {"anna": "1:30", "boris": "0:30", "unknown": "0:15", "total": "2:15"}
+    # one row per group and no grand total: groups may carry the same hours
+    assert page.tables["per-route"] == [["kaiten-billing", "kaiten-billing", "3", "2:15"],
+                                        ["tracker-billing <b>", "tracker-billing <b>", "1",
+                                         "1:00"]]
 
 
 def test_actions_table_lists_exactly_the_listed_actions() -> None:
@@ -150,15 +155,18 @@ def test_actions_table_lists_exactly_the_listed_actions() -> None:
     assert len(rows) == sum(len(r.listed) for r in results) == 4
     failed = [r for r in rows if r[2] == "failed"]
     assert failed == [["tracker-billing <b>", "create", "failed", "kaiten:3", "prj_a",
-                       "2026-11-21", "1h00m", "anna", "see http://x.example/y",
+                       "2026-11-21", "1:00", "anna", "see http://x.example/y",
                        "new in source", "boom <x>"]]
 
 
-def test_chart_has_one_bar_per_day_with_data() -> None:
+def test_chart_has_one_bar_per_day_with_data_per_group_and_axes() -> None:
     page = parse(to_html(sample(), dry_run=True, generated_at=NOW))
-    assert page.tags["svg"] == 1
-    assert page.tags["rect"] == 3   # 11-20, 11-21, 11-23; the unchanged record is not charted
-    assert page.rect_titles == ["2026-11-20: 2h00m", "2026-11-21: 1h00m", "2026-11-23: 0h15m"]
+    assert page.tags["svg"] == 2    # one chart per group (here per route)
+    assert page.tags["rect"] == 3   # the unchanged record is not charted
+    assert page.rect_titles == ["2026-11-20: 2:00 h", "2026-11-23: 0:15 h",
+                                "2026-11-21: 1:00 h"]
+    text = "".join(page.text)
+    assert text.count("work date (month-day)") == 2 and text.count("hours") >= 2
 
 
 def test_data_is_escaped() -> None:
@@ -190,7 +198,7 @@ def test_zero_routes_and_nothing_to_do() -> None:
     quiet = RouteResult("kaiten-billing", WINDOW, True, unchanged=3)
     page = parse(to_html([quiet], dry_run=True))
     assert "Nothing to do" in "".join(page.text)
-    assert page.tables["summary"][0][6] == "3" and "actions" not in page.tables
+    assert page.tables["summary"][0][8] == "3" and "actions" not in page.tables
 
 
 def test_a_registered_secret_in_an_error_is_scrubbed() -> None:

@@ -33,6 +33,9 @@ conventions of such an API, and each assumption lives in one place here:
 * errors come as ``{"message", "errors"}``: 400/422 for validation (BadRequestError),
   401 for a bad token, 400 for a missing ``tenant-id`` and 403 for a tenant the token
   may not use (ForbiddenError);
+* a report's project names come from ``GET /time-entries?projectId=..&expand=project``
+  (documented), the expanded ``project`` object's ``name`` (assumed: its fields are not
+  documented); a project with no entry yet is shown by its id;
 * ``check()`` lists today's entries: the API has no documented "who am I", so it
   proves the token and the tenant and answers ``tenant <tenant_id>``;
 * every request of the process to one ``base_url`` shares one rate limiter
@@ -69,6 +72,7 @@ from connectors.contracting import mapper
 from connectors.contracting import probe as contracting_probe
 from connectors.contracting.config import ContractingConfig, ContractingFilter
 from connectors.credential import Credential, as_credential, bearer
+from connectors.display_names import each
 from connectors.http import HttpClient, RateLimiter, RetryPolicy
 from connectors.paging_envelope import EnvelopePaginator
 from connectors.ratelimit import BudgetSource
@@ -208,6 +212,21 @@ class ContractingConnector:
     def close(self) -> None:
         """Close the HTTP client."""
         self._http.close()
+
+    def display_names(self, kind: str, ids: list[str]) -> dict[str, str]:
+        """Project names (``kind`` "task"), for a report: the documented ``expand=project``
+        of one project's entries, first page only; a project without entries keeps its id.
+        Entries carry no user, so there are no user names."""
+        def project(project_id: str) -> str | None:
+            body = self._http.get_json(ENTRIES, {"projectId": project_id, "expand": "project"})
+            data = body.get("data") if isinstance(body, dict) else None
+            for raw in data if isinstance(data, list) else ():
+                expanded = raw.get("project") if isinstance(raw, dict) else None
+                if isinstance(expanded, dict) and str(expanded.get("id")) == project_id:
+                    return expanded.get("name")
+            return None
+
+        return each(self.name, kind, ids, project) if kind == "task" else {}
 
     @staticmethod
     def _path(record_id: str) -> str:

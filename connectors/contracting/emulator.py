@@ -14,7 +14,8 @@ wrapper and date pattern) plus the endpoints the connector assumes (``POST``,
   put on an invoiced billable;
 * the list is unpaged; with ``page_size`` set, it is paged by ``paging``: a
   ``Link: <...>; rel="next"`` header (a ``cursor`` offset) unless another scheme is
-  chosen (see :mod:`connectors.contracting.emulator_paging`); ``expand`` is only validated;
+  chosen (see :mod:`connectors.contracting.emulator_paging`); ``expand`` is validated,
+  and ``project`` is expanded to the project's ``{id, name}`` (an unknown one stays an id);
 * ``get_by_id=False``: ``GET /{id}`` is no route at all: a framework-style 404 for any id.
 """
 
@@ -244,6 +245,11 @@ class ContractingEmulator:
             found = [dict(e) for e in self.entries.values() if self._matches(e, query)]
         # Strings compare like dates here, and a malformed date still sorts somewhere.
         found.sort(key=lambda e: (str(e.get("date")), str(e.get("createdAt")), e["id"]))
+        if "project" in {v.strip() for v in query.get("expand", "").split(",")}:
+            with self._lock:
+                for e in found:
+                    known = self.projects.get(e.get("project"))   # type: ignore[arg-type]
+                    e["project"] = dict(known) if known else e.get("project")
         if size is None or mode is None:
             return JSONResponse({"data": found})
         return emulator_paging.paged(request, found, size, mode)

@@ -8,7 +8,10 @@ Endpoints (base ``{base_url}/api/latest``, ``Authorization: Bearer <token>``):
 * write: ``POST /cards/{card}/time-logs``, ``PATCH`` and ``DELETE
   /cards/{card}/time-logs/{id}``;
 * look-ups: ``GET /cards/{card}/time-logs`` (all of one card's logs);
-* who am I: ``GET /users/current``.
+* who am I: ``GET /users/current``;
+* names for a report (:mod:`connectors.display_names`): ``GET /cards/{card}`` (its
+  ``title``) and the documented user list ``GET /users`` (``full_name``), read by
+  ``limit``/``offset`` pages of 100 until every wanted user is found (at most 5 pages).
 
 Assumptions where the documents are silent (each kept in one place):
 
@@ -59,6 +62,7 @@ from connectors.base import (
     ReadItem,
 )
 from connectors.credential import Credential, as_credential, bearer
+from connectors.display_names import clean, each
 from connectors.http import HttpClient, RateLimiter, RetryPolicy
 from connectors.kaiten import mapper
 from connectors.kaiten import probe as kaiten_probe
@@ -69,6 +73,7 @@ from connectors.records import judge
 
 API_PATH = "/api/latest"
 PAGE_SIZE = 200  # the documented maximum of GET /time-logs
+USER_PAGE, USER_PAGES = 100, 5  # names of people: GET /users, at most 500 users looked at
 CAPABILITIES = Capabilities(
     updatable=frozenset({"seconds", "comment", "work_date"}),
     keeps_start=False,
@@ -229,6 +234,30 @@ class KaitenConnector:
     def close(self) -> None:
         """Release the HTTP client."""
         self._http.close()
+
+    def display_names(self, kind: str, ids: list[str]) -> dict[str, str]:
+        """Card titles (``kind`` "task") or users' full names ("user"), for a report."""
+        if kind == "task":
+            return each(self.name, kind, ids, self._card_title)
+        if kind != "user":
+            return {}
+        wanted, names = set(ids), {}
+        for page in range(USER_PAGES):
+            users = self._http.get_json("/users", {"limit": USER_PAGE, "offset": page * USER_PAGE})
+            if not isinstance(users, list):
+                break
+            for user in users:
+                if isinstance(user, dict) and str(user.get("id")) in wanted:
+                    name = clean(user.get("full_name")) or clean(user.get("username"))
+                    if name:
+                        names[str(user["id"])] = name
+            if len(users) < USER_PAGE or wanted <= names.keys():
+                break
+        return names
+
+    def _card_title(self, task: str) -> str | None:
+        card = self._http.get_json(f"/cards/{self._card(task)}")
+        return card.get("title") if isinstance(card, dict) else None
 
     # -- helpers ---------------------------------------------------------------------
 

@@ -139,6 +139,8 @@ class KaitenEmulator:
             Route(log, self._endpoint(self._patch), methods=["PATCH"]),
             Route(log, self._endpoint(self._remove), methods=["DELETE"]),
             Route("/users/current", self._endpoint(self._current_user), methods=["GET"]),
+            Route("/users", self._endpoint(self._users), methods=["GET"]),
+            Route("/cards/{card_id:int}", self._endpoint(self._one_card), methods=["GET"]),
         ]
         self.app = Starlette(routes=[Mount("/api/latest", routes=routes),
                                      Mount("/api/v1", routes=routes)])
@@ -357,6 +359,14 @@ class KaitenEmulator:
 
     def _current_user(self, request: Request, uid: int, body: Any) -> dict[str, Any]:
         return dict(self.users[uid])
+
+    def _users(self, request: Request, uid: int, body: Any) -> list[dict[str, Any]]:
+        # GET /users: every user by id, paged by limit (default and max 100) and offset.
+        chosen = _window(request.query_params, refuse_above=None, clamp_to=100)
+        return [dict(u) for _, u in sorted(self.users.items())][chosen]
+
+    def _one_card(self, request: Request, uid: int, body: Any) -> dict[str, Any]:
+        return dict(self._card(request))
 
     @staticmethod
     def _validated(body: Any, *, required: bool) -> dict[str, Any]:

@@ -76,6 +76,7 @@ from connectors.base import (
     ReadItem,
 )
 from connectors.credential import Credential, as_credential
+from connectors.display_names import each
 from connectors.http import HttpClient, RateLimiter, RetryPolicy
 from connectors.paging import PageNumberPaginator, distinct
 from connectors.ratelimit import BudgetSource
@@ -276,6 +277,20 @@ class TrackerConnector:
     def close(self) -> None:
         """Release the HTTP client."""
         self._http.close()
+
+    def display_names(self, kind: str, ids: list[str]) -> dict[str, str]:
+        """Issue summaries (``kind`` "task": ``GET /issues/{key}``) or users' display
+        names ("user": ``GET /users/{id}``), one request per id, for a report."""
+        def summary(key: str) -> str | None:
+            issue = self._http.get_json(self._issue_path(key))
+            return issue.get("summary") if isinstance(issue, dict) else None
+
+        def display(uid: str) -> str | None:
+            user = self._http.get_json(f"/users/{quote(str(uid), safe='')}")
+            return user.get("display") if isinstance(user, dict) else None
+
+        fetch = {"task": summary, "user": display}.get(kind)
+        return {} if fetch is None else each(self.name, kind, ids, fetch)
 
     # -- helpers ---------------------------------------------------------------------
 
