@@ -1,7 +1,8 @@
 """SIGKILL at twenty-odd points of backfills that write concurrently: exactly once holds.
 
 One world of the three emulators and four routes; the backfill runs as a real process
-that is killed after a drawn number of requests (seeded), again and again, so the kills
+that is killed after a drawn number of requests or of writes (seeded, alternately), again
+and again, so the kills
 land during reads, while up to four writes per target are in flight, and between a
 write's answer and its record in the store. After every kill no origin has two copies;
 a last run finishes, every hour is billed once, and a sync after it plans nothing.
@@ -34,6 +35,10 @@ def total_requests(world: DemoWorld) -> int:
     return sum(server.log.count() for server in world.servers.values())
 
 
+def total_writes(world: DemoWorld) -> int:
+    return sum(world.writes().values())
+
+
 def last_method(world: DemoWorld) -> str:
     last = [server.log.entries[-1] for server in world.servers.values() if server.log.entries]
     return "write" if any(e.method in WRITES and not e.path.endswith("_search")
@@ -49,10 +54,16 @@ def test_kills_spread_over_reads_and_concurrent_writes_keep_exactly_once(
                                            times=100_000)
         killed_at: list[str] = []
         while len(killed_at) < KILLS:
-            start = total_requests(world)
-            after = draw.randint(1, 14)
-            code = killed_when(world.config_path, backfill_args(world),
-                               lambda n=start + after: total_requests(world) >= n,
+            # Every other kill counts only writes, so the kills land on writes in flight
+            # however the machine's load spreads the requests; the others count every
+            # request, and mostly land on the reads that open each run.
+            if len(killed_at) % 2:
+                start, after = total_writes(world), draw.randint(1, 8)
+                reached = lambda n=start + after: total_writes(world) >= n   # noqa: E731
+            else:
+                start, after = total_requests(world), draw.randint(1, 14)
+                reached = lambda n=start + after: total_requests(world) >= n   # noqa: E731
+            code = killed_when(world.config_path, backfill_args(world), reached,
                                "the kill point")
             assert code == -signal.SIGKILL, (
                 f"the backfill finished after {len(killed_at)} kills: too little work")
