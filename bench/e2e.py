@@ -63,11 +63,17 @@ def _requests(world: DemoWorld) -> dict[str, int]:
     return {name: server.log.count() for name, server in world.servers.items()}
 
 
-def backfill(n: int = 100_000, days: int = 28) -> dict[str, Any]:
-    """Backfill then no-change sync of ``kaiten-billing`` over ``n`` Kaiten logs."""
+def backfill(n: int = 100_000, days: int = 28, chunk_days: int | None = None
+             ) -> dict[str, Any]:
+    """Backfill then no-change sync of ``kaiten-billing`` over ``n`` Kaiten logs;
+    ``chunk_days``: the route's chunks (default: the route's default, one chunk here)."""
     with tempfile.TemporaryDirectory() as folder, \
             DemoWorld(Path(folder), today=TODAY, days=days, bulk_kaiten=n,
                       kaiten_rate=KAITEN_LIMIT) as world:
+        if chunk_days is not None:
+            world.write_config(routes=[{**r, "chunk_days": chunk_days}
+                                       if r["name"] == "kaiten-billing" else r
+                                       for r in world.routes])
         span = ["--from", world.first_day.isoformat(), "--to", world.today.isoformat()]
         logs = len(world.kaiten_logs)
         before = _requests(world)
