@@ -119,6 +119,8 @@ def passes(ctx: typer.Context, config: str | None, **kw: object) -> NoReturn:
     from bridge.commands import PassFailure, UsageError, run_passes
 
     loaded = load(ctx, config)
+    if _state(ctx).get("quiet"):   # --quiet given before the command
+        kw["quiet"] = True
     try:
         code = run_passes(loaded, **kw)  # type: ignore[arg-type]
     except UsageError as exc:
@@ -139,6 +141,8 @@ def root(
     ctx: typer.Context,
     config: ConfigOpt = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="No progress bar (also after the command).")] = False,
     version: Annotated[bool | None, typer.Option("--version", "-V", callback=_version,
                                                  is_eager=True,
                                                  help="Show the version and exit.")] = None,
@@ -147,6 +151,7 @@ def root(
     state = _state(ctx)
     state["config"] = config
     state["debug"] = debug
+    state["quiet"] = quiet
     from bridge.logs import setup_logging
 
     setup_logging(debug=debug)

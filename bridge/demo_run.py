@@ -140,7 +140,7 @@ def _serve(world: demo.DemoWorld, say: Any, until: threading.Event | None) -> No
     say()
     say(f"Serving the emulators; config: {config}")
     say("Try, in another terminal:")
-    say(f"  timebridge report --config {config}")
+    say(f"  timebridge report --config {config} --format html --output report.html")
     say(f"  timebridge sync --config {config}")
     say(f"  timebridge status --config {config}")
     say(f"  timebridge daemon --config {config}")

@@ -95,6 +95,9 @@ def test_backfill_shows_progress_on_a_terminal_and_not_with_quiet(world: DemoWor
     code, screen = run_on_a_terminal(world.config_path, *args, "--quiet")
     assert code == 0, screen
     assert "kaiten-billing" not in screen and "pace" not in screen
+    code, screen = run_on_a_terminal(world.config_path, "--quiet", *args)   # before, too
+    assert code == 0, screen
+    assert "kaiten-billing" not in screen and "pace" not in screen
 
 
 def test_no_progress_when_stderr_is_not_a_terminal(world: DemoWorld) -> None:

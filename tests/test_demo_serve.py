@@ -75,6 +75,12 @@ def test_serve_keeps_the_emulators_up_for_every_command(tmp_path: Path) -> None:
         config = str(next(tmp_path.glob("*.toml")))
         for command in ("report", "sync", "status"):
             assert f"timebridge {command} --config {config}" in out.getvalue()
+        # The README's quick start: the printed report command, a page to open in a browser.
+        [line] = [x.strip() for x in out.getvalue().splitlines() if "--format html" in x]
+        page = tmp_path / "report.html"
+        html = _cli(*line.split()[1:-1], str(page))
+        assert html.returncode == 0, html.stderr
+        assert "<h1>timebridge report</h1>" in page.read_text()
         report = _cli("report", "--config", config, "--format", "json")
         assert report.returncode == 0, report.stderr
         routes = json.loads(report.stdout)["routes"]
