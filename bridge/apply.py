@@ -14,6 +14,7 @@ done (``stale``, "already done: ...") and writes nothing.
 from __future__ import annotations
 
 import re
+import threading
 from datetime import UTC, date, datetime, timedelta
 
 from bridge.actions import Action, Kind
@@ -126,7 +127,7 @@ def _shown(age: timedelta) -> str:
 
 
 def _apply_route(runtime: Runtime, store: StateStore, loaded: LoadedConfig, route: RoutePlan,
-                 *, dry_run: bool, allow_deletes: bool, stop: object) -> RouteResult:
+                 *, dry_run: bool, allow_deletes: bool, stop: threading.Event) -> RouteResult:
     window = DateWindow(route.start, route.end)
     check = Recheck(route)
     if not check.by_key:   # nothing to re-check (none, or only held actions): read nothing

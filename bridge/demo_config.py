@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bridge.demo_seed import (
     CONTRACTING_TOKEN,
@@ -16,6 +16,12 @@ from bridge.demo_seed import (
     WINDOW_DAYS,
     WORKDAY_HOURS,
 )
+
+if TYPE_CHECKING:
+    from connectors.contracting.emulator import ContractingEmulator
+    from connectors.emulator import EmulatorServer
+    from connectors.kaiten.emulator import KaitenEmulator
+    from connectors.tracker.emulator import TrackerEmulator
 
 
 def _toml(value: Any) -> str:
@@ -49,6 +55,24 @@ def _table(lines: list[str], header: str, values: dict[str, Any],
 
 class DemoConfigWriter:
     """Writes the config of a :class:`bridge.demo.DemoWorld` (a mixin of it)."""
+
+    # Set by DemoWorld.__init__ and its seeding (declared here for the type checker).
+    folder: Path
+    config_path: Path
+    state_url: str
+    kaiten_rate: float
+    kaiten: KaitenEmulator
+    tracker: TrackerEmulator
+    contracting: ContractingEmulator
+    kaiten_server: EmulatorServer
+    tracker_server: EmulatorServer
+    contracting_server: EmulatorServer
+    routes: list[dict[str, Any]]
+    cards: dict[str, int]
+    spaces: dict[str, int]
+    issues: dict[str, str]
+    projects: dict[str, str]
+    billable: str
 
     def default_routes(self) -> list[dict[str, Any]]:
         """The demo's four routes, as config tables (see the module docstring)."""

@@ -7,9 +7,18 @@ The constants (tokens, ids, durations) and :class:`DemoSeeder`, the part of
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
 from bridge.units import start_for_date
 from connectors.kaiten.emulator import COMMENT_LIMIT
+
+if TYPE_CHECKING:
+    import random
+    from zoneinfo import ZoneInfo
+
+    from connectors.contracting.emulator import ContractingEmulator
+    from connectors.kaiten.emulator import KaitenEmulator
+    from connectors.tracker.emulator import TrackerEmulator
 
 KAITEN_TOKEN = "demo-kaiten-token"
 TRACKER_TOKEN = "demo-tracker-token"
@@ -59,6 +68,16 @@ def long_comment(length: int, seed: str = "Release notes draft") -> str:
 
 class DemoSeeder:
     """Fills the emulators of a :class:`bridge.demo.DemoWorld` (a mixin of it)."""
+
+    # Set by DemoWorld.__init__ before it seeds (declared here for the type checker).
+    kaiten: KaitenEmulator
+    tracker: TrackerEmulator
+    contracting: ContractingEmulator
+    today: date
+    days: int
+    first_day: date
+    tz: ZoneInfo
+    _rng: random.Random
 
     # --- seeding -------------------------------------------------------------------------
 

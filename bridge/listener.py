@@ -154,7 +154,7 @@ class Listener:
         self.readiness = readiness
         self.host, self.port = sock.getsockname()[:2]
         config = uvicorn.Config(app, log_config=None, log_level="warning", access_log=False,
-                                lifespan="off", timeout_graceful_shutdown=STOP_SECONDS - 1)
+                                lifespan="off", timeout_graceful_shutdown=int(STOP_SECONDS - 1))
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
                                         daemon=True, name="listener")

@@ -75,8 +75,10 @@ class Origin:
         return f"{self.source}:{self.record_id}"
 
 
-_SET_SOURCE = Origin.source.__set__  # type: ignore[attr-defined]
-_SET_RECORD_ID = Origin.record_id.__set__  # type: ignore[attr-defined]
+# The slots' own setters, taken from the class dict (the attribute on the class is the
+# slot descriptor, which type checkers do not model).
+_SET_SOURCE = Origin.__dict__["source"].__set__
+_SET_RECORD_ID = Origin.__dict__["record_id"].__set__
 
 
 def normalise_comment(comment: str | None) -> str:

@@ -129,12 +129,16 @@ class Recheck:
             if any(i in self.matched for i in indexes) or not now.seen(key, fresh):
                 continue
             mine = fresh.get(key, [])
-            pairs, done, reason, used = [], {}, None, set()
+            pairs: list[tuple[int, Action]] = []
+            done: dict[int, str] = {}
+            reason: str | None = None
+            used: set[int] = set()
             for i in indexes:
                 f = _counterpart(self.saved[i], mine, used)
                 why = now.why(self.saved[i], key, mine) if f is None \
                     else _differs(self.saved[i], f)
                 if why is None:
+                    assert f is not None  # now.why() always names a reason
                     used.add(id(f))
                     pairs.append((i, f))
                 elif why.startswith(ALREADY_DONE):

@@ -67,8 +67,8 @@ def seconds_to_minutes(seconds: int, rounding: Rounding = Rounding.NEAREST) -> i
     return _steps(seconds, KAITEN_GRANULARITY, rounding)
 
 
-def minutes_to_seconds(minutes: int) -> int:
-    """Seconds in ``minutes`` Kaiten minutes (>= 1)."""
+def minutes_to_seconds(minutes: object) -> int:
+    """Seconds in ``minutes`` Kaiten minutes (>= 1); anything else is a DurationError."""
     return _positive_int(minutes, "minutes") * KAITEN_GRANULARITY
 
 
@@ -192,8 +192,9 @@ _WORK_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 _DAY_START = re.compile(r"([0-9]{1,2}):([0-9]{2})")
 
 
-def parse_work_date(text: str) -> date:
-    """A strict ``YYYY-MM-DD`` date (Kaiten ``for_date``, contracting ``date``)."""
+def parse_work_date(text: object) -> date:
+    """A strict ``YYYY-MM-DD`` date (Kaiten ``for_date``, contracting ``date``) from a raw
+    JSON value; anything else is a DateTimeError."""
     match = _WORK_DATE.fullmatch(text) if isinstance(text, str) else None
     if match is None:
         raise DateTimeError(f"expected a date as YYYY-MM-DD, got {text!r}")
@@ -203,7 +204,7 @@ def parse_work_date(text: str) -> date:
         raise DateTimeError(f"no such date ({error}): {text!r}") from None
 
 
-def parse_tracker_datetime(text: str) -> datetime:
+def parse_tracker_datetime(text: object) -> datetime:
     """An aware datetime from ``2018-06-06T08:41:58.000+0000`` and its variants.
 
     Accepts ``±hhmm``, ``±hh:mm`` and ``Z``, with or without a fraction of a second.
@@ -220,9 +221,10 @@ def parse_tracker_datetime(text: str) -> datetime:
     offset = (-1 if sign == "-" else 1) * timedelta(hours=hours, minutes=minutes)
     # Beyond microseconds there is nothing to keep; datetime cannot hold it.
     micro = int((match["frac"] or "0").ljust(6, "0")[:6])
-    fields = (int(match[key]) for key in ("y", "mo", "d", "h", "m", "s"))
+    year, month, day, hour, minute, second = (int(match[key])
+                                              for key in ("y", "mo", "d", "h", "m", "s"))
     try:
-        return datetime(*fields, micro, tzinfo=timezone(offset))
+        return datetime(year, month, day, hour, minute, second, micro, tzinfo=timezone(offset))
     except ValueError as error:
         raise DateTimeError(f"no such date or time ({error}): {text!r}") from None
 
@@ -232,6 +234,7 @@ def format_tracker_datetime(moment: datetime) -> str:
     if not isinstance(moment, datetime) or moment.utcoffset() is None:
         raise DateTimeError(f"expected an aware datetime, got {moment!r}")
     offset = moment.utcoffset()
+    assert offset is not None  # checked above; utcoffset() is not typed to know it
     if offset % timedelta(minutes=1):
         # Historical local mean times (Moscow was +02:30:17) do not fit ±hhmm;
         # the same instant in UTC does, and the instant is what matters.

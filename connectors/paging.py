@@ -137,6 +137,7 @@ class _ArrayPaginator:
         (it may raise to stop the read, as a search over its cap does).
         """
         walk = Walk(client, method, path, self.max_pages)
+        query: dict | None
         target, query = path, self._query(params, 1, 0)
         short_before: int | None = None  # length of the short page a confirming ask follows
         total: int | None = None
@@ -269,7 +270,8 @@ def _records(client: HttpClient, method: str, path: str, body: Any) -> list[Any]
     """The records of a page. An item that is not a JSON object is passed on: the
     connector reports it as a skip, so one bad item never fails the whole read."""
     if not isinstance(body, list):
-        kind = {dict: "a JSON object", str: "a string"}.get(type(body), type(body).__name__)
+        names: dict[type, str] = {dict: "a JSON object", str: "a string"}
+        kind = names.get(type(body), type(body).__name__)
         raise shape_error(client, method, path, f"{kind} where a list of records was expected")
     return body
 

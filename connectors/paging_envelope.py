@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeGuard
 
 from connectors.http import HttpClient
 from connectors.paging import MAX_PAGES, HeaderSignals, Walk, follow_link, shape_error
@@ -103,10 +103,10 @@ def _next_step(body: dict, signals: HeaderSignals, walk: Walk) -> tuple[str | No
         if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
             text = str(value)
             return text, "url" if text.startswith(("http://", "https://", "/", "?")) else "cursor"
-    meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
+    meta: dict = body["meta"] if isinstance(body.get("meta"), dict) else {}
     last = meta.get("last_page")
     if _number(last):
-        current = meta.get("current_page") if _number(meta.get("current_page")) else walk.number
+        current = meta["current_page"] if _number(meta.get("current_page")) else walk.number
         return (str(current + 1), "page") if current < last else (None, "")
     if body.get("has_more") is True or body.get("hasMore") is True or \
             meta.get("has_more") is True or meta.get("hasMore") is True:
@@ -115,13 +115,13 @@ def _next_step(body: dict, signals: HeaderSignals, walk: Walk) -> tuple[str | No
 
 
 def _total(body: dict, signals: HeaderSignals) -> int | None:
-    meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
+    meta: dict = body["meta"] if isinstance(body.get("meta"), dict) else {}
     for value in (meta.get("total"), body.get("total"), signals.total_count):
         if _number(value):
             return value
     return None
 
 
-def _number(value: Any) -> bool:
+def _number(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 

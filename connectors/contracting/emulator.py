@@ -224,7 +224,8 @@ class ContractingEmulator:
         return None
 
     def _locked(self, billable_id: object) -> bool:
-        return isinstance(billable_id, str) and self.billables.get(billable_id, {}).get("invoiced")
+        return isinstance(billable_id, str) and bool(
+            self.billables.get(billable_id, {}).get("invoiced"))
 
     async def _list(self, request: Request) -> Response:
         if (denied := self._guard(request)) is not None:

@@ -59,8 +59,8 @@ def problems(query: Mapping[str, str], mode: str | None) -> dict[str, str | None
         return {"cursor": None if ok else "must be a cursor from a Link header"}
     if mode in _TOKENS:
         name = _TOKENS[mode][0]
-        ok = name not in query or _offset(mode, query[name]) is not None
-        return {name: None if ok else "must be a token from an earlier page"}
+        known = name not in query or _offset(mode, query[name]) is not None
+        return {name: None if known else "must be a token from an earlier page"}
     values = {name: query.get(name, "1") for name in ("page", "per_page")}
     return {name: None if _NUMBER.fullmatch(value) and int(value) >= 1
             else "must be a positive integer" for name, value in values.items()}

@@ -9,6 +9,8 @@ is checked instead (:mod:`bridge.verify`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from connectors.base import ForbiddenError, ProbeResult, ProbeUses
@@ -24,13 +26,13 @@ def probe(conn: KaitenConnector, uses: ProbeUses, page_size: int) -> list[ProbeR
     window = {"from": uses.window.start.isoformat(), "to": uses.window.end.isoformat()}
     seen: dict[str, Any] = {}
     # Paging is probed as the first source route reads (a non-admin may read only that).
-    first = _filtered(window, next(iter(uses.source_filters.values()), {}))
+    no_filter: Mapping[str, Any] = {}
+    first = _filtered(window, next(iter(uses.source_filters.values()), no_filter))
     results = [guarded("timesheet paging", lambda: _timesheet(conn, first, page_size, seen))]
     if "reset" in seen:
         results.append(_reset(seen["reset"]))
     for route, filters in uses.source_filters.items():
-        results.append(guarded(f"route {route}", lambda r=route, f=filters: _route(
-            conn, window, r, f)))
+        results.append(guarded(f"route {route}", partial(_route, conn, window, route, filters)))
     card = next(iter(uses.tasks), None) or seen.get("card")
     if card is not None:
         results.append(guarded("card time logs", lambda: _card(conn, str(card), page_size)))
@@ -80,7 +82,8 @@ def _reset(unit: str | None) -> ProbeResult:
                 "bridge reads either unit")
 
 
-def _route(conn: KaitenConnector, window: dict, route: str, filters: dict) -> ProbeResult:
+def _route(conn: KaitenConnector, window: dict, route: str,
+           filters: Mapping[str, Any]) -> ProbeResult:
     name = f"route {route}"
     try:
         conn._http.request_json("GET", "/time-logs", params={**_filtered(window, filters),
@@ -92,7 +95,7 @@ def _route(conn: KaitenConnector, window: dict, route: str, filters: dict) -> Pr
     return ok(name, "the token's user may read the time logs this route's filter asks for")
 
 
-def _filtered(window: dict, filters: dict) -> dict:
+def _filtered(window: dict, filters: Mapping[str, Any]) -> dict:
     """The timesheet query of a route: its window and its filter, as the connector sends it."""
     return {**window, **KaitenFilter.model_validate(filters).query()}
 

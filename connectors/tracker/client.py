@@ -163,7 +163,7 @@ class TrackerConnector:
         copies_only = bool(options.pop(COPIES_FILTER, False))
         chosen = self._filter(options)
         since, until = self.created_range(window)
-        authors: list[str | None] = list(chosen.created_by or [None])
+        authors: list[str | None] = [*chosen.created_by] if chosen.created_by else [None]
         if copies_only:
             authors = list(self.config.copies_created_by or [self.login()])
         seen: set[str] = set()
