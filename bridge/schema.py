@@ -14,6 +14,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
 
 
 class _UtcDateTime(sa.TypeDecorator):
@@ -86,37 +88,10 @@ def _migrate_to_v2(conn: sa.Connection) -> None:
         conn.execute(sa.text(f"ALTER TABLE links ADD COLUMN {column} VARCHAR"))
 
 
-# The tables as the code uses them now (the latest schema version).
-_NOW = sa.MetaData()
-links = sa.Table(
-    "links", _NOW,
-    *(sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
-      for c in _links_v1.columns),
-    *(sa.Column(name, sa.String) for name in V2_COLUMNS),
-    sa.Column("conflict_since", _UtcDateTime),    # schema version 5 (see below)
-    sa.Column("conflict_differences", sa.Text),
-    sa.Column("resolution", sa.String),
-)
-
-# The runs table as the code uses it now (schema version 4 added ``scope``).
-runs = sa.Table(
-    "runs", _NOW,
-    *(sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable,
-                autoincrement=c.autoincrement) for c in _runs_v1.columns),
-    sa.Column("scope", sa.String),
-)
-
 # Schema version 3: what a target was seen to ignore. A field an update answered
 # unchanged is one that target cannot change in place; later passes replace instead
 # of sending an update that would again be accepted and not applied.
-_V3 = sa.MetaData()
-target_limits = sa.Table(
-    "target_limits", _V3,
-    sa.Column("connector", sa.String, primary_key=True),
-    sa.Column("field", sa.String, primary_key=True),
-    sa.Column("learned_at", _UtcDateTime, nullable=False),
-    sa.Column("reason", sa.Text, nullable=False),
-)
+# (The table is TargetLimitRow's, below.)
 
 # Schema version 4: what a run covered. NULL is a full pass over the route's window; a
 # narrow pass (a webhook's hint: one card's records) names its scope, e.g. "card 1001",
@@ -132,36 +107,115 @@ def _migrate_to_v4(conn: sa.Connection) -> None:
 # settled conflict: what, when, which side kept.
 V5_LINK_COLUMNS = (("conflict_since", sa.DateTime(timezone=True)),
                    ("conflict_differences", sa.Text()), ("resolution", sa.String()))
-_V5 = sa.MetaData()
-resolutions = sa.Table(
-    "resolutions", _V5,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("route", sa.String, nullable=False),
-    sa.Column("origin", sa.String, nullable=False),
-    sa.Column("keep", sa.String, nullable=False),
-    sa.Column("resolved_at", _UtcDateTime, nullable=False),
-    sa.Column("target_record_id", sa.String),
-    sa.Column("conflict", sa.Text),
-    sa.Column("differences", sa.Text),
-    sa.Column("conflict_since", _UtcDateTime),
-    sa.Column("done", sa.Text, nullable=False),
-    sa.CheckConstraint("keep in ('source', 'target')", name="resolutions_keep"),
-    sa.Index("resolutions_route_origin", "route", "origin"),
-)
+# (``resolutions`` is ResolutionRow's table, below.)
 
 
 def _migrate_to_v5(conn: sa.Connection) -> None:
     for column, kind in V5_LINK_COLUMNS:
         conn.execute(sa.text(f"ALTER TABLE links ADD COLUMN {column} "
                              f"{kind.compile(dialect=conn.dialect)}"))
-    _V5.create_all(conn)
+    resolutions.create(conn)
+
+
+# --- the tables as the code uses them now (the latest schema version) -----------------
+# SQLModel classes on one metadata of their own; queries and the bulk paths use their
+# tables through SQLAlchemy Core (``links``, ``runs``, ...), since a million links read as
+# ORM objects would take many times longer. The DDL of links and runs comes from the
+# migrations above (version 1 is frozen), so these must name the same columns; the store's
+# tests migrate every version and read and write through these.
+class _StoreTable(SQLModel, registry=registry()):
+    """Base of the state store's tables: their own metadata, apart from SQLModel's global one."""
+
+
+class LinkRow(_StoreTable, table=True):
+    """A row of ``links``: what the last sync knew of one origin's copy (see :class:`Link`)."""
+
+    __tablename__ = "links"
+    route: str = Field(primary_key=True)
+    origin: str = Field(primary_key=True)
+    source_record_id: str
+    source_task: str
+    target_record_id: str | None = None
+    target_task: str | None = None
+    source_hash: str | None = None
+    target_hash: str | None = None
+    source_version: str | None = None
+    target_version: str | None = None
+    work_date: date | None = None
+    status: str                                   # "intent" or "linked"
+    conflict: str | None = Field(default=None, sa_type=sa.Text)
+    intent_at: datetime | None = Field(default=None, sa_type=_UtcDateTime)
+    synced_at: datetime | None = Field(default=None, sa_type=_UtcDateTime)
+    replaces_record_id: str | None = None          # schema version 2
+    replaces_task: str | None = None
+    conflict_since: datetime | None = Field(default=None, sa_type=_UtcDateTime)  # version 5
+    conflict_differences: str | None = Field(default=None, sa_type=sa.Text)
+    resolution: str | None = None
+
+
+class RunRow(_StoreTable, table=True):
+    """A row of ``runs``: one run of one route (see :class:`RunRecord`)."""
+
+    __tablename__ = "runs"
+    id: int | None = Field(default=None, primary_key=True)
+    route: str
+    window_from: date
+    window_to: date
+    dry_run: bool
+    started_at: datetime = Field(sa_type=_UtcDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=_UtcDateTime)
+    summary: dict = Field(sa_type=sa.JSON)
+    error: str | None = Field(default=None, sa_type=sa.Text)
+    failures: list = Field(sa_type=sa.JSON)
+    interrupted: bool
+    scope: str | None = None                      # schema version 4
+
+
+class TargetLimitRow(_StoreTable, table=True):
+    """A row of ``target_limits`` (schema version 3): a field a target was seen to ignore."""
+
+    __tablename__ = "target_limits"
+    connector: str = Field(primary_key=True)
+    field: str = Field(primary_key=True)
+    learned_at: datetime = Field(sa_type=_UtcDateTime)
+    reason: str = Field(sa_type=sa.Text)
+
+
+class ResolutionRow(_StoreTable, table=True):
+    """A row of ``resolutions`` (schema version 5): one settled conflict."""
+
+    __tablename__ = "resolutions"
+    __table_args__ = (sa.CheckConstraint("keep in ('source', 'target')", name="resolutions_keep"),
+                      sa.Index("resolutions_route_origin", "route", "origin"))
+    id: int | None = Field(default=None, primary_key=True)
+    route: str
+    origin: str
+    keep: str
+    resolved_at: datetime = Field(sa_type=_UtcDateTime)
+    target_record_id: str | None = None
+    conflict: str | None = Field(default=None, sa_type=sa.Text)
+    differences: str | None = Field(default=None, sa_type=sa.Text)
+    conflict_since: datetime | None = Field(default=None, sa_type=_UtcDateTime)
+    done: str = Field(sa_type=sa.Text)
+
+
+def _table(model: type[SQLModel]) -> sa.Table:
+    table = sa.inspect(model).local_table
+    assert isinstance(table, sa.Table)  # a table=True model's is always a Table
+    return table
+
+
+links = _table(LinkRow)
+runs = _table(RunRow)
+target_limits = _table(TargetLimitRow)
+resolutions = _table(ResolutionRow)
 
 
 #: Applied in order, each inside the one transaction that opens the store.
 MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [
     (1, _V1.create_all),
     (2, _migrate_to_v2),
-    (3, _V3.create_all),
+    (3, lambda conn: target_limits.create(conn)),
     (4, _migrate_to_v4),
     (5, _migrate_to_v5),
 ]
