@@ -72,11 +72,11 @@ class Keep(StrEnum):
 @app.command()
 def resolve(
     ctx: typer.Context,
-    origin: Annotated[str, typer.Argument(metavar="ORIGIN",
-                                          help="e.g. kaiten:123 (or KAITEN:123).")],
+    origin: Annotated[str, typer.Argument(
+        metavar="ORIGIN", help="The origin of the conflict, e.g. kaiten:123 (or KAITEN:123).")],
     keep: Annotated[Keep, typer.Option(
-        "--keep", help="source: rewrite the copy from its origin; target: accept the "
-                       "hand edit as the agreed state.")],
+        "--keep", help="Which side wins: source rewrites the copy from its origin; "
+                       "target accepts the hand edit as the agreed state.")],
     config: ConfigOpt = None,
     route: Annotated[str | None, typer.Option(
         "--route", "-r", metavar="NAME",
