@@ -9,6 +9,7 @@ prove that it would.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pytest
@@ -138,6 +139,36 @@ def test_sections_run_to_the_next_heading_of_their_level() -> None:
     assert table_rows(found["B"])[0] == ["`x`", "1"]
 
 
-@pytest.mark.parametrize("link", re.findall(r"\]\(([^)#]+)", TEXT))
-def test_the_reference_links_only_files_of_the_repository(link: str) -> None:
-    assert not link.startswith(("/", "http")) and (REFERENCE.parent / link).resolve().exists()
+REPO = REFERENCE.parent.parent
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), REPO / "deploy" / "README.md"]
+
+
+def _slug(title: str) -> str:
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces to '-'."""
+    return re.sub(r"[^\w\- ]", "", title.strip().lower()).replace(" ", "-")
+
+
+def _links(doc: Path) -> list[tuple[str, str]]:
+    """(file part, anchor) of each Markdown link in ``doc`` that is not a web address."""
+    found = re.findall(r"\]\(([^)\s]+)\)", doc.read_text(encoding="utf-8"))
+    return [tuple(link.partition("#")[::2]) for link in found   # type: ignore[misc]
+            if not link.startswith(("http://", "https://", "mailto:"))]
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda d: str(d.relative_to(REPO)))
+def test_links_stay_inside_the_repository_and_land(doc: Path) -> None:
+    """Every link names a file of this repository (no shared folder, no INTERFACE.md from
+    elsewhere) and, with an anchor, a heading of it."""
+    for path, anchor in _links(doc):
+        target = (doc.parent / path).resolve() if path else doc
+        assert target.is_relative_to(REPO) and target.exists(), f"{doc.name}: {path}"
+        if anchor:
+            titles = sections(target.read_text(encoding="utf-8"))
+            assert anchor in {_slug(t) for t in titles}, f"{doc.name}: {path}#{anchor}"
+
+
+def test_the_readme_sends_readers_to_the_reference() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    top = readme.split("\n## ", 1)[0]     # before the first section: near the top
+    assert "**Reference:** [`docs/reference.md`](docs/reference.md)" in top
+    assert "interface.md" not in readme.lower() and "../shared" not in readme
