@@ -8,6 +8,7 @@ prove that it would.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -16,7 +17,7 @@ import pytest
 import typer
 from pydantic import BaseModel, Field
 from reference_check import REFERENCE, config_facts, missing, sections, table_rows
-from reference_facts import cli_group, project_facts
+from reference_facts import cli_group, dict_keys, project_facts
 
 from bridge.config import FILTER_MODELS, Config, RouteConfig
 from connectors.config import ConnectorBase
@@ -48,6 +49,21 @@ def test_the_facts_reach_every_command_key_and_field() -> None:
     assert {"planned", "done", "failed", "held", "stale"} <= statuses
     for key in ("complete", "failed_routes", "target_id", "changes"):
         assert f"JSON report field {key}" in facts
+
+
+def test_the_json_report_example_has_the_fields_the_code_writes() -> None:
+    """The example is what a script is written against: its keys are the code's, at every
+    level (and the checker's key lists are the report's, not a guess)."""
+    from bridge import report
+    from bridge.sync import SUMMARY_KEYS
+
+    body = sections(TEXT)["The JSON report"]
+    example = json.loads(re.search(r"```json\n(.*?)```", body, re.DOTALL)[1])
+    route = example["routes"][0]
+    assert list(example) == dict_keys(report.to_json)
+    assert list(route) == dict_keys(report.route_dict)
+    assert list(route["actions"][0]) == dict_keys(report.action_dict)
+    assert list(route["summary"]) == list(SUMMARY_KEYS)
 
 
 def _extra_cli() -> Any:
