@@ -66,6 +66,8 @@ def test_the_wheel_installs_the_reference_under_share_doc(tmp_path: Path) -> Non
         assert f"timebridge-{__version__}.data/data/share/doc/timebridge/{Path(doc).name}" in names
 
 
+# setuptools calls [tool.setuptools] in pyproject.toml "beta" each time it reads it.
+@pytest.mark.filterwarnings("ignore:Support for `\\[tool.setuptools\\]`")
 def test_the_wheel_is_configured_to_carry_the_docs() -> None:
     """Without a wheel builder at hand, at least the configuration says so."""
     from setuptools.config.pyprojecttoml import read_configuration
