@@ -310,9 +310,9 @@ def status(
     fmt: Annotated[StatusFormat, typer.Option("--format", help="Output format.")
                    ] = StatusFormat.table,
     watch: Annotated[bool, typer.Option(
-        "--watch", help="redraw the table every few seconds until Ctrl-C")] = False,
+        "--watch", help="Redraw the table every few seconds until Ctrl-C.")] = False,
     interval: Annotated[float, typer.Option(
-        "--interval", min=0.1, help="seconds between looks with --watch")] = 5.0,
+        "--interval", min=0.1, help="Seconds between looks with --watch.")] = 5.0,
 ) -> None:
     """Last run of each route, its counts, failures and conflicts waiting for a person.
 
@@ -350,12 +350,12 @@ def status(
 @app.command()
 def demo(
     serve: Annotated[bool, typer.Option(
-        "--serve", help="keep the emulators up after the run (until Ctrl-C) so every "
-                        "command can be tried on the demo's config")] = False,
+        "--serve", help="Keep the emulators up after the run (until Ctrl-C) so every "
+                        "command can be tried on the demo's config.")] = False,
     keep: Annotated[bool, typer.Option(
-        "--keep", help="keep the demo's folder (config and state file) when it ends")] = False,
+        "--keep", help="Keep the demo's folder (config and state file) when it ends.")] = False,
     verbose: Annotated[bool, typer.Option(
-        "--verbose", "-v", help="also list every entry the backfill listed")] = False,
+        "--verbose", "-v", help="Also list every entry the backfill listed.")] = False,
 ) -> None:
     """The whole bridge against built-in local emulators of the three APIs; no credentials.
 

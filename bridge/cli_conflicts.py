@@ -21,6 +21,7 @@ from bridge.cli import (
     app,
     fail,
     load,
+    warn,
 )
 from bridge.config_loader import ConfigError
 from bridge.safe_text import for_terminal
@@ -35,27 +36,32 @@ def conflicts(
 ) -> None:
     """The conflicts waiting for a person: origin, copy, what differs, since when.
 
-    From the state store only (no token needed).
+    From the state store only: no token is needed, and no store is created where there
+    is none yet (then there are no conflicts to show).
     """
     from bridge.commands import PassFailure, open_store
     from bridge.conflicts import show_conflicts
     from bridge.state import StateError
 
-    loaded = load(ctx, config)
+    # Like status: it reads the store only, so it asks for no token and creates no store.
+    loaded = load(ctx, config, secrets=False)
     known = [r.name for r in loaded.config.routes]
     for name in route or []:
         if name not in known:
             fail(f"--route: no route named {name!r} (known: {', '.join(known) or 'none'})")
     try:
-        store = open_store(loaded)
+        store = open_store(loaded, create=False)
     except PassFailure as exc:
         fail(str(exc), EXIT_FAILED)
+    if store is None:
+        warn(f"no state store at {loaded.state_url} yet: no route has run")
     try:
         show_conflicts(loaded, store, [n for n in known if not route or n in route], fmt.value)
     except StateError as exc:
         fail(str(exc), EXIT_FAILED)
     finally:
-        store.close()
+        if store is not None:
+            store.close()
 
 
 class Keep(StrEnum):
@@ -66,11 +72,11 @@ class Keep(StrEnum):
 @app.command()
 def resolve(
     ctx: typer.Context,
-    origin: Annotated[str, typer.Argument(metavar="ORIGIN",
-                                          help="e.g. kaiten:123 (or KAITEN:123).")],
+    origin: Annotated[str, typer.Argument(
+        metavar="ORIGIN", help="The origin of the conflict, e.g. kaiten:123 (or KAITEN:123).")],
     keep: Annotated[Keep, typer.Option(
-        "--keep", help="source: rewrite the copy from its origin; target: accept the "
-                       "hand edit as the agreed state.")],
+        "--keep", help="Which side wins: source rewrites the copy from its origin; "
+                       "target accepts the hand edit as the agreed state.")],
     config: ConfigOpt = None,
     route: Annotated[str | None, typer.Option(
         "--route", "-r", metavar="NAME",

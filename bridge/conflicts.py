@@ -122,10 +122,11 @@ def print_table(rows: list[dict[str, Any]], console: Console) -> None:
     console.print(Text("Settle one with: timebridge resolve ORIGIN --keep source|target"))
 
 
-def show_conflicts(loaded: LoadedConfig, store: StateStore, routes: Sequence[str], fmt: str,
-                   console: Console | None = None) -> None:
-    """Print the waiting conflicts of ``routes`` in ``fmt`` (table, json or csv) on stdout."""
-    rows = conflict_rows(loaded, store, routes)
+def show_conflicts(loaded: LoadedConfig, store: StateStore | None, routes: Sequence[str],
+                   fmt: str, console: Console | None = None) -> None:
+    """Print the waiting conflicts of ``routes`` in ``fmt`` (table, json or csv) on stdout;
+    ``store`` None (none exists yet) has none."""
+    rows = conflict_rows(loaded, store, routes) if store is not None else []
     if fmt == "json":
         sys.stdout.write(to_json(rows) + "\n")
     elif fmt == "csv":

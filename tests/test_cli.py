@@ -45,19 +45,40 @@ def test_version_and_help() -> None:
     assert "--install-completion" in help_text
 
 
-def test_every_option_and_command_says_what_it_does() -> None:
+def _every_parameter() -> list[tuple[str, object]]:
+    """(where, click parameter) for the root options and every command's parameters."""
     import typer
 
     from bridge.cli import app
 
     root = typer.main.get_command(app)
-    commands = root.commands   # type: ignore[attr-defined]  (a group: one per command)
-    assert {"sync", "report", "apply", "resolve"} <= commands.keys()
-    missing = [f"{name} {param.opts[0]}" for name, command in commands.items()
-               for param in command.params
-               if param.param_type_name == "option" and not param.help]
+    found = [(f"timebridge {p.opts[0]}", p) for p in root.params]
+    for name, command in root.commands.items():   # type: ignore[attr-defined]
+        found += [(f"{name} {p.opts[0]}", p) for p in command.params]
+    return found
+
+
+def test_every_option_and_command_says_what_it_does() -> None:
+    import typer
+
+    from bridge.cli import app
+
+    commands = typer.main.get_command(app).commands   # type: ignore[attr-defined]
+    assert {"sync", "report", "apply", "resolve", "conflicts", "status"} <= commands.keys()
+    params = _every_parameter()
+    assert len(params) > 30   # the walk reached every command's options
+    missing = [where for where, param in params
+               if not (getattr(param, "help", None) or "").strip()]
     missing += [name for name, command in commands.items() if not command.help]
     assert missing == []
+
+
+def test_every_help_text_is_a_capitalised_sentence() -> None:
+    """``--help`` reads as prose: each option's and argument's help starts with a capital
+    letter and ends with a full stop (``--install-completion`` and ``--help`` included)."""
+    wrong = [f"{where}: {param.help!r}" for where, param in _every_parameter()
+             if param.help and not (param.help[0].isupper() and param.help.rstrip().endswith("."))]
+    assert wrong == []
 
 
 def test_shell_completion_script_is_offered() -> None:
