@@ -17,8 +17,9 @@ TOKEN = "tok-SECRET-3f9a1c7e"  # every harness uses it, so tests can look for le
 
 
 class Harness(Protocol):
-    system: str                  # "kaiten" | "tracker" | "contracting"
-    server: EmulatorServer       # started; faults and request log live here
+    system: str                  # "kaiten" | "tracker" | "contracting" | "memory"
+    server: EmulatorServer | None  # started; faults and request log live here
+    #                              (None: no HTTP at all, the in-memory connector's harness)
     connector: Connector         # pointed at server.base_url, token TOKEN, fast RetryPolicy
     page_size: int               # the list page size the connector asks for
 

@@ -15,15 +15,13 @@ from typing import Any
 import httpx
 import pytest
 from harness import TOKEN, Harness
+from support.retry import FAST_RETRY
 
 from connectors.contracting.client import ContractingConnector
 from connectors.contracting.config import ContractingConfig
 from connectors.contracting.emulator import ContractingEmulator
 from connectors.emulator import EmulatorServer
-from connectors.http import RetryPolicy
 
-FAST_RETRY = RetryPolicy(attempts=4, wait_initial=0.01, wait_max=0.05, wait_jitter=0.0,
-                         max_rate_limit_wait=5)
 DEFAULT_PAGE_SIZE = 50
 NO_AUTHORS = "contracting time entries have no author (the documented entry has no user field)"
 

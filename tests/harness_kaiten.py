@@ -7,15 +7,12 @@ from datetime import date
 from typing import Any
 
 from harness import TOKEN
+from support.retry import FAST_RETRY
 
 from connectors.emulator import EmulatorServer
-from connectors.http import RetryPolicy
 from connectors.kaiten.client import PAGE_SIZE, KaitenConnector
 from connectors.kaiten.config import KaitenConfig
 from connectors.kaiten.emulator import KaitenEmulator
-
-FAST_RETRY = RetryPolicy(attempts=4, wait_initial=0.01, wait_max=0.05, wait_jitter=0.0,
-                         max_rate_limit_wait=5)
 
 
 def kaiten_config(base_url: str, **overrides: Any) -> KaitenConfig:

@@ -13,15 +13,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from harness import TOKEN, Harness
+from support.retry import FAST_RETRY
 
 from bridge.units import parse_day_start, start_for_date
-from connectors.http import RetryPolicy
 from connectors.tracker.client import TrackerConnector
 from connectors.tracker.config import TrackerConfig
 from connectors.tracker.emulator import TrackerEmulator
 
-FAST_RETRY = RetryPolicy(attempts=4, wait_initial=0.01, wait_max=0.05, wait_jitter=0.0,
-                         max_rate_limit_wait=5)
 AUTHORS = ("veikus", "alice")
 TASKS = ("TEST-1", "TEST-2")
 

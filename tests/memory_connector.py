@@ -4,6 +4,8 @@ A :class:`MemoryConnector` is a dict of :class:`CanonicalEntry` by record id. It
 route's source or its target. Tests drive it directly:
 
 * hand edits: :meth:`add`, :meth:`edit`, :meth:`remove` (versions bump as a real API's do);
+  :meth:`add_malformed` adds a record no mapper could read: ``read`` and ``lookup``
+  give it as a :class:`Skip` with its reason, as the real connectors do;
 * faults, each consumed or cleared by the test:
 
   - ``fail_reads_after``: ``read`` raises :class:`TransientError` after yielding that many
@@ -34,7 +36,7 @@ from collections.abc import Iterator, Mapping
 from datetime import date
 from typing import Any
 
-from bridge.model import CanonicalEntry, Origin, normalise_comment
+from bridge.model import CanonicalEntry, Origin, Skip, normalise_comment
 from bridge.units import fit_seconds
 from connectors.base import (
     BadRequestError,
@@ -69,6 +71,7 @@ class MemoryConnector:
                                          granularity_seconds=granularity,
                                          comment_limit=comment_limit)
         self.records: dict[str, CanonicalEntry] = {}
+        self.malformed: dict[str, tuple[date, str | None, str]] = {}  # (date, author, why)
         self._ids = itertools.count(1)
         self._prefix = id_prefix
         self.writes = 0
@@ -109,6 +112,17 @@ class MemoryConnector:
             origin=origin or Origin(source=self.reference_source, record_id=rid), task=task,
             author=author, work_date=work_date, seconds=seconds, comment=comment, version="1")
         return rid
+
+    def add_malformed(self, *, work_date: date, author: str | None = None,
+                      reason: str = "duration is null") -> str:
+        """A record the system holds but no mapper could read (a null duration, ``P1Y``)."""
+        rid = self._new_id()
+        self.malformed[rid] = (work_date, author, reason)
+        return rid
+
+    def _skip(self, record_id: str) -> Skip:
+        return Skip(connector=self.name, record_id=record_id,
+                    reason=self.malformed[record_id][2])
 
     def edit(self, record_id: str, **changes: Any) -> CanonicalEntry:
         """A hand edit: the record changes and its version goes up."""
@@ -160,9 +174,13 @@ class MemoryConnector:
 
     def read(self, window: DateWindow, filters: Mapping[str, Any]) -> Iterator[ReadItem]:
         author = filters.get("author")
-        chosen = [e for e in self.records.values()
-                  if e.work_date in window and (author is None or e.author == author)]
-        chosen.sort(key=lambda e: (len(e.record_id), e.record_id))
+        chosen: list[ReadItem] = [
+            e for e in self.records.values()
+            if e.work_date in window and (author is None or e.author == author)]
+        # an unreadable record is listed like any other, and read as a skip with its reason
+        chosen += [self._skip(rid) for rid, (day, who, _) in self.malformed.items()
+                   if day in window and (author is None or who == author)]
+        chosen.sort(key=lambda e: (len(e.record_id or ""), e.record_id or ""))
         for count, entry in enumerate(chosen):
             if self.fail_reads_after is not None and count >= self.fail_reads_after:
                 raise TransientError(f"page after {count} records failed with 502",
@@ -235,6 +253,8 @@ class MemoryConnector:
         self._after_write("delete", rid, crash)
 
     def lookup(self, record_id: str, task: str) -> ReadItem | None:
+        if record_id in self.malformed:
+            return self._skip(record_id)
         return self.records.get(record_id)
 
     def find_copies(self, origin: Origin, task: str | None) -> list[CanonicalEntry]:

@@ -17,7 +17,7 @@ from datetime import date, timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_exactly_once import ROUTE, connectors, route_rules
+from support.route import ROUTE, connectors, route_rules
 
 from bridge.actions import Kind
 from bridge.chunks import chunk_windows

@@ -1,15 +1,15 @@
 """Closed periods in the pure planner: every write touching a date on or before
 ``closed_through`` is held (listed, never done); scenarios, then a hypothesis property
-over random worlds (the ``World`` of test_plan, applying only what is not held)."""
+over random worlds (``support.world``: the real pass, whose executor writes nothing held)."""
 
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, date, datetime
+from datetime import date
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_plan import World, days, records, rules
+from support.world import ROUTE, World, days, records, rules
 
 from bridge.actions import Kind
 from bridge.closed import closed_note, effective, held_reason, touched
@@ -23,11 +23,7 @@ WRITES = (Kind.CREATE, Kind.UPDATE, Kind.DELETE)
 
 
 class ClosedWorld(World):
-    """A world whose applier does what the executor does with a held action: nothing."""
-
-    def apply(self, a) -> None:
-        if a.held is None:
-            super().apply(a)
+    """A world whose route can be closed through a date (``closed_through``)."""
 
     def close(self, through: date | None = CLOSED, **kw) -> None:
         self.rules = dataclasses.replace(self.rules, closed_through=through, **kw)
@@ -114,10 +110,10 @@ def test_an_interrupted_replace_is_not_finished_in_a_closed_period() -> None:
     old = w.copies_of(a)[0]
     w.edit(w.source, a, task="99")
     link = w.links[f"KAITEN:{a}"]
-    w.links[f"KAITEN:{a}"] = dataclasses.replace(
-        link, status="intent", target_record_id=None, target_task="T-99",
-        replaces_record_id=old.record_id, replaces_task=old.task,
-        intent_at=datetime.now(UTC), synced_at=None)
+    # as the executor leaves it, killed after the replace's intent and before its delete
+    w.store.record_intent(ROUTE, link.origin, source_record_id=a, source_task=link.source_task,
+                          target_task="T-99", work_date=link.work_date,
+                          replaces=(old.record_id, old.task))
     w.close()
     result = w.sync()
     assert kinds(result) == [(Kind.DELETE, REASON), (Kind.CREATE, REASON)]

@@ -5,6 +5,11 @@ tests here are the same for all three: paging across many pages, windows and
 filters, create/update/delete/lookup/find_copies, skips with reasons, retries on
 5xx and 429, every error class, a lost answer found again by its origin, and no
 token in any exception or log line.
+
+The in-memory connector the planner tests use (``tests/harness_memory.py``) keeps the
+same contract: every test runs over it too, but those marked ``over_http`` (what only
+an HTTP client does: retries, status codes, paging, tokens in requests), which are
+skipped for it with their reason.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from connectors.base import (
     UnknownOutcomeError,
 )
 
-SYSTEMS = ["kaiten", "tracker", "contracting"]
+SYSTEMS = ["kaiten", "tracker", "contracting", "memory"]
 # Each emulator in each reading of its documents where they are silent: the connector
 # must be right (or loud) under every one, not only under the emulator's default.
 BEHAVIOURS: dict[str, dict[str, dict]] = {
@@ -61,6 +66,7 @@ BEHAVIOURS: dict[str, dict[str, dict]] = {
         "page-number": {"page_size": 50, "paging": "page-number"},
         "page-number-meta": {"page_size": 50, "paging": "page-number-meta"},
     },
+    "memory": {"in-memory": {}},
 }
 CASES = [(system, behaviour) for system in SYSTEMS for behaviour in BEHAVIOURS[system]]
 WINDOW = DateWindow(date(2026, 11, 1), date(2026, 11, 30))
@@ -70,6 +76,9 @@ ORIGIN = Origin(source="SRC", record_id="42")
 @pytest.fixture(params=CASES, ids=[f"{s}-{b}" for s, b in CASES])
 def h(request: pytest.FixtureRequest) -> Iterator[Harness]:
     system, behaviour = request.param
+    over_http = request.node.get_closest_marker("over_http")
+    if over_http is not None and system == "memory":
+        pytest.skip(f"over HTTP only: {over_http.args[0]}")
     harness = importlib.import_module(f"harness_{system}").make_harness(
         **BEHAVIOURS[system][behaviour])
     try:
@@ -91,6 +100,14 @@ def read_all(h: Harness, window: DateWindow = WINDOW, filters=None) -> tuple[
     return entries, skips
 
 
+def lose_the_next_create_answer(h: Harness) -> None:
+    """The next create is applied and its answer lost (a timeout after sending)."""
+    if h.server is None:
+        h.connector.lose_next_create_answer = True  # type: ignore[attr-defined]
+    else:
+        h.server.faults.add("lost", method="POST")
+
+
 def draft(h: Harness, **kw) -> EntryDraft:
     base = dict(origin=ORIGIN, task=h.task(), work_date=date(2026, 11, 20), seconds=5400,
                 comment="Fixed login [see PR #12]")
@@ -99,6 +116,7 @@ def draft(h: Harness, **kw) -> EntryDraft:
 
 # --- reading ---------------------------------------------------------------------------
 
+@pytest.mark.over_http("paging: the in-memory connector reads in one go")
 def test_read_streams_every_page_at_the_largest_page_size(h: Harness) -> None:
     total = 2 * h.page_size + 7
     ids = {h.seed_record(work_date=WINDOW.start + timedelta(days=i % 30), seconds=60 * (1 + i % 90))
@@ -194,7 +212,7 @@ def test_find_copies_by_origin(h: Harness) -> None:
 
 
 def test_a_lost_create_answer_is_unknown_outcome_and_the_copy_is_found_once(h: Harness) -> None:
-    h.server.faults.add("lost", method="POST")
+    lose_the_next_create_answer(h)
     with pytest.raises(UnknownOutcomeError):
         h.connector.create(draft(h))
     copies = h.connector.find_copies(ORIGIN, h.task())
@@ -203,6 +221,7 @@ def test_a_lost_create_answer_is_unknown_outcome_and_the_copy_is_found_once(h: H
 
 # --- failures --------------------------------------------------------------------------
 
+@pytest.mark.over_http("retries on 5xx are the HTTP client's")
 def test_5xx_on_a_read_is_retried(h: Harness) -> None:
     rid = h.seed_record(work_date=date(2026, 11, 7), seconds=600)
     h.server.faults.add("status", status=503, times=2)
@@ -211,6 +230,7 @@ def test_5xx_on_a_read_is_retried(h: Harness) -> None:
     assert h.server.log.count(status=503) == 2
 
 
+@pytest.mark.over_http("429 and Retry-After are the HTTP client's")
 def test_429_is_waited_out_once_not_hammered(h: Harness) -> None:
     rid = h.seed_record(work_date=date(2026, 11, 7), seconds=600)
     h.server.faults.add("status", status=429, headers={"Retry-After": "1"},
@@ -225,15 +245,19 @@ def test_a_read_that_fails_part_way_raises(h: Harness) -> None:
         pytest.skip("the documented list comes whole in one answer: it has no part way")
     for i in range(h.page_size + 3):
         h.seed_record(work_date=date(2026, 11, 1 + i % 28), seconds=600)
-    h.server.faults.add("latency", delay=0.0, times=1)   # the first page goes through
-    h.server.faults.add("status", status=503, times=1000)
+    if h.server is None:
+        h.connector.fail_reads_after = h.page_size  # type: ignore[attr-defined]
+    else:
+        h.server.faults.add("latency", delay=0.0, times=1)   # the first page goes through
+        h.server.faults.add("status", status=503, times=1000)
     got: list[object] = []
     with pytest.raises(TransientError):
         got.extend(h.connector.read(WINDOW, {}))
-    if h.server.log.count(status=200):  # a page went through: it was streamed before the failure
-        assert got
+    if h.server is None or h.server.log.count(status=200):
+        assert got  # a page went through: it was streamed before the failure
 
 
+@pytest.mark.over_http("status codes become error classes in the HTTP client")
 @pytest.mark.parametrize(("status", "error"), [
     (400, BadRequestError), (401, AuthError), (403, ForbiddenError), (409, ConflictError),
 ])
@@ -246,6 +270,7 @@ def test_status_codes_become_named_errors_on_writes(h: Harness, status: int, err
     assert "refused by the test" in str(info.value)
 
 
+@pytest.mark.over_http("garbage bodies come only over HTTP")
 @pytest.mark.parametrize("kind", ["html", "broken", "empty"])
 def test_garbage_answers_are_transient_errors_with_a_clear_message(h: Harness, kind: str) -> None:
     h.server.faults.add(kind, times=1000)
@@ -254,6 +279,7 @@ def test_garbage_answers_are_transient_errors_with_a_clear_message(h: Harness, k
     assert h.connector.name in str(info.value)
 
 
+@pytest.mark.over_http("a token is checked by an HTTP API's 401")
 def test_check_proves_credentials_and_reports_a_bad_token(h: Harness) -> None:
     assert h.connector.check()
     h.server.faults.add("status", status=401, body=f'{{"message": "bad token {TOKEN}"}}')
@@ -262,6 +288,7 @@ def test_check_proves_credentials_and_reports_a_bad_token(h: Harness) -> None:
     assert TOKEN not in str(info.value) and TOKEN not in repr(info.value)
 
 
+@pytest.mark.over_http("the token travels only in HTTP requests")
 def test_no_token_in_any_log_line_or_exception(h: Harness, caplog) -> None:
     caplog.set_level(logging.DEBUG)
     h.seed_record(work_date=date(2026, 11, 9), seconds=600)

@@ -8,7 +8,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 from harness import TOKEN
-from harness_contracting import FAST_RETRY, ContractingHarness, make_harness
+from harness_contracting import ContractingHarness, make_harness
+from support.retry import FAST_RETRY
 
 from bridge.model import CanonicalEntry, Origin, Skip
 from connectors.base import (

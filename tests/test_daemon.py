@@ -31,6 +31,7 @@ from pathlib import Path
 import pytest
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from support.waiting import wait_until
 
 from bridge import daemon as daemon_module
 from bridge.commands import run_passes
@@ -49,13 +50,6 @@ DAEMON = ("import logging, sys\n"
           "from bridge.daemon import run_daemon\n"
           "sys.exit(run_daemon(load_config(sys.argv[1])))\n")
 
-
-def wait_until(check: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 RunRow = tuple[datetime, datetime | None, bool, str | None]

@@ -19,13 +19,8 @@ from hypothesis import HealthCheck, event, note, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import rule
 from memory_connector import CRASH_POINTS, Crash
-from test_exactly_once import (
-    ROUTE,
-    SOURCE_TASKS,
-    WRITES,
-    ExactlyOnce,
-    attempted_writes,
-)
+from support.route import ROUTE, SOURCE_TASKS, WRITES, attempted_writes
+from test_exactly_once import ExactlyOnce
 
 from bridge.actions import Kind
 from bridge.narrow import Narrow

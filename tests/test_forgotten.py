@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date
 
-from test_exactly_once import Route
+from support.route import Route
 
 from bridge.model import Origin
 from bridge.state import StateStore

@@ -9,7 +9,8 @@ from urllib.parse import parse_qs
 
 import pytest
 from harness import TOKEN
-from harness_kaiten import FAST_RETRY, KaitenHarness, kaiten_config, make_harness
+from harness_kaiten import KaitenHarness, kaiten_config, make_harness
+from support.retry import FAST_RETRY
 
 from bridge.model import CanonicalEntry, Origin, Skip
 from bridge.units import Rounding

@@ -24,8 +24,9 @@ import httpx
 import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from support.waiting import free_port
+from support.waiting import wait_until as _wait_until
 from test_daemon import ROUTE, TODAY, Daemon, World
-from test_daemon import wait_until as _wait_until
 
 from bridge import daemon as daemon_module
 from bridge.config_loader import load_config
@@ -43,11 +44,6 @@ def wait_until(daemon: Daemon, check: Callable[[], object], timeout: float, what
     except AssertionError as exc:
         raise AssertionError(f"{exc}; the daemon's log:\n{daemon.log()}") from None
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def listening_ports(pid: int) -> set[int]:

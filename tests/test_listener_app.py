@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from test_listener import free_port
+from support.waiting import free_port
 
 from bridge import metrics
 from bridge.config import RouteConfig

@@ -1,143 +1,25 @@
-"""The pure planner: scenarios, and hypothesis properties over random worlds.
+"""The planner: scenarios, and hypothesis properties over random worlds.
 
-``World`` is a tiny model of one route (source records, target records, links)
-that applies a plan the way the executor will, so properties can be checked
-over many syncs: convergence, exactly one copy per origin, foreign records never
-touched, no deletes without proof, and the delete brake.
+Each ``World`` (``support.world``) is one route synced by the bridge's own pass: in-memory
+connectors, the real executor and a real state store. Properties are checked over many
+syncs: convergence, exactly one copy per origin, foreign records never touched, no
+deletes without proof, and the delete brake. Tests that change what the planner sees
+call :func:`bridge.plan.plan` on the world's inputs themselves.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.world import ROUTE, WINDOW, World, days, minute_fit, records, rules, writes
 
-from bridge.actions import Kind, Proofs, RouteRules
-from bridge.model import CanonicalEntry, Origin, normalise_comment
-from bridge.plan import BrakeBasis, Inputs, plan, proofs_needed
-from bridge.state import Link
-from bridge.units import fit_seconds
-from connectors.base import Capabilities, DateWindow, EntryDraft
-
-WINDOW = DateWindow(date(2026, 11, 1), date(2026, 11, 30))
-CAPS = Capabilities(updatable=frozenset({"seconds", "comment", "work_date"}),
-                    granularity_seconds=60, comment_limit=100)
-
-
-def minute_fit(draft: EntryDraft) -> EntryDraft:
-    """A Kaiten-like target: whole minutes, comments of at most 100 characters."""
-    return draft.model_copy(update={"seconds": fit_seconds(draft.seconds, 60),
-                                    "comment": normalise_comment(draft.comment)[:100]})
-
-
-def rules(**kw) -> RouteRules:
-    base = dict(name="r", source="kaiten", source_ref="KAITEN", window=WINDOW, fit=minute_fit,
-                capabilities=CAPS, default_task="T-1", tasks={"99": "T-99"})
-    return RouteRules(**{**base, **kw})
-
-
-class World:
-    """One route's world, and an applier that does what the executor will do."""
-
-    def __init__(self, route: RouteRules) -> None:
-        self.rules = route
-        self.source: dict[str, CanonicalEntry] = {}
-        self.target: dict[str, CanonicalEntry] = {}
-        self.links: dict[str, Link] = {}
-        self.ids = itertools.count(1)
-
-    def add_source(self, day: date, seconds: int, task: str = "1", comment: str = "") -> str:
-        rid = str(next(self.ids))
-        self.source[rid] = CanonicalEntry(
-            connector="kaiten", reference_source="KAITEN", record_id=rid,
-            origin=Origin(source="KAITEN", record_id=rid), task=task, work_date=day,
-            seconds=seconds, comment=comment, version="v1")
-        return rid
-
-    def add_target(self, *, origin: Origin | None, task: str, day: date, seconds: int,
-                   comment: str = "") -> str:
-        rid = f"t{next(self.ids)}"
-        self.target[rid] = CanonicalEntry(
-            connector="tracker", reference_source="TRACKER", record_id=rid,
-            origin=origin or Origin(source="TRACKER", record_id=rid), task=task, work_date=day,
-            seconds=seconds, comment=comment, version="v1")
-        return rid
-
-    def edit(self, store: dict[str, CanonicalEntry], rid: str, **changes) -> None:
-        old = store[rid]
-        version = f"v{int(old.version[1:]) + 1}"
-        store[rid] = old.model_copy(update={**changes, "version": version})
-
-    def inputs(self, *, source_complete: bool = True) -> Inputs:
-        in_window = [e for e in self.source.values() if e.work_date in WINDOW]
-        target = [e for e in self.target.values() if e.work_date in WINDOW]
-        return Inputs(in_window, target, dict(self.links), source_complete=source_complete)
-
-    def proofs(self, inputs: Inputs) -> Proofs:
-        wanted_source, wanted_target = proofs_needed(self.rules, inputs)
-        source = {r.key: self.source.get(r.record_id) for r in wanted_source}
-        target: dict[str, object] = {}
-        replaced: dict[str, object] = {}
-        for r in wanted_target:
-            if r.record_id is None:
-                target[r.key] = [e for e in self.target.values() if e.origin == r.origin]
-            else:
-                (replaced if r.replaced else target)[r.key] = self.target.get(r.record_id)
-        return Proofs(source, target, replaced)  # type: ignore[arg-type]
-
-    def sync(self, **kw):
-        inputs = self.inputs(**kw)
-        result = plan(self.rules, inputs, self.proofs(inputs))
-        for action in result.actions:
-            self.apply(action)
-        return result
-
-    def apply(self, a) -> None:
-        key = str(a.origin)
-        if a.refused or a.kind in (Kind.SKIP, Kind.CONFLICT):
-            return
-        if a.kind is Kind.DELETE:
-            del self.target[a.copy.record_id]
-            if a.forget_link:
-                self.links.pop(key, None)
-            return
-        if a.kind is Kind.UNCHANGED and a.forget_link:
-            self.links.pop(key, None)
-            return
-        if a.kind is Kind.CREATE:
-            rid = self.add_target(origin=a.origin, task=a.draft.task, day=a.draft.work_date,
-                                  seconds=a.draft.seconds, comment=a.draft.comment)
-            copy = self.target[rid]
-        elif a.kind is Kind.UPDATE:
-            self.edit(self.target, a.copy.record_id, task=a.draft.task,
-                      work_date=a.draft.work_date, seconds=a.draft.seconds,
-                      comment=a.draft.comment)
-            copy = self.target[a.copy.record_id]
-        elif a.record_link:
-            copy = a.copy
-        else:
-            return
-        src = a.source
-        self.links[key] = Link(
-            route="r", origin=key, source_record_id=src.record_id, source_task=src.task,
-            target_record_id=copy.record_id, target_task=copy.task,
-            source_hash=src.content_hash, target_hash=copy.content_hash,
-            source_version=src.version, target_version=copy.version,
-            work_date=copy.work_date, status="linked", conflict=None,
-            intent_at=None, synced_at=datetime.now(UTC))
-
-    def copies_of(self, rid: str) -> list[CanonicalEntry]:
-        return [e for e in self.target.values() if e.origin == Origin(source="KAITEN",
-                                                                      record_id=rid)]
-
-
-def writes(result) -> list:
-    return [a for a in result.actions
-            if a.kind in (Kind.CREATE, Kind.UPDATE, Kind.DELETE) and not a.refused]
-
+from bridge.actions import Kind
+from bridge.model import CanonicalEntry, Origin
+from bridge.plan import BrakeBasis, plan, proofs_needed
+from connectors.base import EntryDraft
 
 # --- scenarios ---------------------------------------------------------------------------
 
@@ -235,7 +117,7 @@ def test_a_failed_target_read_deletes_nothing_and_creates_nothing_unlinked() -> 
     ids = [w.add_source(date(2026, 11, 3), 600) for _ in range(4)]
     w.sync()
     del w.source[ids[0]]                      # proved gone only by a look-up...
-    w.links.clear()                            # ...and the state store lost
+    w.lose_store()                             # ...and the state store lost
     inputs = w.inputs()
     inputs.target_complete = False             # the target read stopped part-way
     inputs.target = inputs.target[:2]          # only some copies were read
@@ -254,7 +136,7 @@ def test_a_lost_store_asks_by_origin_before_creating_what_it_does_not_see() -> N
     w.sync()
     w.edit(w.source, away, work_date=date(2026, 10, 20))   # its copy follows it out
     w.sync()
-    w.links.clear()                                         # the state store is lost
+    w.lose_store()                                          # the state store is lost
     w.edit(w.source, away, work_date=date(2026, 11, 6))    # and the origin comes back
     inputs = w.inputs()
     asked = [r.origin for r in proofs_needed(w.rules, inputs)[1] if r.record_id is None]
@@ -334,11 +216,8 @@ def test_the_bridges_own_copies_in_the_source_are_never_sources() -> None:
 def test_a_lost_create_answer_is_found_by_origin_and_adopted() -> None:
     w = World(rules())
     a = w.add_source(date(2026, 11, 3), 600)
-    w.links[f"KAITEN:{a}"] = Link(
-        route="r", origin=f"KAITEN:{a}", source_record_id=a, source_task="1",
-        target_record_id=None, target_task="T-1", source_hash=None, target_hash=None,
-        source_version=None, target_version=None, work_date=date(2026, 11, 3),
-        status="intent", conflict=None, intent_at=datetime.now(UTC), synced_at=None)
+    w.store.record_intent(ROUTE, f"KAITEN:{a}", source_record_id=a, source_task="1",
+                          target_task="T-1", work_date=date(2026, 11, 3))
     w.add_target(origin=Origin(source="KAITEN", record_id=a), task="T-1",
                  day=date(2026, 10, 3), seconds=600)  # outside the read: found by origin
     inputs = w.inputs()
@@ -361,9 +240,6 @@ def test_a_task_change_the_target_cannot_make_in_place_is_delete_plus_create() -
 
 # --- properties ----------------------------------------------------------------------------
 
-days = st.dates(date(2026, 10, 25), date(2026, 12, 5))
-records = st.lists(st.tuples(days, st.integers(1, 40_000), st.sampled_from(["1", "2", "99"]),
-                             st.text(max_size=120)), max_size=25)
 edits = st.lists(st.tuples(st.sampled_from(["edit", "delete", "redate", "hand", "handdel",
                                             "foreign"]),
                            st.integers(0, 30), st.integers(1, 40_000), days), max_size=12)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import threading
 from datetime import date, timedelta
 
+from support.route import ROUTE
 from test_chunks import World, seed
-from test_exactly_once import ROUTE
 
 from bridge.chunks import chunk_windows
 from bridge.prefetch import SourcePrefetch

@@ -11,7 +11,8 @@ from datetime import date
 import httpx
 import pytest
 from harness import TOKEN
-from harness_kaiten import FAST_RETRY, KaitenHarness, kaiten_config, make_harness
+from harness_kaiten import KaitenHarness, kaiten_config, make_harness
+from support.retry import FAST_RETRY
 
 from bridge.model import Origin
 from connectors.base import EntryDraft, RateLimitedError

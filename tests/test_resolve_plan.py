@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import date
 
-from test_plan import World, rules
+from support.world import ROUTE, World, rules
 
 from bridge.actions import Kind
 
@@ -21,9 +20,8 @@ def synced_world(**kw) -> tuple[World, str]:
 
 
 def resolved(w: World, rid: str) -> None:
-    """As ``StateStore.keep_source`` leaves the link."""
-    key = f"KAITEN:{rid}"
-    w.links[key] = dataclasses.replace(w.links[key], resolution="source")
+    """A person's ``resolve --keep source`` of the conflict of ``rid``."""
+    w.store.keep_source(ROUTE, w.links[f"KAITEN:{rid}"], "rewritten at the next pass")
 
 
 def test_a_hand_edit_conflict_says_what_differs_as_copy_then_origin() -> None:
@@ -76,8 +74,13 @@ def test_a_resolution_is_carried_out_even_where_both_sides_look_in_step() -> Non
     copy = w.copies_of(rid)[0]
     w.target[copy.record_id] = copy.model_copy(update={"seconds": 4200})  # same version
     key = f"KAITEN:{rid}"
-    w.links[key] = dataclasses.replace(w.links[key], target_hash=w.target[copy.record_id]
-                                       .content_hash)
+    link = w.links[key]   # the link recorded what the target holds, not what was sent
+    w.store.record_link(ROUTE, key, source_record_id=link.source_record_id,
+                        source_task=link.source_task, target_record_id=copy.record_id,
+                        target_task=link.target_task, source_hash=link.source_hash,
+                        target_hash=w.target[copy.record_id].content_hash,
+                        source_version=link.source_version,
+                        target_version=link.target_version, work_date=link.work_date)
     assert w.sync().actions == []     # in step: nothing, as before
     resolved(w, rid)
     assert [a.kind for a in w.sync().actions] == [Kind.UPDATE]

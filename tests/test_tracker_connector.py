@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from harness import TOKEN
-from harness_tracker import FAST_RETRY, TrackerHarness, make_harness
+from harness_tracker import TrackerHarness, make_harness
+from support.retry import FAST_RETRY
 
 from bridge.model import CanonicalEntry, Origin, Skip
 from connectors.base import (

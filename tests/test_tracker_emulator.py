@@ -6,18 +6,14 @@ Then its switchable real-world behaviours: paging modes, the items cap, a rate l
 
 from __future__ import annotations
 
-import ast
 import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
 
 from bridge.units import parse_tracker_datetime
-from connectors.tracker import emulator as emulator_module
-from connectors.tracker import emulator_durations
 from connectors.tracker.emulator import TrackerEmulator
 
 with warnings.catch_warnings():
@@ -318,16 +314,6 @@ def test_a_cloud_organisation_is_named_by_x_cloud_org_id() -> None:
 
 
 # --- The emulator's own durations and timestamps ---------------------------------------
-
-
-def test_the_emulator_reads_durations_and_times_with_its_own_code() -> None:
-    for module in (emulator_module, emulator_durations):
-        tree = ast.parse(Path(module.__file__).read_text())
-        imported = [node.module or "" for node in ast.walk(tree)
-                    if isinstance(node, ast.ImportFrom)]
-        imported += [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
-                     for alias in node.names]
-        assert not [name for name in imported if name.split(".")[0] in ("bridge", "isodate")]
 
 
 @pytest.mark.parametrize(("sent", "answered"), [
