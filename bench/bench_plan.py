@@ -67,7 +67,7 @@ def build(n: int, copied: bool, window: DateWindow = WINDOW) -> Inputs:
                 key = f"KAITEN:{rid}"
                 links[key] = make_link(
                     "bench", key, rid, src.task, tid, "prj_1", None, None, src.version,
-                    copy.version, day, "linked", None, None, now, None, None)
+                    copy.version, day, "linked", None, None, now, None, None, None, None, None)
     return Inputs(sources, targets, links)
 
 
