@@ -36,6 +36,7 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
+from bridge.vocab import Kind, OutcomeStatus
 from connectors.http import REQUEST_OBSERVERS
 
 if TYPE_CHECKING:
@@ -137,7 +138,8 @@ def pass_outcome(result: RouteResult, *, held: bool = False) -> str:
         return "interrupted"
     if result.error is not None:
         return "failed"
-    return "partial" if any(o.status == "failed" for o in result.outcomes) else "ok"
+    return "partial" if any(o.status == OutcomeStatus.FAILED for o in result.outcomes) \
+        else "ok"
 
 
 def observe_pass(result: RouteResult, outcome: str | None = None,
@@ -158,7 +160,7 @@ def observe_action(route: str, kind: str, status: str) -> None:
     """One applied action of ``route`` (the executor calls it as each one ends, so a long
     backfill shows its progress): ``kind`` create|update|delete|conflict|skip|unchanged
     (unchanged is not counted), ``status`` done|failed|held."""
-    if kind != "unchanged":
+    if kind != Kind.UNCHANGED:
         _current.actions.labels(route, kind, status).inc()
 
 

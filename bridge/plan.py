@@ -21,16 +21,27 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from bridge.actions import Action, Kind, ProofRequest, Proofs, RouteRules
+from bridge.actions import (
+    COPY_GONE,
+    COPY_UNKNOWN,
+    Action,
+    CopyLookup,
+    ProofRequest,
+    Proofs,
+    RouteRules,
+    Seen,
+)
 from bridge.closed import hold
-from bridge.decide import MISSING, decide, gone, in_step, new_origin, origin_of
+from bridge.decide import decide, gone, in_step, new_origin, origin_of
 from bridge.model import CanonicalEntry, Skip
 from bridge.perf import gc_paused
+from bridge.vocab import ActionRole, Kind, LinkStatus
 
 if TYPE_CHECKING:  # the planner reads links' attributes only; it never touches the store
     from bridge.state import Link
 
-
+# Bound once: compared for every link of a million-link pass.
+LINKED = LinkStatus.LINKED
 
 @dataclass(frozen=True)
 class BrakeBasis:
@@ -211,7 +222,7 @@ def _proofs_needed(rules: RouteRules, inputs: Inputs) -> tuple[list[ProofRequest
     for key, link in inputs.links.items():
         # The steady state (a million links, each with its source and copy read) must
         # cost a few look-ups of dicts: nothing is built until a request is.
-        linked = link.status == "linked"
+        linked = link.status == LINKED
         if key not in sources:
             in_window = link.work_date is not None and link.work_date in rules.window
             if (key in idx.skipped or (linked and not in_window)
@@ -272,7 +283,7 @@ def _plan(rules: RouteRules, inputs: Inputs, proofs: Proofs) -> Plan:
             if fresh and key not in copies and key not in forgotten:
                 actions.append(new_origin(rules, source))
                 continue
-        elif link.status == "linked":
+        elif link.status == LINKED:
             # The steady state, as decide() opens: one copy, neither side changed.
             found = copies.get(key)
             if found is not None and len(found) == 1 and in_step(source, found[0], link):
@@ -297,67 +308,65 @@ def _origin(rules: RouteRules, idx: _Index, proofs: Proofs, key: str,
             source: CanonicalEntry | None, link: Link | None,
             target_complete: bool) -> list[Action]:
     """The actions of one origin; ``source`` None means proved gone by a look-up."""
-    replaced = link.replaces_record_id if link is not None and link.status != "linked" \
+    replaced = link.replaces_record_id if link is not None and link.status != LINKED \
         else None
     copy = _copy(idx, proofs, key, link, target_complete, exclude=replaced)
     if replaced is None:
         if source is None:
+            assert link is not None   # an origin proved gone is one the store links
             return gone(rules, key, link, copy)
         return decide(rules, key, source, link, copy)
     # An interrupted replace: delete the copy it was replacing if that still exists,
     # then go on as for any intent (adopt the new copy if it was made, else create).
-    old: object = next((c for c in idx.copies.get(key, ()) if c.record_id == replaced),
-                       proofs.replaced.get(key, MISSING))
-    if old is MISSING or copy is MISSING:
+    read = [c for c in idx.copies.get(key, ()) if c.record_id == replaced]
+    old = CopyLookup.of(read[:1]) if read else CopyLookup.answer(proofs.replaced, key)
+    if old.seen is Seen.UNKNOWN or copy.seen is Seen.UNKNOWN:
         return []
+    assert link is not None   # only a link names a replace
     if source is None:
-        found = [old] if isinstance(old, CanonicalEntry) else []
-        return gone(rules, key, link, found + copy if isinstance(copy, list) else found)
+        return gone(rules, key, link, CopyLookup.of((*old.copies, *copy.copies)))
     rest = decide(rules, key, source, link, copy)
     wanted = next((a.draft for a in rest if a.draft is not None), None)
-    if not isinstance(old, CanonicalEntry) or wanted is None:
+    if old.seen is Seen.PROVED_GONE or wanted is None:
         return rest  # no old copy left, or the origin is out of scope: keep it as it is
     half = Action(Kind.DELETE, source.origin, rules.display(source.record_id),
-                  "finishing an interrupted replace", source=source, copy=old,
-                  source_task=source.task, replacement=wanted)
-    return [half, *rest]
+                  "finishing an interrupted replace", source=source, copy=old.copies[0],
+                  source_task=source.task, replacement=wanted,
+                  role=ActionRole.REPLACE_DELETE)
+    # A create that follows is the replace's other half (an update adopts the new copy).
+    return [half, *(dataclasses.replace(a, role=ActionRole.REPLACE_CREATE)
+                    if a.kind is Kind.CREATE and a.role is ActionRole.PLAIN else a
+                    for a in rest)]
 
 
 def _copy(idx: _Index, proofs: Proofs, key: str, link: Link | None,
-          target_complete: bool, exclude: str | None = None) -> object:
-    """The copy of ``key``: read, else looked up (None: proved gone), else MISSING.
+          target_complete: bool, exclude: str | None = None) -> CopyLookup:
+    """The copies of ``key``: read, else looked up, else proved gone or unknown.
 
     ``exclude``: a record id that is not the copy (the one a replace was deleting).
     """
-    copies = [c for c in idx.copies.get(key, ()) if c.record_id != exclude]
-    if copies:
-        return copies
-    if link is None:
+    read = [c for c in idx.copies.get(key, ()) if c.record_id != exclude]
+    if read:
+        return CopyLookup.of(read)
+    if link is None and not idx.suspect(key):
         # Never copied as far as anyone knows, if the whole target was read and the
         # store forgot nothing. After a target read that failed part-way, its copy may
         # sit on a page never read: creating now could bill it twice, so decide nothing.
         # When the store forgot things, the look-up by origin decides (see _Index).
-        if idx.suspect(key):
-            found = proofs.target.get(key, MISSING)
-            return [c for c in found if c.record_id != exclude] if isinstance(found, list) \
-                else found
-        return None if target_complete else MISSING
-    found = proofs.target.get(key, MISSING)
-    if isinstance(found, list):
-        return [c for c in found if c.record_id != exclude]
-    return found
+        return COPY_GONE if target_complete else COPY_UNKNOWN
+    return CopyLookup.answer(proofs.target, key, exclude)
 
 
 def _brake(rules: RouteRules, inputs: Inputs, result: Plan) -> Plan:
     """Refuse the deletes of a pass that would delete too large a share of the copies."""
     # A held delete (a closed period) is not done, so it does not count against the brake.
     deletes = [a for a in result.actions
-               if a.kind is Kind.DELETE and a.forget_link and a.held is None]
+               if a.kind is Kind.DELETE and a.role is ActionRole.PLAIN and a.held is None]
     if not deletes or rules.allow_deletes:
         return result
     basis = inputs.brake
     if basis is None:
-        in_window = sum(1 for link in inputs.links.values() if link.status == "linked"
+        in_window = sum(1 for link in inputs.links.values() if link.status == LINKED
                         and link.work_date is not None and link.work_date in rules.window)
         before = 0
     else:

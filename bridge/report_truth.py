@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bridge.sync import RouteResult
+from bridge.vocab import OutcomeStatus
 
 #: The CSV ``action`` of a row that reports a route that did not finish (not an action).
 ROUTE_ERROR = "route-error"
@@ -66,7 +67,7 @@ def verdict(results: Sequence[RouteResult]) -> Verdict:
         else:
             lines.append(f"Route {r.route} did not finish: {r.error}. Its figures are "
                          "incomplete: nothing is proved in step.")
-    failed = sum(1 for r in results for o in r.outcomes if o.status == "failed")
+    failed = sum(1 for r in results for o in r.outcomes if o.status == OutcomeStatus.FAILED)
     if failed:
         lines.append(f"{failed} action{'s' if failed != 1 else ''} failed (see the error "
                      "column).")
