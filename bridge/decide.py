@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from bridge.actions import Action, CopyLookup, RouteRules, Seen
 from bridge.model import CanonicalEntry, Origin, normalise_comment
-from bridge.vocab import ActionRole, Kind, LinkStatus, OnConflict, Resolution
+from bridge.vocab import ActionRole, Keep, Kind, LinkStatus, OnConflict
 from connectors.base import EntryDraft
 from connectors.records import RECORD_ERRORS
 
@@ -88,7 +88,7 @@ def decide(rules: RouteRules, key: str, source: CanonicalEntry, link: Link | Non
                                                          linked.source_hash) else ""
         return [act(Kind.CONFLICT, f"the copy was edited in the target by hand{both}",
                     copy=copy, changes=differences(copy, wanted))]
-    if linked.resolution == Resolution.SOURCE:
+    if linked.resolution == Keep.SOURCE:
         return _update(rules, act, copy, wanted,  # a person chose the origin's side
                        "rewritten from its origin (resolve --keep source)")
     if not target_changed:
@@ -100,11 +100,11 @@ def decide(rules: RouteRules, key: str, source: CanonicalEntry, link: Link | Non
 def _source_wins(rules: RouteRules, link: Link) -> bool:
     """Whether a hand edit of this origin's copy is overwritten: the route says so, or a
     person settled its conflict for the source (``timebridge resolve --keep source``)."""
-    return rules.on_conflict == OnConflict.SOURCE_WINS or link.resolution == Resolution.SOURCE
+    return rules.on_conflict == OnConflict.SOURCE_WINS or link.resolution == Keep.SOURCE
 
 
 def _why_source_wins(link: Link) -> str:
-    return "resolve --keep source" if link.resolution == Resolution.SOURCE else "source-wins"
+    return "resolve --keep source" if link.resolution == Keep.SOURCE else "source-wins"
 
 
 def _all_of(wanted: EntryDraft) -> dict[str, tuple[object, object]]:

@@ -41,12 +41,12 @@ from bridge.schema import (  # noqa: F401  (re-exported: the store's public name
     runs,
     target_limits,
 )
-from bridge.vocab import LinkStatus, Resolution
+from bridge.vocab import Keep, LinkStatus
 
 log = logging.getLogger(__name__)
 # A stored status or resolution as its member: a dict look-up per row, not an enum call.
 _STATUS = {s.value: s for s in LinkStatus}
-_RESOLUTION = {r.value: r for r in Resolution}
+_RESOLUTION = {r.value: r for r in Keep}
 
 
 class StateError(Exception):

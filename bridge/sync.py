@@ -67,7 +67,7 @@ class RouteResult:
         counts["unchanged"] = self.unchanged
         for o in self.outcomes:
             if o.status in (OutcomeStatus.FAILED, OutcomeStatus.HELD):
-                counts[o.status.value] += 1   # neither is done: counted only there
+                counts[o.status] += 1   # neither is done: counted only there (its word)
             elif o.status == OutcomeStatus.STALE:
                 continue  # an apply's action whose origin or copy changed: nothing written
             elif o.kind is not Kind.UNCHANGED:

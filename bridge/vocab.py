@@ -52,7 +52,7 @@ class OutcomeStatus(StrEnum):
     STALE = "stale"       # a saved plan's action whose origin or copy changed since
 
 
-class Resolution(StrEnum):
+class Keep(StrEnum):
     """Which side a person kept when settling a conflict (``resolve --keep``).
 
     ``SOURCE`` is also a link's ``resolution`` until the next pass rewrites the copy.
