@@ -29,7 +29,7 @@ from bridge.report import action_dict, hours
 from bridge.report_truth import route_state, verdict
 from bridge.safe_text import for_file
 from bridge.sync import SUMMARY_KEYS, RouteResult
-from bridge.vocab import Kind, OutcomeStatus
+from bridge.vocab import Kind, OutcomeStatus, VerdictLevel
 from connectors.redact import LOG_FILTER
 
 COMMENT_CHARS = 120  # a table cell, not the record: long comments are cut (before escaping)
@@ -196,7 +196,7 @@ def _per_group(results: Sequence[RouteResult], labels: Labels) -> str:
 def _banner(results: Sequence[RouteResult]) -> str:
     said = verdict(results)
     lines = "".join(f"<p>{_e(_scrub(line))}</p>" for line in said.lines)
-    role = ' role="alert"' if not said.complete or said.level == "failed" else ""
+    role = ' role="alert"' if not said.complete or said.level == VerdictLevel.FAILED else ""
     return f'<div id="verdict" class="banner {said.level}"{role}>{lines}</div>'
 
 

@@ -34,7 +34,7 @@ from bridge.plan import Inputs, marked_keys, plan, proofs_needed, proven
 from bridge.prefetch import SourcePrefetch, SourceRead
 from bridge.runtime import Runtime
 from bridge.state import RouteHeld, StateStore
-from bridge.vocab import OutcomeStatus
+from bridge.vocab import OutcomeStatus, PassOutcome
 from connectors.base import Connector, ConnectorError, DateWindow, explain
 from connectors.bounded_net import Stoppable, stoppable
 
@@ -183,10 +183,10 @@ def run_pass(spec: PassSpec, store: StateStore, *, dry_run: bool = False,
             _pass(spec, store, result, clock, progress, lock)
     except RouteHeld as exc:
         result.error, result.held = str(exc), True
-        metrics.observe_pass(result, "held")
+        metrics.observe_pass(result, PassOutcome.HELD)
         return result
     except Exception:  # the state store failed under the pass: a failed pass, then raise
-        metrics.observe_pass(result, "failed")
+        metrics.observe_pass(result, PassOutcome.FAILED)
         raise
     metrics.observe_pass(result)
     return result

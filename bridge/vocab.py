@@ -67,3 +67,30 @@ class OnConflict(StrEnum):
 
     REPORT = "report"            # a conflict for a person
     SOURCE_WINS = "source-wins"  # overwritten from the origin
+
+
+class RouteState(StrEnum):
+    """How one route's pass ended, as a report's ``route-error`` row gives its ``status``."""
+
+    OK = "ok"
+    FAILED = "failed"   # it could not finish: its figures are incomplete
+    HELD = "held"       # another run held the route: nothing was read
+
+
+class VerdictLevel(StrEnum):
+    """The level of the verdict every report opens with (see :mod:`bridge.report_truth`)."""
+
+    INCOMPLETE = "incomplete"   # a route did not finish
+    FAILED = "failed"           # every route finished, some action failed
+    WORK = "work"               # actions are listed
+    NOTHING = "nothing"         # every route finished and nothing is to be done
+
+
+class PassOutcome(StrEnum):
+    """How a pass ended, as the ``timebridge_passes_total`` metric labels it."""
+
+    OK = "ok"
+    PARTIAL = "partial"           # read and planned in full; some actions failed
+    FAILED = "failed"             # the route could not finish
+    INTERRUPTED = "interrupted"   # a signal, the pass's time bound or a lost lock
+    HELD = "held"                 # another run held the route
