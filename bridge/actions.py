@@ -16,6 +16,11 @@ from bridge.model import CanonicalEntry, Origin
 from bridge.vocab import ActionRole, Kind, OnConflict
 from connectors.base import Capabilities, DateWindow, EntryDraft
 
+#: A field's value as a change shows it: a task or record id, an ISO date, seconds, a comment.
+FieldValue = str | int | None
+#: ``{field: (the copy's value, the value wanted)}`` of an update or a conflict.
+Changes = Mapping[str, tuple[FieldValue, FieldValue]]
+
 
 @dataclass(frozen=True, slots=True, init=False)
 class Action:
@@ -41,7 +46,7 @@ class Action:
     source: CanonicalEntry | None
     copy: CanonicalEntry | None
     draft: EntryDraft | None
-    changes: Mapping[str, tuple[object, object]] | None
+    changes: Changes | None
     record_link: bool
     forget_link: bool
     source_task: str | None
@@ -57,7 +62,7 @@ class Action:
     def __init__(self, kind: Kind, origin: Origin, display_origin: str, reason: str,
                  source: CanonicalEntry | None = None, copy: CanonicalEntry | None = None,
                  draft: EntryDraft | None = None,
-                 changes: Mapping[str, tuple[object, object]] | None = None,
+                 changes: Changes | None = None,
                  record_link: bool = False, forget_link: bool = False,
                  source_task: str | None = None, refused: bool = False,
                  replacement: EntryDraft | None = None, held: str | None = None,

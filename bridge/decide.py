@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bridge.actions import Action, CopyLookup, RouteRules, Seen
+from bridge.actions import Action, CopyLookup, FieldValue, RouteRules, Seen
 from bridge.model import CanonicalEntry, Origin, normalise_comment
 from bridge.vocab import ActionRole, Keep, Kind, LinkStatus, OnConflict
 from connectors.base import EntryDraft
@@ -107,7 +107,7 @@ def _why_source_wins(link: Link) -> str:
     return "resolve --keep source" if link.resolution == Keep.SOURCE else "source-wins"
 
 
-def _all_of(wanted: EntryDraft) -> dict[str, tuple[object, object]]:
+def _all_of(wanted: EntryDraft) -> dict[str, tuple[FieldValue, FieldValue]]:
     """What differs from a copy that is gone: every field, the copy holding nothing."""
     return {"task": (None, wanted.task), "work_date": (None, wanted.work_date.isoformat()),
             "seconds": (None, wanted.seconds), "comment": (None, wanted.comment)}
@@ -166,7 +166,7 @@ class _Maker:
 
     def __call__(self, kind: Kind, reason: str, *, copy: CanonicalEntry | None = None,
                  draft: EntryDraft | None = None,
-                 changes: dict[str, tuple[object, object]] | None = None,
+                 changes: dict[str, tuple[FieldValue, FieldValue]] | None = None,
                  record_link: bool = False, forget_link: bool = False,
                  replacement: EntryDraft | None = None,
                  role: ActionRole = ActionRole.PLAIN) -> Action:
@@ -220,10 +220,11 @@ def _same(copy: CanonicalEntry, wanted: EntryDraft) -> bool:
     return not differences(copy, wanted)
 
 
-def differences(copy: CanonicalEntry, wanted: EntryDraft) -> dict[str, tuple[object, object]]:
+def differences(copy: CanonicalEntry,
+                wanted: EntryDraft) -> dict[str, tuple[FieldValue, FieldValue]]:
     """Fields where the copy differs from what it should hold, as (old, new), compared in
     the target's terms (``wanted`` is fitted): task, work date, seconds, the comment."""
-    changes: dict[str, tuple[object, object]] = {}
+    changes: dict[str, tuple[FieldValue, FieldValue]] = {}
     if copy.task != wanted.task:
         changes["task"] = (copy.task, wanted.task)
     if copy.work_date != wanted.work_date:

@@ -26,7 +26,17 @@ from bridge.plan import Inputs, plan, proofs_needed
 from bridge.report import action_dict
 from bridge.schema import Link, links, make_link
 from bridge.state import StateStore
-from bridge.vocab import ActionRole, Keep, Kind, LinkStatus, OnConflict, OutcomeStatus
+from bridge.vocab import (
+    ActionRole,
+    Keep,
+    Kind,
+    LinkStatus,
+    OnConflict,
+    OutcomeStatus,
+    PassOutcome,
+    RouteState,
+    VerdictLevel,
+)
 from connectors.base import Capabilities
 
 ORIGIN = Origin(source="KAITEN", record_id="1")
@@ -57,6 +67,9 @@ def copy(rid: str, day: date = date(2026, 11, 3), seconds: int = 600, task: str 
     (Keep, ["source", "target"]),
     (OnConflict, ["report", "source-wins"]),
     (ActionRole, ["plain", "replace-delete", "replace-create"]),
+    (RouteState, ["ok", "failed", "held"]),
+    (VerdictLevel, ["incomplete", "failed", "work", "nothing"]),
+    (PassOutcome, ["ok", "partial", "failed", "interrupted", "held"]),
 ])
 def test_every_status_is_the_contracts_word(enum, words) -> None:
     assert [m.value for m in enum] == words
