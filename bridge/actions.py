@@ -96,21 +96,21 @@ class Action:
 
 
 # The slot setters Action.__init__ uses (a slotted class's fields are member descriptors).
-_set_kind = Action.kind.__set__  # type: ignore[attr-defined]
-_set_origin = Action.origin.__set__  # type: ignore[attr-defined]
-_set_display_origin = Action.display_origin.__set__  # type: ignore[attr-defined]
-_set_reason = Action.reason.__set__  # type: ignore[attr-defined]
-_set_source = Action.source.__set__  # type: ignore[attr-defined]
-_set_copy = Action.copy.__set__  # type: ignore[attr-defined]
-_set_draft = Action.draft.__set__  # type: ignore[attr-defined]
-_set_changes = Action.changes.__set__  # type: ignore[attr-defined]
-_set_record_link = Action.record_link.__set__  # type: ignore[attr-defined]
-_set_forget_link = Action.forget_link.__set__  # type: ignore[attr-defined]
-_set_source_task = Action.source_task.__set__  # type: ignore[attr-defined]
-_set_refused = Action.refused.__set__  # type: ignore[attr-defined]
-_set_replacement = Action.replacement.__set__  # type: ignore[attr-defined]
-_set_held = Action.held.__set__  # type: ignore[attr-defined]
-_set_role = Action.role.__set__  # type: ignore[attr-defined]
+_set_kind = Action.__dict__["kind"].__set__
+_set_origin = Action.__dict__["origin"].__set__
+_set_display_origin = Action.__dict__["display_origin"].__set__
+_set_reason = Action.__dict__["reason"].__set__
+_set_source = Action.__dict__["source"].__set__
+_set_copy = Action.__dict__["copy"].__set__
+_set_draft = Action.__dict__["draft"].__set__
+_set_changes = Action.__dict__["changes"].__set__
+_set_record_link = Action.__dict__["record_link"].__set__
+_set_forget_link = Action.__dict__["forget_link"].__set__
+_set_source_task = Action.__dict__["source_task"].__set__
+_set_refused = Action.__dict__["refused"].__set__
+_set_replacement = Action.__dict__["replacement"].__set__
+_set_held = Action.__dict__["held"].__set__
+_set_role = Action.__dict__["role"].__set__
 
 
 @dataclass(frozen=True)

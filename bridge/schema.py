@@ -231,26 +231,26 @@ class Link:
 
 
 # The slot setters Link.__init__ uses (a slotted class's fields are member descriptors).
-_set_route = Link.route.__set__  # type: ignore[attr-defined]
-_set_origin = Link.origin.__set__  # type: ignore[attr-defined]
-_set_source_record_id = Link.source_record_id.__set__  # type: ignore[attr-defined]
-_set_source_task = Link.source_task.__set__  # type: ignore[attr-defined]
-_set_target_record_id = Link.target_record_id.__set__  # type: ignore[attr-defined]
-_set_target_task = Link.target_task.__set__  # type: ignore[attr-defined]
-_set_source_hash = Link.source_hash.__set__  # type: ignore[attr-defined]
-_set_target_hash = Link.target_hash.__set__  # type: ignore[attr-defined]
-_set_source_version = Link.source_version.__set__  # type: ignore[attr-defined]
-_set_target_version = Link.target_version.__set__  # type: ignore[attr-defined]
-_set_work_date = Link.work_date.__set__  # type: ignore[attr-defined]
-_set_status = Link.status.__set__  # type: ignore[attr-defined]
-_set_conflict = Link.conflict.__set__  # type: ignore[attr-defined]
-_set_intent_at = Link.intent_at.__set__  # type: ignore[attr-defined]
-_set_synced_at = Link.synced_at.__set__  # type: ignore[attr-defined]
-_set_replaces_record_id = Link.replaces_record_id.__set__  # type: ignore[attr-defined]
-_set_replaces_task = Link.replaces_task.__set__  # type: ignore[attr-defined]
-_set_conflict_since = Link.conflict_since.__set__  # type: ignore[attr-defined]
-_set_conflict_differences = Link.conflict_differences.__set__  # type: ignore[attr-defined]
-_set_resolution = Link.resolution.__set__  # type: ignore[attr-defined]
+_set_route = Link.__dict__["route"].__set__
+_set_origin = Link.__dict__["origin"].__set__
+_set_source_record_id = Link.__dict__["source_record_id"].__set__
+_set_source_task = Link.__dict__["source_task"].__set__
+_set_target_record_id = Link.__dict__["target_record_id"].__set__
+_set_target_task = Link.__dict__["target_task"].__set__
+_set_source_hash = Link.__dict__["source_hash"].__set__
+_set_target_hash = Link.__dict__["target_hash"].__set__
+_set_source_version = Link.__dict__["source_version"].__set__
+_set_target_version = Link.__dict__["target_version"].__set__
+_set_work_date = Link.__dict__["work_date"].__set__
+_set_status = Link.__dict__["status"].__set__
+_set_conflict = Link.__dict__["conflict"].__set__
+_set_intent_at = Link.__dict__["intent_at"].__set__
+_set_synced_at = Link.__dict__["synced_at"].__set__
+_set_replaces_record_id = Link.__dict__["replaces_record_id"].__set__
+_set_replaces_task = Link.__dict__["replaces_task"].__set__
+_set_conflict_since = Link.__dict__["conflict_since"].__set__
+_set_conflict_differences = Link.__dict__["conflict_differences"].__set__
+_set_resolution = Link.__dict__["resolution"].__set__
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -219,7 +219,9 @@ class StateStore(ConflictRecords):
         day, utc = self._open_backend.read_date, self._open_backend.read_utc
         stmt = sa.select(*RAW_LINK_COLUMNS).where(where).order_by(*order)
         with self._tx() as conn, gc_paused():
-            rows = conn.execute(stmt).all()  # one fetch: row by row costs psycopg 3x more
+            # One fetch: row by row costs psycopg 3x more. The driver's raw values (the
+            # columns are coerced to NullType), converted here.
+            rows: Sequence[Any] = conn.execute(stmt).all()
             return [make_link(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
                                None if r[10] is None else day(r[10]), _STATUS[r[11]], r[12],
                                utc(r[13]), utc(r[14]), r[15], r[16], utc(r[17]), r[18],
