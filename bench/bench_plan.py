@@ -30,6 +30,7 @@ from bridge.model import CanonicalEntry, Origin
 from bridge.plan import Inputs, plan, proofs_needed
 from bridge.schema import make_link
 from bridge.units import fit_seconds
+from bridge.vocab import LinkStatus
 from connectors.base import Capabilities, DateWindow, EntryDraft
 
 WINDOW = DateWindow(date(2026, 1, 1), date(2026, 12, 31))
@@ -67,7 +68,7 @@ def build(n: int, copied: bool, window: DateWindow = WINDOW) -> Inputs:
                 key = f"KAITEN:{rid}"
                 links[key] = make_link(
                     "bench", key, rid, src.task, tid, "prj_1", None, None, src.version,
-                    copy.version, day, "linked", None, None, now, None, None)
+                    copy.version, day, LinkStatus.LINKED, None, None, now)
     return Inputs(sources, targets, links)
 
 

@@ -41,6 +41,7 @@ from bridge.saved_plan import (
 )
 from bridge.state import StateError, StateStore
 from bridge.sync import RouteResult, run_route
+from bridge.vocab import ActionRole, OutcomeStatus
 from connectors.base import DateWindow, EntryDraft
 
 #: A plan older than this is refused unless ``--max-age`` allows it: a day old, the
@@ -170,20 +171,21 @@ def finish(result: RouteResult, route: RoutePlan, check: Recheck,
             continue
         shown = _action(saved, target)
         if never_applied(saved):
-            outcomes.append(Outcome(shown, shown.kind, "held", shown.target_id,
+            outcomes.append(Outcome(shown, shown.kind, OutcomeStatus.HELD, shown.target_id,
                                     saved.held or saved.reason))
         elif i in check.matched:
-            outcomes.append(Outcome(shown, shown.kind, "failed", shown.target_id, saved.reason,
-                                    error="not started: the run stopped first; apply the "
-                                          "plan again to finish"))
+            outcomes.append(Outcome(shown, shown.kind, OutcomeStatus.FAILED, shown.target_id,
+                                    saved.reason, error="not started: the run stopped first; "
+                                                        "apply the plan again to finish"))
         elif check.short or not check.ran:
             # What a read that stopped short did not show proves nothing: never stale
             # on a guess, never applied blind.
             why = "a read stopped short" if check.ran else result.error or "not run"
-            outcomes.append(Outcome(shown, shown.kind, "failed", shown.target_id, saved.reason,
+            outcomes.append(Outcome(shown, shown.kind, OutcomeStatus.FAILED, shown.target_id,
+                                    saved.reason,
                                     error=f"not re-checked ({why}); nothing written for it"))
         else:
-            outcomes.append(Outcome(shown, shown.kind, "stale", shown.target_id,
+            outcomes.append(Outcome(shown, shown.kind, OutcomeStatus.STALE, shown.target_id,
                                     check.why.get(i) or _unseen(saved)))
     result.outcomes = outcomes
     result.unchanged = 0   # apply reports the plan's actions only
@@ -191,7 +193,7 @@ def finish(result: RouteResult, route: RoutePlan, check: Recheck,
 
 def _unseen(saved: PlannedAction) -> str:
     """Why an action is stale whose origin, copy and link the whole pass never met."""
-    if saved.action == "delete" and saved.copy is not None:
+    if saved.action == Kind.DELETE and saved.copy is not None:
         return (f"already done: the copy {saved.copy.id} is no longer in the target and the "
                 "bridge no longer tracks it; nothing to write")
     return ("its origin is not in the source over the plan's window now and no copy of it "
@@ -213,6 +215,7 @@ def _action(saved: PlannedAction, target: tuple[str, str]) -> Action:
                                       record_id=c.id, origin=origin, task=c.task,
                                       work_date=date.fromisoformat(c.date), seconds=c.seconds,
                                       version=c.version)
+    role = ActionRole.REPLACE_DELETE if saved.replace else ActionRole.PLAIN
     return Action(Kind(saved.action), origin, saved.origin, saved.reason, copy=copy,
-                  draft=draft, changes=saved.changes)
+                  draft=draft, changes=saved.changes, role=role)
 

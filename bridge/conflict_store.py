@@ -28,8 +28,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from bridge.schema import Link, links, resolutions
+from bridge.vocab import Keep
 
-KEEPS = ("source", "target")
+KEEPS: tuple[str, ...] = tuple(k.value for k in Keep)
 
 
 def differences_json(differences: Mapping[str, tuple[object, object]] | None) -> str | None:
@@ -87,9 +88,9 @@ class ConflictRecords:
         with self._tx(write=True) as conn:
             conn.execute(links.update().where(links.c.route == route,
                                               links.c.origin == link.origin)
-                         .values(resolution="source", conflict=None, conflict_since=None,
+                         .values(resolution=Keep.SOURCE, conflict=None, conflict_since=None,
                                  conflict_differences=None))
-            conn.execute(resolutions.insert().values(_record(route, link, "source", done)))
+            conn.execute(resolutions.insert().values(_record(route, link, Keep.SOURCE, done)))
 
     def keep_target(self, route: str, link: Link, row: dict[str, Any], done: str) -> None:
         """Settle the conflict of ``link`` for its copy: record the link as synced with
@@ -100,7 +101,7 @@ class ConflictRecords:
         values = _link_values(route, datetime.now(UTC), origin=link.origin, **row)
         with self._tx(write=True) as conn:
             conn.execute(self._upsert(LINK_UPDATE), [values])
-            conn.execute(resolutions.insert().values(_record(route, link, "target", done)))
+            conn.execute(resolutions.insert().values(_record(route, link, Keep.TARGET, done)))
 
     def resolutions(self, route: str | None = None,
                     origin: str | None = None) -> list[Resolution]:

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bridge.actions import Action, Kind, RouteRules, make_action
+from bridge.actions import Action, CopyLookup, FieldValue, RouteRules, Seen
 from bridge.model import CanonicalEntry, Origin, normalise_comment
+from bridge.vocab import ActionRole, Keep, Kind, LinkStatus, OnConflict
 from connectors.base import EntryDraft
 from connectors.records import RECORD_ERRORS
 
 if TYPE_CHECKING:  # the planner reads links' attributes only; it never touches the store
     from bridge.state import Link
-
-#: The state of a copy nobody could find out (a failed read or look-up): decide nothing.
-MISSING = object()
 
 
 def origin_of(key: str) -> Origin:
@@ -28,92 +26,106 @@ def origin_of(key: str) -> Origin:
 
 
 def decide(rules: RouteRules, key: str, source: CanonicalEntry, link: Link | None,
-            found: object) -> list[Action]:
-    """An origin that exists: create, adopt, update, conflict, or nothing."""
-    if found is MISSING:
-        return []  # the copy's state is unknown (failed read or look-up): decide nothing
-    copies: list[CanonicalEntry] = found if isinstance(found, list) else (
-        [found] if isinstance(found, CanonicalEntry) else [])
-    if (len(copies) == 1 and link is not None and link.status == "linked"
-            and in_step(source, copies[0], link)):
+           found: CopyLookup) -> list[Action]:
+    """An origin that exists: create, adopt, update, conflict, or nothing.
+
+    A flat table of cases over (its copies, its target task, its link), first match
+    wins; each case says in one line why. ``found``: its copies as read or looked up.
+    """
+    if found.seen is Seen.UNKNOWN:
+        return []  # the copy's state is unknown (a failed read or look-up): decide nothing
+    copies = found.copies
+    copy = copies[0] if len(copies) == 1 else None
+    # The link when it says the copy was synced (an intent's says only that a write began).
+    linked = link if link is not None and link.status == LinkStatus.LINKED else None
+    if copy is not None and linked is not None and in_step(source, copy, linked):
         return []  # the steady state, decided before building anything
     # An in-scope source is an original, so its origin is its own reference.
     act = _Maker(source.origin, rules.display(source.record_id), source)
     task = rules.target_task(source.task)
+
+    # --- several copies, or no target task --------------------------------------------
     if len(copies) > 1:
+        # The bridge makes one copy per origin: the others are someone's, a person picks.
         return [act(Kind.CONFLICT, f"{len(copies)} copies of this origin in the target; "
                     "a person must remove the extra ones", copy=copies[0])]
-    copy = copies[0] if copies else None
+    if task is None and copy is not None and linked is None:
+        return [act(Kind.UNCHANGED, "adopted", copy=copy, record_link=True)]  # kept as found
+    if task is None and copy is None and link is None:
+        return [new_origin(rules, source)]  # never copied, nowhere to go: its reported skip
     if task is None:
-        if copy is not None and (link is None or link.status != "linked"):
-            return [act(Kind.UNCHANGED, "adopted", copy=copy, record_link=True)]
-        if copy is None and link is None:
-            return [new_origin(rules, source)]   # its skip: no target task
-        return []  # out of scope now: the copy is kept as it is
+        return []  # out of scope now: the copy (or the lack of one) is kept as it is
+
+    # --- no copy ------------------------------------------------------------------------
+    if copy is None and linked is not None and not _source_wins(rules, linked):
+        # A copy deleted by hand is a person's decision, unless the source wins.
+        wanted = _fitted(rules, source, task)
+        return [act(Kind.CONFLICT, "the copy was deleted in the target by hand",
+                    changes=None if isinstance(wanted, str) else _all_of(wanted))]
+    if copy is None and linked is not None:
+        # The old link points at a copy that is gone: forget it as the create starts.
+        return [new_origin(rules, source, task, forget_link=True,
+                           reason="the copy was deleted in the target; recreated "
+                                  f"({_why_source_wins(linked)})")]
     if copy is None:
-        if link is not None and link.status == "linked":
-            if not _source_wins(rules, link):
-                wanted = _fitted(rules, source, task)
-                return [act(Kind.CONFLICT, "the copy was deleted in the target by hand",
-                            changes=None if isinstance(wanted, str) else _all_of(wanted))]
-            # The old link points at a copy that is gone: forget it as the create starts.
-            return [new_origin(rules, source, task, forget_link=True,
-                               reason="the copy was deleted in the target; recreated "
-                                      f"({_why_source_wins(link)})")]
-        return [new_origin(rules, source, task)]
+        return [new_origin(rules, source, task)]  # new, or an intent whose create never landed
+
+    # --- one copy, in scope: compare it with what its origin asks -----------------------
     wanted = _fitted(rules, source, task)
     if isinstance(wanted, str):
-        return [act(Kind.SKIP, wanted, copy=copy)]
+        return [act(Kind.SKIP, wanted, copy=copy)]  # the target cannot hold what it asks
     same = _same(copy, wanted)
-    if link is None or link.status != "linked":
-        if same:
-            return [act(Kind.UNCHANGED, "adopted", copy=copy, record_link=True)]
+    if linked is None and same:
+        return [act(Kind.UNCHANGED, "adopted", copy=copy, record_link=True)]  # found, equal
+    if linked is None:
         return _update(rules, act, copy, wanted, "adopted; the copy differs from its origin")
-    source_changed = _changed(source, link.source_version, link.source_hash)
-    target_changed = _changed(copy, link.target_version, link.target_hash)
     if same:
-        return [act(Kind.UNCHANGED, "already equal", copy=copy, record_link=True)]
-    if target_changed and not _source_wins(rules, link):
-        both = " and its origin changed too" if source_changed else ""
+        return [act(Kind.UNCHANGED, "already equal", copy=copy, record_link=True)]  # re-link
+    target_changed = _changed(copy, linked.target_version, linked.target_hash)
+    if target_changed and not _source_wins(rules, linked):
+        # A hand edit of the copy is a person's decision, unless the source wins.
+        both = " and its origin changed too" if _changed(source, linked.source_version,
+                                                         linked.source_hash) else ""
         return [act(Kind.CONFLICT, f"the copy was edited in the target by hand{both}",
                     copy=copy, changes=differences(copy, wanted))]
-    if link.resolution == "source":
-        reason = "rewritten from its origin (resolve --keep source)"
-    else:
-        reason = "changed in source" if not target_changed else \
-            "overwrote a hand edit in the target (source-wins)"
-    return _update(rules, act, copy, wanted, reason)
+    if linked.resolution == Keep.SOURCE:
+        return _update(rules, act, copy, wanted,  # a person chose the origin's side
+                       "rewritten from its origin (resolve --keep source)")
+    if not target_changed:
+        return _update(rules, act, copy, wanted, "changed in source")  # the usual update
+    return _update(rules, act, copy, wanted,  # the route says the source wins
+                   "overwrote a hand edit in the target (source-wins)")
 
 
 def _source_wins(rules: RouteRules, link: Link) -> bool:
     """Whether a hand edit of this origin's copy is overwritten: the route says so, or a
     person settled its conflict for the source (``timebridge resolve --keep source``)."""
-    return rules.on_conflict == "source-wins" or link.resolution == "source"
+    return rules.on_conflict == OnConflict.SOURCE_WINS or link.resolution == Keep.SOURCE
 
 
 def _why_source_wins(link: Link) -> str:
-    return "resolve --keep source" if link.resolution == "source" else "source-wins"
+    return "resolve --keep source" if link.resolution == Keep.SOURCE else "source-wins"
 
 
-def _all_of(wanted: EntryDraft) -> dict[str, tuple[object, object]]:
+def _all_of(wanted: EntryDraft) -> dict[str, tuple[FieldValue, FieldValue]]:
     """What differs from a copy that is gone: every field, the copy holding nothing."""
     return {"task": (None, wanted.task), "work_date": (None, wanted.work_date.isoformat()),
             "seconds": (None, wanted.seconds), "comment": (None, wanted.comment)}
 
 
-def gone(rules: RouteRules, key: str, link: Link, found: object) -> list[Action]:
-    """An origin proved gone by a direct look-up."""
-    origin = origin_of(key)
-    act = _Maker(origin, rules.display(link.source_record_id), None)
-    if found is MISSING:
-        return []
-    copies = found if isinstance(found, list) else ([found] if found is not None else [])
-    if not copies:
+def gone(rules: RouteRules, key: str, link: Link, found: CopyLookup) -> list[Action]:
+    """An origin proved gone by a direct look-up: forget it, delete its copies, or wait.
+
+    A table of cases like :func:`decide`'s, first match wins."""
+    if found.seen is Seen.UNKNOWN:
+        return []  # its copy's state is unknown: nothing is deleted on a guess
+    act = _Maker(origin_of(key), rules.display(link.source_record_id), None)
+    if found.seen is Seen.PROVED_GONE:
         return [act(Kind.UNCHANGED, "origin and copy both gone", forget_link=True)]
     if not rules.propagate_deletes:
-        return []
+        return []  # the route keeps copies of deleted origins: the link stays as it is
     return [act(Kind.DELETE, "deleted in source (proved by a direct look-up)", copy=c,
-                forget_link=True) for c in copies]
+                forget_link=True) for c in found.copies]
 
 
 def in_step(source: CanonicalEntry, copy: CanonicalEntry, link: Link) -> bool:
@@ -133,16 +145,16 @@ def new_origin(rules: RouteRules, source: CanonicalEntry, task: str | None = Non
         task = rules.target_task(source.task)
     shown = rules.display(source.record_id)
     if task is None:
-        return make_action(Kind.SKIP, source.origin, shown,
-                           f"no target task for source task {source.task} "
-                           "(add a row to [routes.tasks] or set default_task)", source, None,
-                           None, None, False, False, source.task, False, None)
+        return Action(Kind.SKIP, source.origin, shown,
+                      f"no target task for source task {source.task} "
+                      "(add a row to [routes.tasks] or set default_task)", source,
+                      source_task=source.task)
     draft = _fitted(rules, source, task)
     if isinstance(draft, str):
-        return make_action(Kind.SKIP, source.origin, shown, draft, source, None, None, None,
-                           False, False, source.task, False, None)
-    return make_action(Kind.CREATE, source.origin, shown, reason, source, None, draft,
-                       None, False, forget_link, source.task, False, None)
+        return Action(Kind.SKIP, source.origin, shown, draft, source, source_task=source.task)
+    # Positional: a backfill makes a million of these (keywords cost more to bind).
+    return Action(Kind.CREATE, source.origin, shown, reason, source, None, draft, None,
+                  False, forget_link, source.task)
 
 
 class _Maker:
@@ -154,11 +166,13 @@ class _Maker:
 
     def __call__(self, kind: Kind, reason: str, *, copy: CanonicalEntry | None = None,
                  draft: EntryDraft | None = None,
-                 changes: dict[str, tuple[object, object]] | None = None,
+                 changes: dict[str, tuple[FieldValue, FieldValue]] | None = None,
                  record_link: bool = False, forget_link: bool = False,
-                 replacement: EntryDraft | None = None) -> Action:
-        return make_action(kind, self.origin, self.shown, reason, self.source, copy, draft,
-                           changes, record_link, forget_link, self.task, False, replacement)
+                 replacement: EntryDraft | None = None,
+                 role: ActionRole = ActionRole.PLAIN) -> Action:
+        return Action(kind, self.origin, self.shown, reason, self.source, copy, draft,
+                      changes, record_link, forget_link, self.task, False, replacement,
+                      None, role)
 
 
 def _fitted(rules: RouteRules, source: CanonicalEntry, task: str) -> EntryDraft | str:
@@ -181,9 +195,9 @@ def _update(rules: RouteRules, act: _Maker, copy: CanonicalEntry, wanted: EntryD
         # The target cannot change these in place: a delete and a create, one origin.
         what = ", ".join(sorted(n for n in changes if n not in movable))
         return [act(Kind.DELETE, f"{reason}; {what} cannot be changed in place", copy=copy,
-                    changes=changes, replacement=wanted),
+                    changes=changes, replacement=wanted, role=ActionRole.REPLACE_DELETE),
                 act(Kind.CREATE, f"{reason}; replaces the deleted copy", draft=wanted,
-                    changes=changes)]
+                    changes=changes, role=ActionRole.REPLACE_CREATE)]
     return [act(Kind.UPDATE, reason, copy=copy, draft=wanted, changes=changes)]
 
 
@@ -206,10 +220,11 @@ def _same(copy: CanonicalEntry, wanted: EntryDraft) -> bool:
     return not differences(copy, wanted)
 
 
-def differences(copy: CanonicalEntry, wanted: EntryDraft) -> dict[str, tuple[object, object]]:
+def differences(copy: CanonicalEntry,
+                wanted: EntryDraft) -> dict[str, tuple[FieldValue, FieldValue]]:
     """Fields where the copy differs from what it should hold, as (old, new), compared in
     the target's terms (``wanted`` is fitted): task, work date, seconds, the comment."""
-    changes: dict[str, tuple[object, object]] = {}
+    changes: dict[str, tuple[FieldValue, FieldValue]] = {}
     if copy.task != wanted.task:
         changes["task"] = (copy.task, wanted.task)
     if copy.work_date != wanted.work_date:
@@ -223,7 +238,7 @@ def differences(copy: CanonicalEntry, wanted: EntryDraft) -> dict[str, tuple[obj
 
 def source_steady(source: CanonicalEntry, link: Link) -> bool:
     """Whether ``source`` is linked to a copy and unchanged since the link was recorded."""
-    return link.status == "linked" and not _changed(source, link.source_version,
+    return link.status == LinkStatus.LINKED and not _changed(source, link.source_version,
                                                     link.source_hash)
 
 

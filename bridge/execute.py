@@ -43,6 +43,7 @@ from bridge.model import CanonicalEntry
 from bridge.settle import Unsettled, retrying, settle_create
 from bridge.state import StateStore
 from bridge.verify import describe, unstored
+from bridge.vocab import ActionRole, OutcomeStatus
 from connectors.base import (
     AuthError,
     ConflictError,
@@ -78,7 +79,7 @@ class Outcome:
 
     action: Action
     kind: Kind
-    status: str
+    status: OutcomeStatus
     target_id: str | None
     reason: str
     error: str | None = None
@@ -157,7 +158,7 @@ class Executor:
         if self.stop.is_set() or self.lost:
             return None
         if action.held:  # a closed period: nothing is written, not even an intent or a link
-            return Outcome(action, action.kind, "held", action.target_id, action.held)
+            return Outcome(action, action.kind, OutcomeStatus.HELD, action.target_id, action.held)
         if self.fatal:
             return self._failed(action, self.fatal)
         try:
@@ -177,7 +178,7 @@ class Executor:
             return self._failed(a, "refused by the delete brake (see the route's error)")
         held = self._held.get(str(a.origin))
         if held == "conflict":  # the old copy refuses to go: the origin waits for a person
-            return Outcome(a, Kind.SKIP, "done", None,
+            return Outcome(a, Kind.SKIP, OutcomeStatus.DONE, None,
                            "waits: the copy it replaces refused to be deleted (see the conflict)")
         if held:
             return self._failed(a, "not done: the copy it replaces could not be deleted")
@@ -202,7 +203,7 @@ class Executor:
             self._hold_replace(a, "conflict")
             reason = f"the target refused the change: {exc}"
             self.store.set_conflict(self.route, str(a.origin), reason, a.changes)
-            return Outcome(a, Kind.CONFLICT, "done", a.target_id, reason)
+            return Outcome(a, Kind.CONFLICT, OutcomeStatus.DONE, a.target_id, reason)
         except AuthError as exc:
             self._hold_replace(a)
             self.fatal = explain(exc)
@@ -213,7 +214,7 @@ class Executor:
 
     def _hold_replace(self, a: Action, why: str = "failed") -> None:
         """A replace whose old copy stays must not create the new one: two copies."""
-        if a.kind is Kind.DELETE and not a.forget_link:
+        if a.role is ActionRole.REPLACE_DELETE:
             self._held[str(a.origin)] = why
 
     def _create(self, a: Action) -> Outcome:
@@ -243,7 +244,7 @@ class Executor:
             reason = describe(self.target.name, "create", missed) + \
                 "; a person must check the copy"
             self.store.set_conflict(self.route, key, reason, differences(copy, a.draft))
-            return Outcome(a, Kind.CONFLICT, "done", copy.record_id, reason, copy=copy)
+            return Outcome(a, Kind.CONFLICT, OutcomeStatus.DONE, copy.record_id, reason, copy=copy)
         return self._done(a, copy)
 
     def _find_copies(self, a: Action) -> list[CanonicalEntry] | None:
@@ -270,23 +271,25 @@ class Executor:
         if "origin" in missed:  # the reference or marker itself was lost: a person decides
             log.warning("%s: %s; a conflict for a person", a.display_origin, why)
             self.store.set_conflict(self.route, str(a.origin), why, differences(copy, a.draft))
-            return Outcome(a, Kind.CONFLICT, "done", copy.record_id, why, copy=copy)
+            return Outcome(a, Kind.CONFLICT, OutcomeStatus.DONE, copy.record_id, why, copy=copy)
         log.warning("%s: %s; replacing the copy, and replacing rather than updating "
                     "these fields from now on", a.display_origin, why)
         self.store.learn_fixed_fields(self.target.name, sorted(missed), why)
-        half = replace(a, kind=Kind.DELETE, copy=copy, draft=None, replacement=a.draft)
+        half = replace(a, kind=Kind.DELETE, copy=copy, draft=None, replacement=a.draft,
+                       role=ActionRole.REPLACE_DELETE)
         self._delete(half)
-        made = self._create(replace(a, kind=Kind.CREATE, copy=None))
-        if made.status != "done" or made.kind is not Kind.CREATE:
+        made = self._create(replace(a, kind=Kind.CREATE, copy=None,
+                                    role=ActionRole.REPLACE_CREATE))
+        if made.status != OutcomeStatus.DONE or made.kind is not Kind.CREATE:
             return made
-        return Outcome(a, Kind.UPDATE, "done", made.target_id,
+        return Outcome(a, Kind.UPDATE, OutcomeStatus.DONE, made.target_id,
                        f"{a.reason}; {why}, so the copy was replaced", copy=made.copy)
 
     def _delete(self, a: Action) -> Outcome:
         assert a.copy is not None
         key = str(a.origin)
         self._guard()
-        if not a.forget_link:
+        if a.role is ActionRole.REPLACE_DELETE:
             # Half of a replace: the intent names the copy being replaced, durably,
             # before it is deleted (see the module docstring).
             assert a.source is not None and a.replacement is not None
@@ -320,15 +323,15 @@ class Executor:
 
     def _planned(self, a: Action) -> Outcome:
         if a.held:
-            return Outcome(a, a.kind, "held", a.target_id, a.held)
+            return Outcome(a, a.kind, OutcomeStatus.HELD, a.target_id, a.held)
         if a.refused:
             return self._failed(a, "would be refused by the delete brake")
-        return Outcome(a, a.kind, "planned", a.target_id, a.reason)
+        return Outcome(a, a.kind, OutcomeStatus.PLANNED, a.target_id, a.reason)
 
     def _done(self, a: Action, copy: CanonicalEntry | None) -> Outcome:
         target_id = copy.record_id if copy is not None else a.target_id
-        return Outcome(a, a.kind, "done", target_id, a.reason, copy=copy)
+        return Outcome(a, a.kind, OutcomeStatus.DONE, target_id, a.reason, copy=copy)
 
     def _failed(self, a: Action, error: str) -> Outcome:
         log.warning("%s %s failed: %s", a.kind.value, a.display_origin, error)
-        return Outcome(a, a.kind, "failed", a.target_id, a.reason, error=error)
+        return Outcome(a, a.kind, OutcomeStatus.FAILED, a.target_id, a.reason, error=error)

@@ -29,11 +29,13 @@ from bridge.report import action_dict, hours
 from bridge.report_truth import route_state, verdict
 from bridge.safe_text import for_file
 from bridge.sync import SUMMARY_KEYS, RouteResult
+from bridge.vocab import Kind, OutcomeStatus, VerdictLevel
 from connectors.redact import LOG_FILTER
 
 COMMENT_CHARS = 120  # a table cell, not the record: long comments are cut (before escaping)
 # "held": a write a closed period keeps from being done, summed apart from those done.
-KINDS = ("create", "update", "delete", "conflict", "skip", "held")
+KINDS = tuple(k.value for k in (Kind.CREATE, Kind.UPDATE, Kind.DELETE, Kind.CONFLICT, Kind.SKIP,
+                                OutcomeStatus.HELD))
 
 CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}
@@ -146,7 +148,7 @@ def _actions(results: Sequence[RouteResult], labels: Labels) -> str:
 
 def _kind(d: dict) -> str:
     """The column an action's hours go to: its kind, or "held" when it was held."""
-    return "held" if d["status"] == "held" else d["action"]
+    return OutcomeStatus.HELD.value if d["status"] == OutcomeStatus.HELD else d["action"]
 
 
 def _slug(text: str) -> str:
@@ -194,7 +196,7 @@ def _per_group(results: Sequence[RouteResult], labels: Labels) -> str:
 def _banner(results: Sequence[RouteResult]) -> str:
     said = verdict(results)
     lines = "".join(f"<p>{_e(_scrub(line))}</p>" for line in said.lines)
-    role = ' role="alert"' if not said.complete or said.level == "failed" else ""
+    role = ' role="alert"' if not said.complete or said.level == VerdictLevel.FAILED else ""
     return f'<div id="verdict" class="banner {said.level}"{role}>{lines}</div>'
 
 

@@ -36,6 +36,7 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
+from bridge.vocab import Kind, OutcomeStatus, PassOutcome
 from connectors.http import REQUEST_OBSERVERS
 
 if TYPE_CHECKING:
@@ -48,8 +49,8 @@ disable_created_metrics()
 #: How a pass ended. "ok" and "partial" (some actions failed) are good passes: the route
 #: was read and planned in full. "failed": the route could not finish; "interrupted": a
 #: signal, the pass's time bound or a lost lock; "held": another run held the route.
-PASS_OUTCOMES = ("ok", "partial", "failed", "interrupted", "held")
-GOOD_OUTCOMES = frozenset({"ok", "partial"})
+PASS_OUTCOMES = tuple(o.value for o in PassOutcome)
+GOOD_OUTCOMES = frozenset({PassOutcome.OK.value, PassOutcome.PARTIAL.value})
 #: Request latency buckets, seconds: loopback answers to a slow API page.
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 #: Event names kept as a label; anything else a sender makes up is counted as "other",
@@ -129,15 +130,16 @@ def declare_routes(routes: Iterable[str]) -> None:
         m.held_skips.labels(route)
 
 
-def pass_outcome(result: RouteResult, *, held: bool = False) -> str:
+def pass_outcome(result: RouteResult, *, held: bool = False) -> PassOutcome:
     """How the pass of ``result`` ended, one of :data:`PASS_OUTCOMES`."""
     if held:
-        return "held"
+        return PassOutcome.HELD
     if result.interrupted:
-        return "interrupted"
+        return PassOutcome.INTERRUPTED
     if result.error is not None:
-        return "failed"
-    return "partial" if any(o.status == "failed" for o in result.outcomes) else "ok"
+        return PassOutcome.FAILED
+    return PassOutcome.PARTIAL if any(o.status == OutcomeStatus.FAILED
+                                      for o in result.outcomes) else PassOutcome.OK
 
 
 def observe_pass(result: RouteResult, outcome: str | None = None,
@@ -158,7 +160,7 @@ def observe_action(route: str, kind: str, status: str) -> None:
     """One applied action of ``route`` (the executor calls it as each one ends, so a long
     backfill shows its progress): ``kind`` create|update|delete|conflict|skip|unchanged
     (unchanged is not counted), ``status`` done|failed|held."""
-    if kind != "unchanged":
+    if kind != Kind.UNCHANGED:
         _current.actions.labels(route, kind, status).inc()
 
 

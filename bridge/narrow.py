@@ -44,6 +44,7 @@ from bridge.model import CanonicalEntry, Skip
 from bridge.plan import BrakeBasis
 from bridge.schema import Link
 from bridge.state import StateStore
+from bridge.vocab import LinkStatus
 from connectors.base import Connector, ConnectorError, explain
 
 log = logging.getLogger("timebridge.narrow")
@@ -169,7 +170,7 @@ def _copies(target: Connector, rules: RouteRules, items: list, links: dict[str, 
     for key, link in links.items():
         # What the planner may act on: a copy in the window, an unfinished intent, an
         # origin read. A linked copy dated elsewhere whose origin was not read is kept.
-        if key in wanted or link.status != "linked" or (
+        if key in wanted or link.status != LinkStatus.LINKED or (
                 link.work_date is not None and link.work_date in window):
             wanted.setdefault(key, set()).update(
                 {link.target_task, link.replaces_task} - {None})

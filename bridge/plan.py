@@ -17,36 +17,34 @@ conflict unless ``on_conflict = "source-wins"``; too many deletes are refused.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from bridge.actions import Action, Kind, ProofRequest, Proofs, RouteRules
+from bridge.actions import (
+    COPY_GONE,
+    COPY_UNKNOWN,
+    Action,
+    CopyLookup,
+    ProofRequest,
+    Proofs,
+    RouteRules,
+    Seen,
+)
 from bridge.closed import hold
-from bridge.decide import MISSING, decide, gone, in_step, new_origin, origin_of
+from bridge.decide import decide, gone, in_step, new_origin, origin_of
 from bridge.model import CanonicalEntry, Skip
 from bridge.perf import gc_paused
+from bridge.plan_guards import BrakeBasis, brake, judge_marked, marked_keys, proven
+from bridge.vocab import ActionRole, Kind, LinkStatus
+
+__all__ = ["BrakeBasis", "Inputs", "Plan", "marked_keys", "plan", "proofs_needed", "proven"]
 
 if TYPE_CHECKING:  # the planner reads links' attributes only; it never touches the store
     from bridge.state import Link
 
-
-
-@dataclass(frozen=True)
-class BrakeBasis:
-    """What the delete brake weighs a narrow pass's deletes against.
-
-    A narrow pass (one card's records) sees a handful of links: weighed against those
-    alone, one delete of a card's only copy would be 100% and always refused, while
-    many such passes, each deleting a little, would never be stopped. So it is weighed
-    like the route's full pass: ``copies`` is the route's linked copies in the window,
-    and ``deleted`` the copies the route's narrow passes deleted since its last full
-    pass began. All of them together may delete at most ``max_delete_share`` of the
-    window's copies before a full pass looks at the whole window again.
-    """
-
-    copies: int
-    deleted: int = 0
+# Bound once: compared for every link of a million-link pass.
+LINKED = LinkStatus.LINKED
 
 
 @dataclass
@@ -110,7 +108,7 @@ class _Index:
             elif known:
                 # A marker is trusted only where it can be the bridge's; a copy the
                 # bridge (or any tool) made from elsewhere is never a source.
-                judged = _marked(rules, item, inputs.proven_copies)
+                judged = judge_marked(rules, item, inputs.proven_copies)
                 if isinstance(judged, Skip):
                     self.skips.append(judged)
                     self.skipped.add(prefix + str(judged.record_id))
@@ -141,60 +139,6 @@ class _Index:
         return self.recovering or key in self.forgotten
 
 
-def marked_keys(rules: RouteRules, items: Iterable[CanonicalEntry | Skip]) -> set[str]:
-    """Origin keys named by source records that claim to be the bridge's copies: the
-    store must confirm each (``StateStore.copies_recorded``) before it is trusted."""
-    return {str(e.origin) for e in items
-            if isinstance(e, CanonicalEntry) and e.is_copy
-            and e.origin.source in rules.known_refs and e.origin.source != e.reference_source}
-
-
-def proven(rules: RouteRules, items: Iterable[CanonicalEntry | Skip],
-           recorded: Mapping[str, set[str | None]]) -> set[str]:
-    """Record ids of source items whose marker names an origin some route copied to them
-    (or is still creating a copy of: an intent whose answer was lost)."""
-    out = set()
-    for e in items:
-        if isinstance(e, CanonicalEntry) and e.is_copy:
-            ids = recorded.get(str(e.origin), ())
-            if e.record_id in ids or None in ids:
-                out.add(e.record_id)
-    return out
-
-
-def _marked(rules: RouteRules, item: CanonicalEntry,
-            proven_copies: Collection[str] | None) -> CanonicalEntry | Skip:
-    """A source record that names an origin elsewhere: a copy, an original, or a skip.
-
-    A marker or reference naming a connector this config does not have is someone
-    else's text: the record is an original, copied with that text kept. One naming
-    a record of its own system cannot be a copy the bridge made (no route goes from a
-    system to itself), and one the store does not know as a copy of that origin may
-    be pasted or forged: both are reported, never copied and never dropped without a
-    word. Only a copy the store confirms is the bridge's, never a source.
-    """
-    origin = item.origin
-    if origin.source not in rules.known_refs:
-        # Written out, not connectors.marker.marker(): a contracting reference id may hold
-        # a space, which a marker refuses, and this is only text to keep.
-        text = f"[timebridge:{origin.source}:{origin.record_id}]"
-        return item.model_copy(update={"origin": item.ref,
-                                       "comment": f"{item.comment} {text}".strip()})
-    named = str(origin)
-    if origin.source == item.reference_source:
-        return Skip(connector=item.connector, record_id=item.record_id,
-                    reason=f"carries the bridge's marker for {named}, a record of its own "
-                           "system, so it is neither an original nor a copy the bridge made; "
-                           "remove the marker to copy it")
-    if proven_copies is not None and item.record_id not in proven_copies:
-        return Skip(connector=item.connector, record_id=item.record_id,
-                    reason=f"carries the bridge's marker for {named}, but no route's state "
-                           "records it as that origin's copy (pasted, forged, or the store "
-                           "was lost: the route from that origin re-adopts its copies); not "
-                           "copied, to bill nothing twice; remove the marker to copy it")
-    return item
-
-
 def proofs_needed(rules: RouteRules, inputs: Inputs) -> tuple[list[ProofRequest],
                                                               list[ProofRequest]]:
     """The (source, target) look-ups :func:`plan` needs; none at all after a failed read."""
@@ -211,7 +155,7 @@ def _proofs_needed(rules: RouteRules, inputs: Inputs) -> tuple[list[ProofRequest
     for key, link in inputs.links.items():
         # The steady state (a million links, each with its source and copy read) must
         # cost a few look-ups of dicts: nothing is built until a request is.
-        linked = link.status == "linked"
+        linked = link.status == LINKED
         if key not in sources:
             in_window = link.work_date is not None and link.work_date in rules.window
             if (key in idx.skipped or (linked and not in_window)
@@ -272,7 +216,7 @@ def _plan(rules: RouteRules, inputs: Inputs, proofs: Proofs) -> Plan:
             if fresh and key not in copies and key not in forgotten:
                 actions.append(new_origin(rules, source))
                 continue
-        elif link.status == "linked":
+        elif link.status == LINKED:
             # The steady state, as decide() opens: one copy, neither side changed.
             found = copies.get(key)
             if found is not None and len(found) == 1 and in_step(source, found[0], link):
@@ -290,88 +234,59 @@ def _plan(rules: RouteRules, inputs: Inputs, proofs: Proofs) -> Plan:
             now = proofs.source[key]
             if now is None or not now.is_copy:
                 actions.extend(_origin(rules, idx, proofs, key, now, link, complete))
-    return _brake(rules, inputs, Plan(hold(rules, actions), unchanged=unchanged))
+    result = Plan(hold(rules, actions), unchanged=unchanged)
+    result.actions, result.brake = brake(rules, result.actions, inputs.links, inputs.brake)
+    return result
 
 
 def _origin(rules: RouteRules, idx: _Index, proofs: Proofs, key: str,
             source: CanonicalEntry | None, link: Link | None,
             target_complete: bool) -> list[Action]:
     """The actions of one origin; ``source`` None means proved gone by a look-up."""
-    replaced = link.replaces_record_id if link is not None and link.status != "linked" \
+    replaced = link.replaces_record_id if link is not None and link.status != LINKED \
         else None
     copy = _copy(idx, proofs, key, link, target_complete, exclude=replaced)
     if replaced is None:
         if source is None:
+            assert link is not None   # an origin proved gone is one the store links
             return gone(rules, key, link, copy)
         return decide(rules, key, source, link, copy)
     # An interrupted replace: delete the copy it was replacing if that still exists,
     # then go on as for any intent (adopt the new copy if it was made, else create).
-    old: object = next((c for c in idx.copies.get(key, ()) if c.record_id == replaced),
-                       proofs.replaced.get(key, MISSING))
-    if old is MISSING or copy is MISSING:
+    read = [c for c in idx.copies.get(key, ()) if c.record_id == replaced]
+    old = CopyLookup.of(read[:1]) if read else CopyLookup.answer(proofs.replaced, key)
+    if old.seen is Seen.UNKNOWN or copy.seen is Seen.UNKNOWN:
         return []
+    assert link is not None   # only a link names a replace
     if source is None:
-        found = [old] if isinstance(old, CanonicalEntry) else []
-        return gone(rules, key, link, found + copy if isinstance(copy, list) else found)
+        return gone(rules, key, link, CopyLookup.of((*old.copies, *copy.copies)))
     rest = decide(rules, key, source, link, copy)
     wanted = next((a.draft for a in rest if a.draft is not None), None)
-    if not isinstance(old, CanonicalEntry) or wanted is None:
+    if old.seen is Seen.PROVED_GONE or wanted is None:
         return rest  # no old copy left, or the origin is out of scope: keep it as it is
     half = Action(Kind.DELETE, source.origin, rules.display(source.record_id),
-                  "finishing an interrupted replace", source=source, copy=old,
-                  source_task=source.task, replacement=wanted)
-    return [half, *rest]
+                  "finishing an interrupted replace", source=source, copy=old.copies[0],
+                  source_task=source.task, replacement=wanted,
+                  role=ActionRole.REPLACE_DELETE)
+    # A create that follows is the replace's other half (an update adopts the new copy).
+    return [half, *(dataclasses.replace(a, role=ActionRole.REPLACE_CREATE)
+                    if a.kind is Kind.CREATE and a.role is ActionRole.PLAIN else a
+                    for a in rest)]
 
 
 def _copy(idx: _Index, proofs: Proofs, key: str, link: Link | None,
-          target_complete: bool, exclude: str | None = None) -> object:
-    """The copy of ``key``: read, else looked up (None: proved gone), else MISSING.
+          target_complete: bool, exclude: str | None = None) -> CopyLookup:
+    """The copies of ``key``: read, else looked up, else proved gone or unknown.
 
     ``exclude``: a record id that is not the copy (the one a replace was deleting).
     """
-    copies = [c for c in idx.copies.get(key, ()) if c.record_id != exclude]
-    if copies:
-        return copies
-    if link is None:
+    read = [c for c in idx.copies.get(key, ()) if c.record_id != exclude]
+    if read:
+        return CopyLookup.of(read)
+    if link is None and not idx.suspect(key):
         # Never copied as far as anyone knows, if the whole target was read and the
         # store forgot nothing. After a target read that failed part-way, its copy may
         # sit on a page never read: creating now could bill it twice, so decide nothing.
         # When the store forgot things, the look-up by origin decides (see _Index).
-        if idx.suspect(key):
-            found = proofs.target.get(key, MISSING)
-            return [c for c in found if c.record_id != exclude] if isinstance(found, list) \
-                else found
-        return None if target_complete else MISSING
-    found = proofs.target.get(key, MISSING)
-    if isinstance(found, list):
-        return [c for c in found if c.record_id != exclude]
-    return found
-
-
-def _brake(rules: RouteRules, inputs: Inputs, result: Plan) -> Plan:
-    """Refuse the deletes of a pass that would delete too large a share of the copies."""
-    # A held delete (a closed period) is not done, so it does not count against the brake.
-    deletes = [a for a in result.actions
-               if a.kind is Kind.DELETE and a.forget_link and a.held is None]
-    if not deletes or rules.allow_deletes:
-        return result
-    basis = inputs.brake
-    if basis is None:
-        in_window = sum(1 for link in inputs.links.values() if link.status == "linked"
-                        and link.work_date is not None and link.work_date in rules.window)
-        before = 0
-    else:
-        # The copies those deletes removed were in the window too: count them back in.
-        in_window, before = basis.copies + basis.deleted, basis.deleted
-    counted = before + len(deletes)
-    total = max(in_window, counted)
-    if counted <= rules.max_delete_share * total:
-        return result
-    earlier = f" ({before} more since the last full pass)" if before else ""
-    result.brake = (f"refused {len(deletes)} deletes{earlier} of {total} copies in the window "
-                    f"(more than max_delete_share {rules.max_delete_share:g}); run with "
-                    "--allow-deletes to apply them")
-    refused = {id(a) for a in deletes}
-    result.actions = [dataclasses.replace(a, refused=True) if id(a) in refused else a
-                      for a in result.actions]
-    return result
+        return COPY_GONE if target_complete else COPY_UNKNOWN
+    return CopyLookup.answer(proofs.target, key, exclude)

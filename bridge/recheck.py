@@ -30,6 +30,7 @@ from bridge.saved_plan import (
     write_plan,
 )
 from bridge.sync import RouteResult
+from bridge.vocab import ActionRole, LinkStatus, OutcomeStatus
 from connectors.base import EntryDraft
 
 _CHANGE_NAMES = {"work_date": "date"}
@@ -66,13 +67,13 @@ def _saved(outcome: Outcome) -> PlannedAction:
     a = outcome.action
     held = getattr(a, "held", None)   # closed periods may mark an action itself
     if not isinstance(held, str):
-        held = outcome.reason if outcome.status == "held" else None
+        held = outcome.reason if outcome.status == OutcomeStatus.HELD else None
     changes = None if a.changes is None else {
         _CHANGE_NAMES.get(k, k): (old, new) for k, (old, new) in a.changes.items()}
     return PlannedAction(
         outcome.kind.value, outcome.status, a.display_origin, str(a.origin), outcome.reason,
         _record(a.source), _record(a.copy), _holds(a.draft), changes,
-        replace=a.kind.value == "delete" and not a.forget_link, refused=a.refused,
+        replace=a.role is ActionRole.REPLACE_DELETE, refused=a.refused,
         held=held, error=outcome.error)
 
 
@@ -92,7 +93,7 @@ def _holds(draft: EntryDraft | None) -> Holds | None:
 
 def never_applied(saved: PlannedAction) -> bool:
     """A held action (a closed period) is shown, never written."""
-    return saved.status == "held" or saved.held is not None
+    return saved.status == OutcomeStatus.HELD or saved.held is not None
 
 
 class Recheck:
@@ -175,7 +176,7 @@ def _counterpart(saved: PlannedAction, fresh: list[Action], used: set[int]) -> A
             continue
         if saved.copy is not None and (a.copy is None or a.copy.record_id != saved.copy.id):
             continue
-        if saved.action == "delete" and saved.replace != (not a.forget_link):
+        if saved.action == Kind.DELETE and saved.replace != (a.role is ActionRole.REPLACE_DELETE):
             continue
         return a
     return None
@@ -188,7 +189,7 @@ def _differs(saved: PlannedAction, fresh: Action) -> str | None:
             return f"the origin {saved.origin} is gone since the plan; re-plan to pick it up"
         if _changed(saved.source, fresh.source):
             return f"the origin {saved.origin} changed since the plan; re-plan to pick it up"
-    elif fresh.source is not None and saved.action != "skip":
+    elif fresh.source is not None and saved.action != Kind.SKIP:
         return f"the origin {saved.origin} exists again since the plan; re-plan to pick it up"
     if saved.copy is not None and fresh.copy is not None and _changed(saved.copy, fresh.copy):
         return (f"the copy {saved.copy.id} was changed in the target since the plan; "
@@ -249,21 +250,21 @@ class _Now:
         """Why ``saved`` is not planned now: done already, or what changed."""
         copies, link = self.copies(key), self.links.get(key)
         ids = {c.record_id for c in copies}
-        if saved.action == "create" and link is not None and link.status == "linked":
+        if saved.action == Kind.CREATE and link is not None and link.status == LinkStatus.LINKED:
             return (f"{ALREADY_DONE}: the origin has a copy now ({link.target_record_id}); "
                     "nothing to write")
-        if saved.action == "create" and saved.holds is not None:
+        if saved.action == Kind.CREATE and saved.holds is not None:
             made = [c for c in copies if _holds_equal(saved.holds, c)]
             if made:
                 return (f"{ALREADY_DONE}: the origin has a copy now ({made[0].record_id}) "
                         "holding what the plan wanted; nothing to write")
-        if saved.action == "update" and saved.copy is not None and saved.holds is not None:
+        if saved.action == Kind.UPDATE and saved.copy is not None and saved.holds is not None:
             same = [c for c in copies if c.record_id == saved.copy.id
                     and _holds_equal(saved.holds, c)]
-            if same and link is not None and link.status == "linked":
+            if same and link is not None and link.status == LinkStatus.LINKED:
                 return (f"{ALREADY_DONE}: the copy {saved.copy.id} holds what the plan "
                         "wanted; nothing to write")
-        if saved.action == "delete" and saved.copy is not None and saved.copy.id not in ids \
+        if saved.action == Kind.DELETE and saved.copy is not None and saved.copy.id not in ids \
                 and (link is None or saved.replace):
             return f"{ALREADY_DONE}: the copy {saved.copy.id} is gone; nothing to write"
         source = self.source(key)
@@ -279,7 +280,7 @@ class _Now:
             if _changed(saved.copy, now):
                 return (f"the copy {saved.copy.id} was changed in the target since the plan; "
                         "re-plan to pick it up")
-        if saved.action == "create" and copies:
+        if saved.action == Kind.CREATE and copies:
             return (f"a copy of this origin exists now ({copies[0].record_id}); re-plan to "
                     "pick it up")
         if fresh:

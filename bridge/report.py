@@ -23,6 +23,7 @@ from bridge.names import Labels
 from bridge.report_truth import ROUTE_ERROR, hm, route_state, unfinished, verdict
 from bridge.safe_text import as_text, for_csv, json_for_terminal
 from bridge.sync import SUMMARY_KEYS, RouteResult
+from bridge.vocab import VerdictLevel
 
 CSV_COLUMNS = ["route", "action", "status", "origin", "target_id", "task", "date", "seconds",
                "reason", "error"]
@@ -113,7 +114,8 @@ def print_table(results: Sequence[RouteResult], dry_run: bool, console: Console,
     """
     labels = labels or Labels()
     said = verdict(results)
-    style = {"incomplete": "bold red", "failed": "bold red"}.get(said.level, "bold")
+    bad = (VerdictLevel.INCOMPLETE, VerdictLevel.FAILED)
+    style = "bold red" if said.level in bad else "bold"
     for line in said.lines:
         console.print(as_text(line, style))
     for result in results:

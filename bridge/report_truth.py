@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bridge.sync import RouteResult
+from bridge.vocab import OutcomeStatus, RouteState, VerdictLevel
 
 #: The CSV ``action`` of a row that reports a route that did not finish (not an action).
 ROUTE_ERROR = "route-error"
@@ -35,11 +36,11 @@ def unfinished(results: Sequence[RouteResult]) -> list[RouteResult]:
     return [r for r in results if r.error is not None]
 
 
-def route_state(result: RouteResult) -> str:
+def route_state(result: RouteResult) -> RouteState:
     """``held`` (another run holds the route: nothing was read), ``failed`` or ``ok``."""
     if result.error is None:
-        return "ok"
-    return "held" if result.held else "failed"
+        return RouteState.OK
+    return RouteState.HELD if result.held else RouteState.FAILED
 
 
 @dataclass(frozen=True)
@@ -48,12 +49,12 @@ class Verdict:
     ``failed`` (every route finished, some action failed), ``work`` (actions listed) or
     ``nothing`` (every route finished and nothing is to be done); ``lines`` for people."""
 
-    level: str
+    level: VerdictLevel
     lines: tuple[str, ...]
 
     @property
     def complete(self) -> bool:
-        return self.level != "incomplete"
+        return self.level != VerdictLevel.INCOMPLETE
 
 
 def verdict(results: Sequence[RouteResult]) -> Verdict:
@@ -66,7 +67,7 @@ def verdict(results: Sequence[RouteResult]) -> Verdict:
         else:
             lines.append(f"Route {r.route} did not finish: {r.error}. Its figures are "
                          "incomplete: nothing is proved in step.")
-    failed = sum(1 for r in results for o in r.outcomes if o.status == "failed")
+    failed = sum(1 for r in results for o in r.outcomes if o.status == OutcomeStatus.FAILED)
     if failed:
         lines.append(f"{failed} action{'s' if failed != 1 else ''} failed (see the error "
                      "column).")
@@ -75,13 +76,13 @@ def verdict(results: Sequence[RouteResult]) -> Verdict:
         lines.insert(0, f"INCOMPLETE: {len(broken)} of {len(results)} route"
                         f"{'s' if len(results) != 1 else ''} did not finish; this report "
                         "does not show everything there is to do.")
-        return Verdict("incomplete", tuple(lines))
+        return Verdict(VerdictLevel.INCOMPLETE, tuple(lines))
     if failed:
-        return Verdict("failed", tuple(lines))
+        return Verdict(VerdictLevel.FAILED, tuple(lines))
     if listed:
-        return Verdict("work", (f"{listed} action{'s' if listed != 1 else ''} listed; every "
-                                "route read both sides completely.",))
+        return Verdict(VerdictLevel.WORK, (f"{listed} action{'s' if listed != 1 else ''} "
+                                           "listed; every route read both sides completely.",))
     if not results:
-        return Verdict("nothing", ("No routes ran: nothing to do.",))
-    return Verdict("nothing", ("Nothing to do: every route read both sides completely and "
-                               "every record in scope is in step.",))
+        return Verdict(VerdictLevel.NOTHING, ("No routes ran: nothing to do.",))
+    return Verdict(VerdictLevel.NOTHING, ("Nothing to do: every route read both sides "
+                                          "completely and every record in scope is in step.",))

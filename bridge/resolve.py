@@ -37,6 +37,7 @@ from bridge.runtime import Runtime
 from bridge.schema import Link
 from bridge.state import RouteHeld, StateStore
 from bridge.sync import RouteResult, run_route
+from bridge.vocab import Keep
 from connectors.base import ConnectorError, DateWindow, explain
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -175,7 +176,7 @@ def rewrite_now(loaded: LoadedConfig, store: StateStore, chosen: Chosen,
     finally:
         runtime.close()
     after = store.link(route.name, link.origin)
-    waits = after is not None and after.resolution == "source"
+    waits = after is not None and after.resolution == Keep.SOURCE
     return (EXIT_FAILED if result.failed else EXIT_OK), _said(chosen, result, waits)
 
 

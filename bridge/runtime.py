@@ -12,6 +12,7 @@ from bridge.config import RouteConfig
 from bridge.config_loader import LoadedConfig
 from bridge.rate_budget import PostgresBudgets, shared_budgets
 from bridge.state import StateStore
+from bridge.vocab import OnConflict
 from connectors.base import COPIES_FILTER, Connector, DateWindow
 from connectors.registry import build_connector
 
@@ -68,7 +69,7 @@ class Runtime:
             tasks={str(k): str(v) for k, v in route.tasks.items()},
             default_task=None if route.default_task is None else str(route.default_task),
             description=route.description, propagate_deletes=route.propagate_deletes,
-            on_conflict=route.on_conflict, max_delete_share=route.max_delete_share,
+            on_conflict=OnConflict(route.on_conflict), max_delete_share=route.max_delete_share,
             allow_deletes=allow_deletes, billable=route.billable,
             known_refs=frozenset(c.reference_source for c in self.config.connectors.values()),
             write_concurrency=self.config.connectors[route.target].max_concurrent_writes,

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.config import Config, normalise_base_url
+from bridge.vocab import Kind
 
 PLAN_VERSION = 1
 PLAN_KEY = "timebridge_plan"   # the version; its presence says "this is a plan"
@@ -210,7 +211,7 @@ def _route(data: object, i: int) -> RoutePlan:
                      _get(data, "error", (str, None), where), actions)
 
 
-ACTIONS = ("create", "update", "delete", "conflict", "skip")
+ACTIONS = tuple(k.value for k in Kind if k is not Kind.UNCHANGED)
 
 
 def _action(data: object, where: str) -> PlannedAction:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -41,8 +41,12 @@ from bridge.schema import (  # noqa: F401  (re-exported: the store's public name
     runs,
     target_limits,
 )
+from bridge.vocab import Keep, LinkStatus
 
 log = logging.getLogger(__name__)
+# A stored status or resolution as its member: a dict look-up per row, not an enum call.
+_STATUS = {s.value: s for s in LinkStatus}
+_RESOLUTION = {r.value: r for r in Keep}
 
 
 class StateError(Exception):
@@ -203,7 +207,7 @@ class StateStore(ConflictRecords):
             stmt = insert.on_conflict_do_update(
                 index_elements=[links.c.route, links.c.origin],
                 set_={name: insert.excluded[name] for name in update},
-                where=links.c.status == "intent" if only_intent else None,
+                where=links.c.status == LinkStatus.INTENT if only_intent else None,
             ).execution_options(preserve_rowcount=True)   # an INSERT's is not kept else
             self._upserts[key] = stmt
         return stmt
@@ -215,11 +219,13 @@ class StateStore(ConflictRecords):
         day, utc = self._open_backend.read_date, self._open_backend.read_utc
         stmt = sa.select(*RAW_LINK_COLUMNS).where(where).order_by(*order)
         with self._tx() as conn, gc_paused():
-            rows = conn.execute(stmt).all()  # one fetch: row by row costs psycopg 3x more
+            # One fetch: row by row costs psycopg 3x more. The driver's raw values (the
+            # columns are coerced to NullType), converted here.
+            rows: Sequence[Any] = conn.execute(stmt).all()
             return [make_link(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
-                               None if r[10] is None else day(r[10]), r[11], r[12],
+                               None if r[10] is None else day(r[10]), _STATUS[r[11]], r[12],
                                utc(r[13]), utc(r[14]), r[15], r[16], utc(r[17]), r[18],
-                               r[19]) for r in rows]
+                               None if r[19] is None else _RESOLUTION[r[19]]) for r in rows]
 
     def links(self, route: str) -> dict[str, Link]:
         """Every link of ``route``, by origin ("SOURCE:ID")."""
@@ -240,7 +246,7 @@ class StateStore(ConflictRecords):
             sa.and_(route_is, links.c.work_date.between(start, end)))}
         if intents:
             found.update((link.origin, link) for link in self._links(
-                sa.and_(route_is, links.c.status == "intent")))
+                sa.and_(route_is, links.c.status == LinkStatus.INTENT)))
         missing = sorted(set(origins) - found.keys())
         for batch in _batches(missing):
             found.update((link.origin, link) for link in self._links(
@@ -264,7 +270,7 @@ class StateStore(ConflictRecords):
         """How many copies ``route`` has linked with work dates in ``[start, end]``: what
         a narrow pass weighs its deletes against (see :class:`bridge.plan.BrakeBasis`)."""
         stmt = sa.select(sa.func.count()).select_from(links).where(
-            links.c.route == route, links.c.status == "linked",
+            links.c.route == route, links.c.status == LinkStatus.LINKED,
             links.c.work_date.between(start, end))
         with self._tx() as conn:
             return int(conn.execute(stmt).scalar() or 0)
@@ -301,7 +307,7 @@ class StateStore(ConflictRecords):
         values = dict.fromkeys(LINK_FIELDS)
         values.update(route=route, origin=origin, source_record_id=source_record_id,
                       source_task=source_task, target_task=target_task, work_date=work_date,
-                      status="intent", intent_at=_now())
+                      status=LinkStatus.INTENT, intent_at=_now())
         update = [*LINK_UPDATE, "intent_at"]
         if replaces is not None:
             values.update(replaces_record_id=replaces[0], replaces_task=replaces[1])
@@ -552,7 +558,7 @@ def _link_values(route: str, now: datetime, *, origin: str, source_record_id: st
             "source_task": source_task, "target_record_id": target_record_id,
             "target_task": target_task, "source_hash": source_hash,
             "target_hash": target_hash, "source_version": source_version,
-            "target_version": target_version, "work_date": work_date, "status": "linked",
+            "target_version": target_version, "work_date": work_date, "status": LinkStatus.LINKED,
             "conflict": None, "intent_at": None, "synced_at": now,
             "replaces_record_id": None, "replaces_task": None,
             # A recorded link settles any conflict and carries out any resolution.

@@ -34,14 +34,17 @@ from bridge.plan import Inputs, marked_keys, plan, proofs_needed, proven
 from bridge.prefetch import SourcePrefetch, SourceRead
 from bridge.runtime import Runtime
 from bridge.state import RouteHeld, StateStore
+from bridge.vocab import OutcomeStatus, PassOutcome
 from connectors.base import Connector, ConnectorError, DateWindow, explain
 from connectors.bounded_net import Stoppable, stoppable
 
 log = logging.getLogger("timebridge.sync")
 #: A pass that runs longer stops (a year's backfill at Kaiten's 5 requests/s fits).
 DEFAULT_MAX_PASS_SECONDS = 24 * 3600
-SUMMARY_KEYS = ("create", "update", "delete", "unchanged", "conflict", "skip", "failed",
-                "held")
+# A run's counts: by the kind of what was done, and apart, what failed or was held.
+SUMMARY_KEYS = tuple(k.value for k in (Kind.CREATE, Kind.UPDATE, Kind.DELETE, Kind.UNCHANGED,
+                                       Kind.CONFLICT, Kind.SKIP, OutcomeStatus.FAILED,
+                                       OutcomeStatus.HELD))
 
 
 @dataclass
@@ -63,9 +66,9 @@ class RouteResult:
         counts = Counter({k: 0 for k in SUMMARY_KEYS})
         counts["unchanged"] = self.unchanged
         for o in self.outcomes:
-            if o.status in ("failed", "held"):   # neither is done: counted only there
-                counts[o.status] += 1
-            elif o.status == "stale":
+            if o.status in (OutcomeStatus.FAILED, OutcomeStatus.HELD):
+                counts[o.status] += 1   # neither is done: counted only there (its word)
+            elif o.status == OutcomeStatus.STALE:
                 continue  # an apply's action whose origin or copy changed: nothing written
             elif o.kind is not Kind.UNCHANGED:
                 counts[o.kind.value] += 1
@@ -78,7 +81,8 @@ class RouteResult:
 
     @property
     def failed(self) -> bool:
-        return self.error is not None or any(o.status == "failed" for o in self.outcomes)
+        return self.error is not None or any(o.status == OutcomeStatus.FAILED
+                                             for o in self.outcomes)
 
 
 Progress = Callable[[str, int], None]
@@ -179,10 +183,10 @@ def run_pass(spec: PassSpec, store: StateStore, *, dry_run: bool = False,
             _pass(spec, store, result, clock, progress, lock)
     except RouteHeld as exc:
         result.error, result.held = str(exc), True
-        metrics.observe_pass(result, "held")
+        metrics.observe_pass(result, PassOutcome.HELD)
         return result
     except Exception:  # the state store failed under the pass: a failed pass, then raise
-        metrics.observe_pass(result, "failed")
+        metrics.observe_pass(result, PassOutcome.FAILED)
         raise
     metrics.observe_pass(result)
     return result
@@ -256,7 +260,7 @@ def _pass(spec: PassSpec, store: StateStore, result: RouteResult,
     result.error = "; ".join(errors) or None
     if run_id is not None:
         failures = [{"origin": o.action.display_origin, "action": o.kind.value, "error": o.error}
-                    for o in result.outcomes if o.status == "failed"]
+                    for o in result.outcomes if o.status == OutcomeStatus.FAILED]
         store.finish_run(run_id, summary=result.summary, error=result.error, failures=failures,
                          interrupted=result.interrupted)
 
