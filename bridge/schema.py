@@ -157,6 +157,30 @@ def _migrate_to_v5(conn: sa.Connection) -> None:
     _V5.create_all(conn)
 
 
+# Schema version 6: the audit trail (see bridge.audit). One row per write the bridge made
+# to a target and per decision about a link, inserted in the same transaction as the link
+# change it describes. ``origin`` is the store's key (KAITEN:123); ``fields_before`` and
+# ``fields_after`` are the copy's canonical fields as JSON text (never tokens or headers);
+# ``changes`` what differed, {field: [copy's value, origin's value]} as JSON text.
+_V6 = sa.MetaData()
+events = sa.Table(
+    "events", _V6,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("recorded_at", _UtcDateTime, nullable=False),
+    sa.Column("run_id", sa.Integer),          # None: a person's decision (resolve)
+    sa.Column("route", sa.String, nullable=False),
+    sa.Column("origin", sa.String, nullable=False),
+    sa.Column("copy_id", sa.String),
+    sa.Column("action", sa.String, nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("fields_before", sa.Text),
+    sa.Column("fields_after", sa.Text),
+    sa.Column("changes", sa.Text),
+    sa.Index("events_route_origin", "route", "origin", "id"),
+    sa.Index("events_recorded_at", "recorded_at"),
+)
+
+
 #: Applied in order, each inside the one transaction that opens the store.
 MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [
     (1, _V1.create_all),
@@ -164,6 +188,7 @@ MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [
     (3, _V3.create_all),
     (4, _migrate_to_v4),
     (5, _migrate_to_v5),
+    (6, _V6.create_all),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
