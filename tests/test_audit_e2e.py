@@ -22,11 +22,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from e2e_helpers import TODAY, Copy, People, backfill_args, cli, route_state
+from audit_checks import assert_links_explained
+from e2e_helpers import TODAY, Copy, People, backfill_args, cli, days_ago, route_state
 
 from bridge.audit import WRITES
 from bridge.demo import DemoWorld
 from bridge.history import CSV_COLUMNS
+from bridge.state import StateStore
 
 SMALL = 7
 REPO = Path(__file__).resolve().parent.parent
@@ -246,3 +248,32 @@ def test_history_bad_input_is_one_line_and_no_store_is_created(tmp_path: Path) -
     assert empty.returncode == 0 and empty.stdout.strip().startswith('{\n  "events": []')
     assert "no state store at" in empty.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.toml"]   # nothing created
+
+
+def test_every_write_of_a_sync_has_its_event_updates_deletes_and_replaces_too(
+        world: DemoWorld, people: People) -> None:
+    backfill(world)
+    first, second, third = sorted(route_state(world, "kaiten-billing")[0], key=int)[:3]
+    people.kaiten_edit(first, time_spent=90)            # an update on both routes
+    people.kaiten_delete(second)                        # a delete on both routes
+    # Re-dated: contracting moves the entry, Tracker cannot (a delete and a create).
+    people.kaiten_edit(third, for_date=days_ago(1) if route_state(
+        world, "kaiten-billing")[0][third].day != days_ago(1) else days_ago(2))
+    sync = cli(world.config_path, "sync", "--format", "json")
+    assert sync.code == 0, sync.stderr
+    assert sync.summary("kaiten-tracker")["delete"] >= 2    # the delete and the replace's
+
+    with StateStore(world.resolved_state_url) as store:
+        runs = {route: run.id for route, run in store.last_runs().items()}
+    day = utc_day()
+    listed = cli(world.config_path, "history", "--from", day, "--to", day, "--format", "json")
+    assert listed.code == 0, listed.stderr
+    for route in ("kaiten-billing", "kaiten-tracker"):
+        mine = [e for e in listed.json["events"]
+                if e["route"] == route and e["run_id"] == runs[route]]
+        wrote = Counter(e["action"] for e in mine if e["action"] in WRITES)
+        summary = sync.summary(route)
+        assert wrote == Counter({k: summary[k] for k in WRITES if summary[k]}), route
+        deleted = [e for e in mine if e["action"] == "delete"]
+        assert all(e["before"] is not None and e["after"] is None for e in deleted)
+    assert_links_explained(world)
