@@ -13,8 +13,10 @@ Exactly once, crash point by crash point:
 * a replace (the target cannot change a field in place) first turns the link
   into an intent that names the copy it replaces, in one statement; killed
   between the delete and the create, the next pass (wherever the origin is
-  dated) deletes the old copy if it is still there and makes or adopts the new
-  one. A replace whose delete fails or is refused does not create at all;
+  dated) deletes the old copy if the intent still names it (it stops with the
+  delete's audit event) and makes or adopts the new one. A replace whose delete
+  fails or is refused does not create at all; every link change is recorded with
+  its audit event in one transaction (:mod:`bridge.audit_record`);
 * every create and update answer is compared with what was sent
   (:mod:`bridge.verify`). An update the target accepted but did not apply in full
   is never recorded as synced: the fields it ignored are remembered for that
