@@ -3,7 +3,9 @@
 It knows rows, nothing of any API. ``links`` holds one row per (route, origin): the
 copy the bridge made of that origin (or, as an ``intent``, the copy it is about to
 make, so a create whose answer is lost is looked for rather than sent again).
-``runs`` keeps each run's window, counts and failures for ``timebridge status``.
+``runs`` keeps each run's window, counts and failures for ``timebridge status``;
+``events`` is the audit trail, each event written with the link change it describes
+(see :mod:`bridge.audit`).
 
 SQLite (a file, or ``sqlite://`` in memory) by default, PostgreSQL by URL; tables are
 created and migrated on first use. Every write commits before the call returns, so
