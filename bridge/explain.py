@@ -23,7 +23,7 @@ from rich.text import Text
 from bridge.audit import entry_fields, stored_differences
 from bridge.config import RouteConfig
 from bridge.config_loader import LoadedConfig
-from bridge.history import event_dict, fields_text, print_table
+from bridge.history import event_dict, fields_text, print_table, when_text
 from bridge.model import CanonicalEntry, Skip
 from bridge.origins import OriginName, shown_origin
 from bridge.runtime import Runtime
@@ -138,10 +138,11 @@ def print_explained(doc: dict[str, Any], console: Console) -> None:
         else:
             line = f"  link: {link['status']}, copy {link['copy_id'] or '-'}"
             if link["synced_at"]:
-                line += f", synced {link['synced_at']}"
+                line += f", synced {when_text(link['synced_at'])}"
             if link["conflict"]:
-                line += f"; conflict since {link['conflict_since'] or 'unknown'}: " \
-                        f"{link['conflict']}"
+                since = when_text(link["conflict_since"]) if link["conflict_since"] \
+                    else "unknown"
+                line += f"; conflict since {since}: {link['conflict']}"
             if link["resolution"]:
                 line += f"; resolution waiting: keep {link['resolution']}"
             console.print(as_text(line))

@@ -277,3 +277,33 @@ def test_every_write_of_a_sync_has_its_event_updates_deletes_and_replaces_too(
         deleted = [e for e in mine if e["action"] == "delete"]
         assert all(e["before"] is not None and e["after"] is None for e in deleted)
     assert_links_explained(world)
+
+
+def test_adopted_copies_and_forgotten_links_are_recorded(world: DemoWorld,
+                                                         people: People) -> None:
+    backfill(world)
+    origin = first_origin(world, "kaiten-billing")
+    entry = billing_copy(world, origin)
+    # Origin and copy both gone (the copy deleted by hand): the link is forgotten.
+    people.kaiten_delete(origin)
+    assert people.contracting.delete(f"/time-entries/{entry.id}").status_code == 204
+    assert cli(world.config_path, "sync", "--route", "kaiten-billing").code == 0
+    (forget,) = [e for e in explained(world, f"kaiten:{origin}",
+                                      "--route", "kaiten-billing")["events"]
+                 if e["action"] != "create"]
+    assert (forget["action"], forget["copy_id"]) == ("forget", entry.id)
+    assert "both gone" in forget["reason"]
+
+    # The state store lost: the next sync adopts every copy, each with its event.
+    assert world.state_path is not None
+    world.state_path.unlink()
+    sync = cli(world.config_path, "sync", "--route", "kaiten-billing", "--format", "json")
+    assert sync.code == 0 and sync.summary("kaiten-billing")["create"] == 0, sync.stderr
+    with StateStore(world.resolved_state_url) as store:
+        links = store.links("kaiten-billing")
+        adopted = store.events(routes=["kaiten-billing"])
+    assert links and [e.action for e in adopted] == ["adopt"] * len(links)
+    assert {e.origin: e.copy_id for e in adopted} == {
+        o: link.target_record_id for o, link in links.items()}
+    assert all(e.before is None and e.after is not None for e in adopted)
+    assert_links_explained(world)
