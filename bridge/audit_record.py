@@ -22,8 +22,14 @@ if TYPE_CHECKING:
 class Recorder:
     """Link changes of one route's run (``run_id``), each with its audit event."""
 
-    def __init__(self, store: StateStore, route: str, run_id: int | None) -> None:
-        self.store, self.route, self.run_id = store, route, run_id
+    def __init__(self, store: StateStore | None, route: str, run_id: int | None) -> None:
+        self._store, self.route, self.run_id = store, route, run_id
+
+    @property
+    def store(self) -> StateStore:
+        """The store recorded in (None only for a dry run, which records nothing)."""
+        assert self._store is not None, "a dry run records nothing"
+        return self._store
 
     def linked(self, a: Action, copy: CanonicalEntry, action: str) -> None:
         """The copy of ``a``'s origin is recorded as synced after ``action``: a create or

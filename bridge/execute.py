@@ -97,7 +97,7 @@ class Executor:
                  run_id: int | None = None) -> None:
         self.route = route
         # Every link change with its audit event (run ``run_id``), in one transaction.
-        self.record = Recorder(store, route, run_id) if store is not None else None
+        self.record = Recorder(store, route, run_id)
         self.concurrency = concurrency  # origins written at once
         # A write that failed (or whose answer was lost) is settled within the pass:
         # tried again after each of these waits before being left to the next pass.

@@ -90,8 +90,10 @@ def explain_origin(loaded: LoadedConfig, store: StateStore | None, origin: Origi
         shown_routes = []
         for route in routes:
             link = found.get(route.name)
-            copy_id = link and (link.target_record_id or link.replaces_record_id)
-            task = link and (link.target_task if link.target_record_id else link.replaces_task)
+            copy_id = task = None
+            if link is not None:   # an unfinished replace whose delete failed: its old copy
+                copy_id = link.target_record_id or link.replaces_record_id
+                task = link.target_task if link.target_record_id else link.replaces_task
             copy, bad = _seen(runtime, route.target, copy_id, task or "", config,
                               "no copy is linked on this route")
             failed |= bad
