@@ -368,7 +368,7 @@ def demo(
 
 
 # Commands that live in modules of their own, registered on ``app`` as they are imported.
-from bridge import cli_conflicts  # noqa: E402, F401
+from bridge import cli_audit, cli_conflicts  # noqa: E402, F401
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from bridge.audit import Note, insert_events
 from bridge.schema import Link, links, resolutions
 from bridge.vocab import Keep
 
@@ -82,26 +83,33 @@ class ConflictRecords:
     _links: Any
     _upsert: Any
 
-    def keep_source(self, route: str, link: Link, done: str) -> None:
+    def keep_source(self, route: str, link: Link, done: str, event: Note | None = None) -> None:
         """Settle the conflict of ``link`` for its origin: the next pass that decides it
-        rewrites the copy (``resolution = "source"``); the conflict no longer waits."""
+        rewrites the copy (``resolution = "source"``); the conflict no longer waits.
+        ``event``: its audit event, recorded in the same transaction."""
         with self._tx(write=True) as conn:
             conn.execute(links.update().where(links.c.route == route,
                                               links.c.origin == link.origin)
                          .values(resolution=Keep.SOURCE, conflict=None, conflict_since=None,
                                  conflict_differences=None))
             conn.execute(resolutions.insert().values(_record(route, link, Keep.SOURCE, done)))
+            if event is not None:
+                insert_events(conn, route, [(link.origin, event, link.target_record_id)])
 
-    def keep_target(self, route: str, link: Link, row: dict[str, Any], done: str) -> None:
+    def keep_target(self, route: str, link: Link, row: dict[str, Any], done: str,
+                    event: Note | None = None) -> None:
         """Settle the conflict of ``link`` for its copy: record the link as synced with
         ``row`` (the keywords of ``StateStore.record_link``: both sides as they are now),
-        which clears the conflict and any resolution."""
+        which clears the conflict and any resolution. ``event``: its audit event, recorded
+        in the same transaction."""
         from bridge.state import LINK_UPDATE, _link_values  # the store's own link rows
 
         values = _link_values(route, datetime.now(UTC), origin=link.origin, **row)
         with self._tx(write=True) as conn:
             conn.execute(self._upsert(LINK_UPDATE), [values])
             conn.execute(resolutions.insert().values(_record(route, link, Keep.TARGET, done)))
+            if event is not None:
+                insert_events(conn, route, [(link.origin, event, row["target_record_id"])])
 
     def resolutions(self, route: str | None = None,
                     origin: str | None = None) -> list[Resolution]:

@@ -13,8 +13,10 @@ Exactly once, crash point by crash point:
 * a replace (the target cannot change a field in place) first turns the link
   into an intent that names the copy it replaces, in one statement; killed
   between the delete and the create, the next pass (wherever the origin is
-  dated) deletes the old copy if it is still there and makes or adopts the new
-  one. A replace whose delete fails or is refused does not create at all;
+  dated) deletes the old copy if the intent still names it (it stops with the
+  delete's audit event) and makes or adopts the new one. A replace whose delete
+  fails or is refused does not create at all; every link change is recorded with
+  its audit event in one transaction (:mod:`bridge.audit_record`);
 * every create and update answer is compared with what was sent
   (:mod:`bridge.verify`). An update the target accepted but did not apply in full
   is never recorded as synced: the fields it ignored are remembered for that
@@ -37,6 +39,7 @@ from typing import ParamSpec
 
 from bridge import metrics, settle
 from bridge.actions import Action, Kind
+from bridge.audit_record import Recorder
 from bridge.decide import differences
 from bridge.locks import Held, LockLost
 from bridge.model import CanonicalEntry
@@ -91,9 +94,11 @@ class Executor:
 
     def __init__(self, route: str, target: Connector, store: StateStore | None,
                  stop: threading.Event | None = None, lock: Held | None = None, *,
-                 concurrency: int = 1,
-                 retry_waits: tuple[float, ...] | None = None) -> None:
+                 concurrency: int = 1, retry_waits: tuple[float, ...] | None = None,
+                 run_id: int | None = None) -> None:
         self.route = route
+        # Every link change with its audit event (run ``run_id``), in one transaction.
+        self.record = Recorder(store, route, run_id)
         self.concurrency = concurrency  # origins written at once
         # A write that failed (or whose answer was lost) is settled within the pass:
         # tried again after each of these waits before being left to the next pass.
@@ -190,19 +195,19 @@ class Executor:
             if a.kind is Kind.DELETE:
                 return self._delete(a)
             if a.kind is Kind.CONFLICT:
-                self.store.set_conflict(self.route, str(a.origin), a.reason, a.changes)
+                self.record.conflict(a, a.reason, a.changes)
                 return self._done(a, a.copy)
             if a.kind is Kind.UNCHANGED:
                 if a.forget_link:
-                    self.store.remove_link(self.route, str(a.origin))
+                    self.record.removed(a, "forget")
                 elif a.record_link:
-                    self._link(a, a.copy)
+                    self.record.kept(a)
             return self._done(a, a.copy)
         except ConflictError as exc:
             # An invoiced or locked copy refuses the change: a conflict for a person.
             self._hold_replace(a, "conflict")
             reason = f"the target refused the change: {exc}"
-            self.store.set_conflict(self.route, str(a.origin), reason, a.changes)
+            self.record.conflict(a, reason, a.changes)
             return Outcome(a, Kind.CONFLICT, OutcomeStatus.DONE, a.target_id, reason)
         except AuthError as exc:
             self._hold_replace(a)
@@ -222,7 +227,7 @@ class Executor:
         key = str(a.origin)
         if a.forget_link:  # re-creating a copy deleted by hand: its old link is stale
             self._guard()
-            self.store.remove_link(self.route, key)
+            self.record.removed(a, "forget")
 
         def send() -> CanonicalEntry:
             self._guard()  # before the intent too: the route's new holder may have linked it
@@ -237,13 +242,13 @@ class Executor:
                                  self.stop, f"create of {key}")
         except Unsettled as exc:
             return self._failed(a, str(exc))
-        self._link(a, copy)
+        self.record.linked(a, copy, "create")
         missed = unstored(copy, a.draft)
         if missed:
             # The copy exists: it stays linked, so it is never made twice, but as a conflict.
             reason = describe(self.target.name, "create", missed) + \
                 "; a person must check the copy"
-            self.store.set_conflict(self.route, key, reason, differences(copy, a.draft))
+            self.record.conflict(a, reason, differences(copy, a.draft), copy)
             return Outcome(a, Kind.CONFLICT, OutcomeStatus.DONE, copy.record_id, reason, copy=copy)
         return self._done(a, copy)
 
@@ -263,14 +268,14 @@ class Executor:
         assert copy is not None
         missed = unstored(copy, a.draft)
         if not missed:
-            self._link(a, copy)
+            self.record.linked(a, copy, "update")
             return self._done(a, copy)
         # Accepted, not applied: never a link saying synced. This target cannot change
         # these fields in place; remember it, and replace the copy as the planner would.
         why = describe(self.target.name, "update", missed)
         if "origin" in missed:  # the reference or marker itself was lost: a person decides
             log.warning("%s: %s; a conflict for a person", a.display_origin, why)
-            self.store.set_conflict(self.route, str(a.origin), why, differences(copy, a.draft))
+            self.record.conflict(a, why, differences(copy, a.draft), copy)
             return Outcome(a, Kind.CONFLICT, OutcomeStatus.DONE, copy.record_id, why, copy=copy)
         log.warning("%s: %s; replacing the copy, and replacing rather than updating "
                     "these fields from now on", a.display_origin, why)
@@ -301,23 +306,15 @@ class Executor:
             retrying(lambda: self.target.delete(a.copy), self.retry_waits, self.stop,
                      self._guard)
         if a.forget_link:
-            self.store.remove_link(self.route, key)
+            self.record.removed(a, "delete")
+        else:   # half of a replace: the old copy is gone, the intent stops naming it
+            self.record.replaced(a)
         return self._done(a, a.copy)
 
     def _guard(self) -> None:
         """Right before a write: the route must still be ours (:class:`LockLost` if not)."""
         if self.lock is not None:
             self.lock.check()
-
-    def _link(self, a: Action, copy: CanonicalEntry | None) -> None:
-        source = a.source
-        assert copy is not None and source is not None
-        self.store.record_link(
-            self.route, str(a.origin), source_record_id=source.record_id,
-            source_task=source.task, target_record_id=copy.record_id, target_task=copy.task,
-            source_hash=source.content_hash, target_hash=copy.content_hash,
-            source_version=source.version, target_version=copy.version,
-            work_date=source.work_date)
 
     # --- outcomes -----------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from bridge.audit_record import resolve_note
 from bridge.config import RouteConfig
 from bridge.config_loader import LoadedConfig, today
 from bridge.model import CanonicalEntry
@@ -100,7 +101,7 @@ def keep_source(store: StateStore, chosen: Chosen, *, now: bool) -> str:
     when = "now (resolve --now)" if now else "at the next pass"
     done = f"the copy {link.target_record_id or '(deleted)'} is rewritten from its origin {when}"
     with _locked(store, route):
-        store.keep_source(route, link, done)
+        store.keep_source(route, link, done, resolve_note(store, route, link, "source", done))
     return f"{chosen.origin.shown} on route {route}: {done}"
 
 
@@ -120,7 +121,8 @@ def keep_target(loaded: LoadedConfig, store: StateStore, chosen: Chosen) -> str:
                 "target_record_id": copy.record_id, "target_task": copy.task,
                 "source_hash": source.content_hash, "target_hash": copy.content_hash,
                 "source_version": source.version, "target_version": copy.version,
-                "work_date": source.work_date}, done)
+                "work_date": source.work_date}, done,
+                resolve_note(store, route.name, link, "target", done, copy))
     finally:
         runtime.close()
     return f"{shown} on route {route.name}: {done}"

@@ -213,6 +213,33 @@ target_limits = _table(TargetLimitRow)
 resolutions = _table(ResolutionRow)
 
 
+# Schema version 6: the audit trail (see bridge.audit). One row per write the bridge made
+# to a target and per decision about a link, inserted in the same transaction as the link
+# change it describes. ``origin`` is the store's key (KAITEN:123); ``fields_before`` and
+# ``fields_after`` are the copy's canonical fields as JSON text (never tokens or headers);
+# ``changes`` what differed, {field: [copy's value, origin's value]} as JSON text.
+class EventRow(_StoreTable, table=True):
+    """A row of ``events`` (schema version 6): one write or decision of the audit trail."""
+
+    __tablename__ = "events"
+    __table_args__ = (sa.Index("events_route_origin", "route", "origin", "id"),
+                      sa.Index("events_recorded_at", "recorded_at"))
+    id: int | None = Field(default=None, primary_key=True)
+    recorded_at: datetime = Field(sa_type=_UtcDateTime)
+    run_id: int | None = None                     # None: a person's decision (resolve)
+    route: str
+    origin: str
+    copy_id: str | None = None
+    action: str
+    reason: str | None = Field(default=None, sa_type=sa.Text)
+    fields_before: str | None = Field(default=None, sa_type=sa.Text)
+    fields_after: str | None = Field(default=None, sa_type=sa.Text)
+    changes: str | None = Field(default=None, sa_type=sa.Text)
+
+
+events = _table(EventRow)
+
+
 #: Applied in order, each inside the one transaction that opens the store.
 MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [
     (1, _V1.create_all),
@@ -220,6 +247,7 @@ MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [
     (3, lambda conn: target_limits.create(conn)),
     (4, _migrate_to_v4),
     (5, _migrate_to_v5),
+    (6, lambda conn: events.create(conn)),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -3,7 +3,9 @@
 It knows rows, nothing of any API. ``links`` holds one row per (route, origin): the
 copy the bridge made of that origin (or, as an ``intent``, the copy it is about to
 make, so a create whose answer is lost is looked for rather than sent again).
-``runs`` keeps each run's window, counts and failures for ``timebridge status``.
+``runs`` keeps each run's window, counts and failures for ``timebridge status``;
+``events`` is the audit trail, each event written with the link change it describes
+(see :mod:`bridge.audit`).
 
 SQLite (a file, or ``sqlite://`` in memory) by default, PostgreSQL by URL; tables are
 created and migrated on first use. Every write commits before the call returns, so
@@ -22,6 +24,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from bridge.audit import AuditRecords, Note, insert_events
 from bridge.conflict_store import ConflictRecords, differences_json
 from bridge.locks import WRITE, Backend, FileLocks, Held, open_backend
 from bridge.perf import gc_paused
@@ -77,7 +80,7 @@ def _one_line(exc: BaseException) -> str:
     return "; ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
-class StateStore(ConflictRecords):
+class StateStore(ConflictRecords, AuditRecords):
     """The bridge's memory: ``sqlite:///PATH``, ``sqlite://`` or ``postgresql+psycopg://...``.
 
     Opening creates the tables, or migrates them, as needed.
@@ -324,20 +327,25 @@ class StateStore(ConflictRecords):
     def record_link(self, route: str, origin: str, *, source_record_id: str,
                     source_task: str, target_record_id: str, target_task: str,
                     source_hash: str, target_hash: str, source_version: str | None,
-                    target_version: str | None, work_date: date) -> None:
-        """Record (insert or replace) the copy of ``origin`` as synced; clears its conflict."""
+                    target_version: str | None, work_date: date,
+                    event: Note | None = None) -> None:
+        """Record (insert or replace) the copy of ``origin`` as synced; clears its conflict.
+        ``event``: the audit event of this change, recorded in the same transaction."""
         self.record_links(route, [{
             "origin": origin, "source_record_id": source_record_id,
             "source_task": source_task, "target_record_id": target_record_id,
             "target_task": target_task, "source_hash": source_hash,
             "target_hash": target_hash, "source_version": source_version,
-            "target_version": target_version, "work_date": work_date}])
+            "target_version": target_version, "work_date": work_date}],
+            events=None if event is None else [(origin, event)])
 
-    def record_links(self, route: str, rows: list[dict]) -> None:
+    def record_links(self, route: str, rows: list[dict],
+                     events: list[tuple[str, Note]] | None = None) -> None:
         """:meth:`record_link` for many origins in one transaction (adopting many copies).
 
         Each row holds ``origin`` and the keywords of :meth:`record_link` (the two
-        versions may be left out). Rows of one origin: the last one wins.
+        versions may be left out). Rows of one origin: the last one wins. ``events``:
+        (origin, audit event) of these changes, recorded in the same transaction.
         """
         now = _now()
         # By origin: a batched statement must not upsert the same row twice.
@@ -345,20 +353,30 @@ class StateStore(ConflictRecords):
         if values:
             with self._tx(write=True) as conn:
                 conn.execute(self._upsert(LINK_UPDATE), list(values.values()))
+                insert_events(conn, route, ((origin, note, values[origin]["target_record_id"])
+                                            for origin, note in events or ()))
 
-    def remove_link(self, route: str, origin: str) -> None:
-        """Forget the copy of ``origin`` (its copy is gone); no error when there is none."""
+    def remove_link(self, route: str, origin: str, event: Note | None = None) -> None:
+        """Forget the copy of ``origin`` (its copy is gone); no error when there is none.
+        ``event``: its audit event, recorded in the same transaction."""
+        where = sa.and_(links.c.route == route, links.c.origin == origin)
         with self._tx(write=True) as conn:
-            conn.execute(links.delete().where(links.c.route == route, links.c.origin == origin))
+            if event is not None:
+                copy_id = conn.execute(sa.select(links.c.target_record_id).where(where)).scalar()
+                insert_events(conn, route, [(origin, event, copy_id)])
+            conn.execute(links.delete().where(where))
 
     def set_conflict(self, route: str, origin: str, reason: str | None,
-                     differences: Mapping[str, tuple[object, object]] | None = None) -> None:
+                     differences: Mapping[str, tuple[object, object]] | None = None, *,
+                     event: Note | None = None) -> None:
         """Mark the link of ``origin`` for a person's attention (``None`` clears it).
 
         ``differences``: what differs, ``{field: (copy's value, origin's value)}`` as
         :func:`bridge.decide.differences` gives it. A conflict seen again keeps the time
         it was first seen (``conflict_since``). An origin without a link has nothing to
-        mark: the call does nothing.
+        mark: the call does nothing. ``event``: its audit event, recorded in the same
+        transaction when the conflict is new or what differs changed (not at every pass
+        that sees the same conflict again).
         """
         if reason is None:
             values: dict[str, Any] = {"conflict": None, "conflict_since": None,
@@ -372,9 +390,15 @@ class StateStore(ConflictRecords):
             values = {"conflict": reason, "conflict_since": first,
                       "conflict_differences": differences_json(differences),
                       "resolution": None}
+        where = sa.and_(links.c.route == route, links.c.origin == origin)
         with self._tx(write=True) as conn:
-            conn.execute(links.update().where(links.c.route == route, links.c.origin == origin)
-                         .values(**values))
+            if event is not None:
+                was = conn.execute(sa.select(links.c.conflict, links.c.conflict_differences,
+                                             links.c.target_record_id).where(where)).first()
+                if was is not None and (was.conflict is None or was.conflict_differences
+                                        != values.get("conflict_differences")):
+                    insert_events(conn, route, [(origin, event, was.target_record_id)])
+            conn.execute(links.update().where(where).values(**values))
 
     def conflicts(self, route: str | None = None) -> list[Link]:
         """Links with a conflict waiting for a person, by route and origin."""

@@ -236,7 +236,8 @@ def _pass(spec: PassSpec, store: StateStore, result: RouteResult,
                 spec, rules=dataclasses.replace(rules, window=span))
             said: list[str] = []
             executor = _chunk(chunk_spec, store, result, stop, progress, lock, crossings,
-                              said, first=number == 0, ahead=ahead, number=number)
+                              said, first=number == 0, ahead=ahead, number=number,
+                              run_id=run_id)
             where = "" if len(spans) == 1 else f"{span.start}..{span.end}: "
             errors.extend(where + e for e in said)
             not_started += executor.not_started
@@ -280,11 +281,12 @@ def _read_ahead(spec: PassSpec, spans: list[DateWindow],
 def _chunk(spec: PassSpec, store: StateStore, result: RouteResult, stop: PassClock,
            progress: Progress | None, lock: Held | None, crossings: Crossings,
            errors: list[str], first: bool, ahead: SourcePrefetch | None = None,
-           number: int = 0) -> Executor:
+           number: int = 0, run_id: int | None = None) -> Executor:
     """Read, prove, plan and execute one chunk (``spec.rules.window``); its outcomes
     join ``result``, its errors ``errors``. Everything it read is dropped on return.
     ``ahead``: chunk ``number``'s source may have been read already, and the next
-    chunk's source is read from when this one's reads are done."""
+    chunk's source is read from when this one's reads are done. ``run_id``: the run the
+    executor records its writes and decisions under (see :mod:`bridge.audit`)."""
     rules = spec.rules
     if spec.narrow is None:
         got = _gather(spec, store, crossings, errors, progress, stop, first,
@@ -313,7 +315,8 @@ def _chunk(spec: PassSpec, store: StateStore, result: RouteResult, stop: PassClo
     if planned.brake:
         errors.append(planned.brake)
     executor = Executor(rules.name, spec.target, store, stop, lock,
-                        concurrency=rules.write_concurrency if store.concurrent_writers else 1)
+                        concurrency=rules.write_concurrency if store.concurrent_writers else 1,
+                        run_id=run_id)
     ticking = None if result.dry_run or progress is None else _ticker(progress)
     result.outcomes.extend(executor.run(planned.actions, dry_run=result.dry_run,
                                         applied=ticking))

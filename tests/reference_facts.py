@@ -37,16 +37,11 @@ def dict_keys(function: Callable[..., Any]) -> list[str]:
     return list(dict.fromkeys(keys))
 
 
-def outcome_statuses(package: Path) -> list[str]:
-    """Every status an action's outcome is given in ``package``'s modules: the third
-    argument of each ``Outcome(...)`` call, when it is a string."""
-    found = []
-    for path in sorted(package.glob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Outcome"
-                    and len(node.args) >= 3 and isinstance(node.args[2], ast.Constant)):
-                found.append(node.args[2].value)
-    return list(dict.fromkeys(found))
+def outcome_statuses() -> list[str]:
+    """Every status an action's outcome can have: the planner vocabulary's enum."""
+    from bridge.vocab import OutcomeStatus
+
+    return [status.value for status in OutcomeStatus]
 
 
 def words(what: str, section: str, values: Iterable[str]) -> list[Fact]:
@@ -77,7 +72,7 @@ def output_facts() -> list[Fact]:
     facts += words("summary key", JSON_REPORT, SUMMARY_KEYS)
     facts += words("action kind", JSON_REPORT, [k.value for k in Kind])
     facts += [Fact(f"action status {s}", JSON_REPORT, row=f"`{s}`")
-              for s in outcome_statuses(BRIDGE)]
+              for s in outcome_statuses()]
     facts += words("CSV column", CSV_REPORT, [*report.CSV_COLUMNS, ROUTE_ERROR])
     facts += words("status JSON field", command_heading("status"),
                    [*dict_keys(status.status_dict), *dict_keys(status._run)])

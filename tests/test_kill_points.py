@@ -6,6 +6,8 @@ and again, so the kills
 land during reads, while up to four writes per target are in flight, and between a
 write's answer and its record in the store. After every kill no origin has two copies;
 a last run finishes, every hour is billed once, and a sync after it plans nothing.
+After every kill, too, each link in the store is explained by its latest audit event
+(no link change without its event, no event without its change: one transaction).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import random
 import signal
 from pathlib import Path
 
+from audit_checks import assert_links_explained
 from e2e_helpers import (
     ROUTES,
     TODAY,
@@ -72,10 +75,12 @@ def test_kills_spread_over_reads_and_concurrent_writes_keep_exactly_once(
                 counts = copy_counts(world, route)
                 assert not counts or max(counts.values()) == 1, \
                     f"kill {len(killed_at)}: {route} has an origin copied twice"
+            assert_links_explained(world)
         assert killed_at.count("read") >= 3 and killed_at.count("write") >= 3, killed_at
 
         finish = cli(world.config_path, *backfill_args(world), "--format", "json")
         assert finish.code == 0, finish.stderr
         assert_exactly_once(world)
+        assert_links_explained(world)
         again = cli(world.config_path, "sync", "--format", "json")
         assert again.code == 0 and wrote_nothing(again)

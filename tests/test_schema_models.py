@@ -36,7 +36,7 @@ def _reflected(url: str) -> dict[str, sa.Table]:
 def test_every_model_table_has_the_migrated_columns_keys_and_nullability(migrated: str) -> None:
     built = _reflected(migrated)
     models = schema.LinkRow.metadata.tables
-    assert set(models) == {"links", "runs", "target_limits", "resolutions"}
+    assert set(models) == {"links", "runs", "target_limits", "resolutions", "events"}
     for name, model in models.items():
         assert name in built, f"no migration creates {name}"
         table = built[name]
