@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -112,7 +112,7 @@ def parse_date(value: str, option: str) -> date:
         fail(f"{option}: not a date YYYY-MM-DD: {value!r}")
 
 
-def passes(ctx: typer.Context, config: str | None, **kw: object) -> NoReturn:
+def passes(ctx: typer.Context, config: str | None, **kw: Any) -> NoReturn:
     """Run sync/backfill/report passes and exit with their code."""
     # Imported here: the reconciler's stack (SQLAlchemy and all) is not needed for
     # --help, --version or check, and would cost them a third of a second.
@@ -122,7 +122,7 @@ def passes(ctx: typer.Context, config: str | None, **kw: object) -> NoReturn:
     if _state(ctx).get("quiet"):   # --quiet given before the command
         kw["quiet"] = True
     try:
-        code = run_passes(loaded, **kw)  # type: ignore[arg-type]
+        code = run_passes(loaded, **kw)
     except UsageError as exc:
         fail(str(exc))
     except (PassFailure, ConfigError) as exc:

@@ -93,7 +93,7 @@ class Executor:
     """Applies one route's actions to its target and keeps the state store in step."""
 
     def __init__(self, route: str, target: Connector, store: StateStore | None,
-                 stop: threading.Event | None = None, lock: Held | None = None, *,
+                 stop: settle.Stop | None = None, lock: Held | None = None, *,
                  concurrency: int = 1, retry_waits: tuple[float, ...] | None = None,
                  run_id: int | None = None) -> None:
         self.route = route
@@ -105,7 +105,7 @@ class Executor:
         self.retry_waits = settle.RETRY_WAITS if retry_waits is None else retry_waits
         self.target = target
         self.store = store
-        self.stop = stop or threading.Event()
+        self.stop: settle.Stop = stop or threading.Event()
         self.lock = lock                # checked before every write to the target
         self.fatal: str | None = None   # set when going on is pointless (token rejected)
         self.lost: str | None = None    # why the route's lock is gone: no write after that
@@ -224,7 +224,7 @@ class Executor:
 
     def _create(self, a: Action) -> Outcome:
         assert a.draft is not None and a.source is not None
-        key = str(a.origin)
+        key, draft, source, store = str(a.origin), a.draft, a.source, self._store()
         if a.forget_link:  # re-creating a copy deleted by hand: its old link is stale
             self._guard()
             self.record.removed(a, "forget")
@@ -232,10 +232,10 @@ class Executor:
         def send() -> CanonicalEntry:
             self._guard()  # before the intent too: the route's new holder may have linked it
             # (Again before each new attempt: a fresh intent, its time the attempt's.)
-            self.store.record_intent(self.route, key, source_record_id=a.source.record_id,
-                                     source_task=a.source.task, target_task=a.draft.task,
-                                     work_date=a.draft.work_date)
-            return self.target.create(a.draft)
+            store.record_intent(self.route, key, source_record_id=source.record_id,
+                                source_task=source.task, target_task=draft.task,
+                                work_date=draft.work_date)
+            return self.target.create(draft)
 
         try:
             copy = settle_create(send, lambda: self._find_copies(a), self.retry_waits,
@@ -262,8 +262,9 @@ class Executor:
 
     def _update(self, a: Action) -> Outcome:
         assert a.copy is not None and a.draft is not None and a.source is not None
+        old, draft = a.copy, a.draft
         self._guard()
-        copy = retrying(lambda: self.target.update(a.copy, a.draft), self.retry_waits,
+        copy = retrying(lambda: self.target.update(old, draft), self.retry_waits,
                         self.stop, self._guard)
         assert copy is not None
         missed = unstored(copy, a.draft)
@@ -279,7 +280,7 @@ class Executor:
             return Outcome(a, Kind.CONFLICT, OutcomeStatus.DONE, copy.record_id, why, copy=copy)
         log.warning("%s: %s; replacing the copy, and replacing rather than updating "
                     "these fields from now on", a.display_origin, why)
-        self.store.learn_fixed_fields(self.target.name, sorted(missed), why)
+        self._store().learn_fixed_fields(self.target.name, sorted(missed), why)
         half = replace(a, kind=Kind.DELETE, copy=copy, draft=None, replacement=a.draft,
                        role=ActionRole.REPLACE_DELETE)
         self._delete(half)
@@ -292,24 +293,30 @@ class Executor:
 
     def _delete(self, a: Action) -> Outcome:
         assert a.copy is not None
-        key = str(a.origin)
+        key, copy = str(a.origin), a.copy
         self._guard()
         if a.role is ActionRole.REPLACE_DELETE:
             # Half of a replace: the intent names the copy being replaced, durably,
             # before it is deleted (see the module docstring).
             assert a.source is not None and a.replacement is not None
-            self.store.record_intent(
+            self._store().record_intent(
                 self.route, key, source_record_id=a.source.record_id,
                 source_task=a.source.task, target_task=a.replacement.task,
                 work_date=a.replacement.work_date, replaces=(a.copy.record_id, a.copy.task))
         with contextlib.suppress(NotFoundError):  # already gone: the goal is reached
-            retrying(lambda: self.target.delete(a.copy), self.retry_waits, self.stop,
+            retrying(lambda: self.target.delete(copy), self.retry_waits, self.stop,
                      self._guard)
         if a.forget_link:
             self.record.removed(a, "delete")
         else:   # half of a replace: the old copy is gone, the intent stops naming it
             self.record.replaced(a)
         return self._done(a, a.copy)
+
+    def _store(self) -> StateStore:
+        """The store a write is recorded in (a dry run, the only run without one, writes
+        nothing, so never gets here)."""
+        assert self.store is not None
+        return self.store
 
     def _guard(self) -> None:
         """Right before a write: the route must still be ours (:class:`LockLost` if not)."""

@@ -127,7 +127,7 @@ class _StreamHandler(logging.StreamHandler):
         self._fixed = stream
 
     @property
-    def stream(self) -> IO[str]:  # type: ignore[override]
+    def stream(self) -> IO[str]:
         return self._fixed if self._fixed is not None else sys.stderr
 
     @stream.setter

@@ -33,7 +33,6 @@ target side is its copies found by origin, as above.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -46,6 +45,7 @@ from bridge.schema import Link
 from bridge.state import StateStore
 from bridge.vocab import LinkStatus
 from connectors.base import Connector, ConnectorError, explain
+from connectors.bounded_net import Stoppable
 
 log = logging.getLogger("timebridge.narrow")
 
@@ -96,12 +96,13 @@ class Gathered:
 
 def gather(narrow: Narrow, source: Connector, target: Connector, rules: RouteRules,
            filters: Mapping, store: StateStore, errors: list[str],
-           stop: threading.Event) -> Gathered:
+           stop: Stoppable) -> Gathered:
     """Read the task's records, its links and its copies (see the module docstring)."""
     window = rules.window
     if narrow.key is not None:   # one origin: its link; the planner looks it up
         link = store.link(rules.name, narrow.key)
-        items, complete, links = [], True, {} if link is None else {narrow.key: link}
+        items: list[CanonicalEntry | Skip] = []
+        complete, links = True, {} if link is None else {narrow.key: link}
     else:
         items, complete = _read_task(narrow, source, rules, filters, errors, stop)
         links = store.task_links(rules.name, narrow.task, source_keys(rules, items))
@@ -113,7 +114,7 @@ def gather(narrow: Narrow, source: Connector, target: Connector, rules: RouteRul
 
 
 def _read_task(narrow: Narrow, source: Connector, rules: RouteRules, filters: Mapping,
-               errors: list[str], stop: threading.Event) -> tuple[list, bool]:
+               errors: list[str], stop: Stoppable) -> tuple[list, bool]:
     """The source's records of the task in the window, and whether the read finished."""
     items: list[CanonicalEntry | Skip] = []
     foreign = 0
@@ -155,7 +156,7 @@ def _changed(rules: RouteRules, items: list, links: dict[str, Link]) -> list:
 
 
 def _copies(target: Connector, rules: RouteRules, items: list, links: dict[str, Link],
-            errors: list[str], stop: threading.Event) -> tuple[list[CanonicalEntry], bool]:
+            errors: list[str], stop: Stoppable) -> tuple[list[CanonicalEntry], bool]:
     """Every copy of the origins this pass may decide, found by origin; and whether every
     look-up answered (else the target counts as read part-way: nothing is created)."""
     wanted: dict[str, set[str | None]] = {}
@@ -177,7 +178,8 @@ def _copies(target: Connector, rules: RouteRules, items: list, links: dict[str, 
     found: dict[str, CanonicalEntry] = {}
     for key, tasks in wanted.items():
         origin = origin_of(key)
-        for task in sorted(t for t in tasks if t is not None) or [None]:
+        known: list[str | None] = [*sorted(t for t in tasks if t is not None)]
+        for task in known or [None]:
             if stop.is_set():
                 return list(found.values()), False
             try:

@@ -17,9 +17,17 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
+from typing import Any
 
 from rich.console import Console, RenderableType
-from rich.progress import BarColumn, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    ProgressColumn,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.progress import Progress as RichProgress
 from rich.text import Text
 
@@ -66,10 +74,11 @@ def pace_text(limiters: Mapping[str, RateLimiter]) -> str:
 class _Display(RichProgress):
     """rich's Progress plus one line of rate-limiter pace under the route lines."""
 
-    def __init__(self, *columns: object, pace: Callable[[], str], **kw: object) -> None:
+    def __init__(self, *columns: str | ProgressColumn, pace: Callable[[], str],
+                 **kw: Any) -> None:
         # Set first: rich's constructor already renders once through get_renderables.
         self._pace = pace
-        super().__init__(*columns, **kw)  # type: ignore[arg-type]
+        super().__init__(*columns, **kw)
 
     def get_renderables(self) -> Iterable[RenderableType]:
         yield from super().get_renderables()

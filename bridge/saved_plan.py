@@ -290,7 +290,8 @@ def _date(text: str, where: str) -> date:
 
 def _day(text: str, where: str) -> str:
     """A date kept as the text it was saved as, once checked."""
-    return _date(text, where) and text
+    _date(text, where)
+    return text
 
 
 def _datetime(text: str, where: str) -> datetime:

@@ -26,6 +26,9 @@ T = TypeVar("T")
 
 
 class Stop(Protocol):
+    """A pass's stop: set by a signal or the pass's deadline; ``wait`` sleeps until it."""
+
+    def is_set(self) -> bool: ...
     def wait(self, seconds: float) -> bool: ...
 
 

@@ -402,7 +402,7 @@ class StateStore(ConflictRecords, AuditRecords):
 
     def conflicts(self, route: str | None = None) -> list[Link]:
         """Links with a conflict waiting for a person, by route and origin."""
-        where = links.c.conflict.is_not(None)
+        where: sa.ColumnElement[bool] = links.c.conflict.is_not(None)
         if route is not None:
             where = sa.and_(where, links.c.route == route)
         return self._links(where, links.c.route, links.c.origin)
@@ -439,7 +439,9 @@ class StateStore(ConflictRecords, AuditRecords):
             result = conn.execute(runs.insert().values(
                 route=route, window_from=window_from, window_to=window_to, dry_run=dry_run,
                 started_at=_now(), summary={}, failures=[], interrupted=False, scope=scope))
-            return int(result.inserted_primary_key[0])
+            made = result.inserted_primary_key
+            assert made is not None  # an insert of one row always has its key
+            return int(made[0])
 
     def finish_run(self, run_id: int, *, summary: dict[str, int], error: str | None,
                    failures: list[dict], interrupted: bool = False) -> None:

@@ -353,7 +353,7 @@ def _counting(progress: Progress | None, before: dict[str, int]) -> Progress | N
 
 def _read(connector: Connector, window: DateWindow, filters: dict, errors: list[str],
           side: str, progress: Progress | None,
-          stop: threading.Event | None = None) -> tuple[list[CanonicalEntry | Skip], bool]:
+          stop: Stoppable | None = None) -> tuple[list[CanonicalEntry | Skip], bool]:
     """Everything one side holds in the window, and whether the read got to its end.
 
     A stop (a signal) ends the read early: it then counts as incomplete, so the
@@ -385,7 +385,7 @@ def _ticker(progress: Progress) -> Callable[[Action], None]:
 
 
 def _read_both(spec: PassSpec, window: DateWindow, errors: list[str],
-               progress: Progress | None, stop: threading.Event | None,
+               progress: Progress | None, stop: Stoppable | None,
                source_read: SourceRead | None = None,
                ) -> tuple[tuple[list, bool], tuple[list, bool]]:
     """Both sides read at the same time (they are independent lists, often on two APIs);
@@ -414,7 +414,7 @@ def _read_both(spec: PassSpec, window: DateWindow, errors: list[str],
 
 
 def _prove_sources(source: Connector, requests: list[ProofRequest],
-                   stop: threading.Event | None = None) -> dict:
+                   stop: Stoppable | None = None) -> dict:
     proofs: dict[str, CanonicalEntry | None] = {}
     for r in requests:
         if stop is not None and stop.is_set():
@@ -430,7 +430,7 @@ def _prove_sources(source: Connector, requests: list[ProofRequest],
 
 
 def _prove_targets(target: Connector, requests: list[ProofRequest],
-                   stop: threading.Event | None = None) -> tuple[dict, dict]:
+                   stop: Stoppable | None = None) -> tuple[dict, dict]:
     """(copies found, copies being replaced found), by origin key; failures left out."""
     proofs: dict[str, object] = {}
     replaced: dict[str, CanonicalEntry | None] = {}

@@ -21,7 +21,7 @@ def unstored(stored: CanonicalEntry, sent: EntryDraft) -> dict[str, tuple[object
     Besides the fields a sync carries, a billable that was asked for and the origin
     (the reference or marker that makes the copy the bridge's) must be kept.
     """
-    found = differences(stored, sent)
+    found: dict[str, tuple[object, object]] = dict(differences(stored, sent))
     if sent.billable is not None and stored.billable != sent.billable:
         found["billable"] = (stored.billable, sent.billable)
     if stored.origin != sent.origin:

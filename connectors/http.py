@@ -365,9 +365,11 @@ class HttpClient:
     def _network_error(self, exc: Exception, method: str, path: str,
                        safe: bool) -> ConnectorError:
         try:
-            url = exc.request.url  # type: ignore[attr-defined]
+            if not isinstance(exc, httpx.RequestError):
+                raise RuntimeError("no request")   # an error from outside httpx
+            url = exc.request.url   # RuntimeError when httpx never built the request
             where = f"{method} {url.path}"
-        except (AttributeError, RuntimeError):  # the URL itself could not be built
+        except RuntimeError:  # the URL itself could not be built
             url, where = self._client.base_url, f"{method} {path.split('?')[0]}"
         host = f"{url.host}:{url.port}" if url.port else url.host
         reason = _ERRNO.sub("", str(exc)).strip() or type(exc).__name__

@@ -249,7 +249,7 @@ class ContractingEmulator:
         if "project" in {v.strip() for v in query.get("expand", "").split(",")}:
             with self._lock:
                 for e in found:
-                    known = self.projects.get(e.get("project"))   # type: ignore[arg-type]
+                    known = self.projects.get(str(e.get("project")))
                     e["project"] = dict(known) if known else e.get("project")
         if size is None or mode is None:
             return JSONResponse({"data": found})

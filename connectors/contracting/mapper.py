@@ -65,7 +65,7 @@ def entry_from_raw(raw: object, *, connector: str, reference_source: str) -> Can
         raise MappingError("time entry has no project")
     try:
         seconds = contracting_seconds(raw.get("durationSeconds"))
-        work_date = parse_work_date(raw.get("date"))  # type: ignore[arg-type]
+        work_date = parse_work_date(raw.get("date"))
     except (DurationError, DateTimeError) as error:
         raise MappingError(str(error)) from None
     description = raw.get("description")

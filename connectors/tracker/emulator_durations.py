@@ -74,7 +74,9 @@ def parse_stamp(text: Any) -> datetime:
         offset = (-1 if zone[0] == "-" else 1) * timedelta(hours=hours, minutes=minutes)
     micro = int((fraction or "0")[:6].ljust(6, "0"))
     try:
-        moment = datetime(*map(int, fields), micro, tzinfo=timezone(offset))
+        year, month, day, hour, minute, second = map(int, fields)
+        moment = datetime(year, month, day, hour, minute, second, micro,
+                          tzinfo=timezone(offset))
     except ValueError as error:
         raise ValueError(f"no such date or time: {error}") from None
     return moment.astimezone(UTC)
