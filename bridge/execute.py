@@ -40,7 +40,7 @@ from bridge.actions import Action, Kind
 from bridge.decide import differences
 from bridge.locks import Held, LockLost
 from bridge.model import CanonicalEntry
-from bridge.settle import Unsettled, retrying, settle_create
+from bridge.settle import Unsettled, look_again, retrying, settle_create, settle_update
 from bridge.state import StateStore
 from bridge.verify import describe, unstored
 from connectors.base import (
@@ -257,9 +257,10 @@ class Executor:
     def _update(self, a: Action) -> Outcome:
         assert a.copy is not None and a.draft is not None and a.source is not None
         self._guard()
-        copy = retrying(lambda: self.target.update(a.copy, a.draft), self.retry_waits,
-                        self.stop, self._guard)
-        assert copy is not None
+        copy = settle_update(lambda current: self.target.update(current, a.draft), a.copy,
+                             lambda current: look_again(self.target, current, a.draft,
+                                                       a.display_origin), self.retry_waits,
+                             self.stop, self._guard)
         missed = unstored(copy, a.draft)
         if not missed:
             self._link(a, copy)

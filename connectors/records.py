@@ -10,7 +10,7 @@ default, so a one-week ``P1W`` or a 40-hour Kaiten log still is.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from bridge.model import CanonicalEntry, MappingError, Skip
@@ -18,6 +18,24 @@ from bridge.model import CanonicalEntry, MappingError, Skip
 #: What a mapper may raise for one bad record (MappingError is a ValueError).
 RECORD_ERRORS = (ValueError, TypeError, OverflowError, RecursionError, KeyError, IndexError,
                  AttributeError)
+
+
+def required_id(raw: Mapping[str, Any], what: str) -> str:
+    """The ``id`` of a raw record as a string; :class:`MappingError` naming ``what`` (a
+    "time log", a "worklog") when it has none: missing, blank, or not a string or number."""
+    value = raw.get("id")
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip():
+        raise MappingError(f"{what} without an id: {value!r:.40}")
+    return str(value)
+
+
+def record_id_of(raw: Any) -> str | None:
+    """The id of a raw record, or None when it has none (a skip's ``record_id``, or the
+    key that tells records apart when a list is read twice)."""
+    try:
+        return required_id(raw, "record") if isinstance(raw, Mapping) else None
+    except MappingError:
+        return None
 
 
 def judge(raw: Any, to_entry: Callable[[Any], CanonicalEntry],
@@ -28,7 +46,7 @@ def judge(raw: Any, to_entry: Callable[[Any], CanonicalEntry],
         entry = to_entry(raw)
     except RECORD_ERRORS as error:
         return Skip(connector=connector, record_id=_id(record_id_of, raw),
-                    reason=_reason(error))
+                    reason=reason(error))
     if entry.seconds > max_seconds:
         return Skip(connector=connector, record_id=entry.record_id,
                     reason=f"duration {entry.seconds / 3600:,.2f} h is above max_duration_hours "
@@ -44,7 +62,8 @@ def _id(record_id_of: Callable[[Any], str | None], raw: Any) -> str | None:
     return None if found is None else found[:200]
 
 
-def _reason(error: BaseException) -> str:
+def reason(error: BaseException) -> str:
+    """Why a record could not be mapped, in one line of at most 300 characters."""
     if isinstance(error, MappingError):
         text = str(error)
     else:

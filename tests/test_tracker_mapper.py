@@ -122,7 +122,7 @@ def test_create_body_of_a_date_only_draft() -> None:
         "start": "2026-11-20T09:00:00.000+0300", "duration": "P1D",
         "comment": "Fixed login [timebridge:KAITEN:300149]"}
     assert mapper.create_body(draft, HONOLULU)["start"] == "2026-11-20T23:30:00.000-1000"
-    assert mapper.patch_body(draft.model_copy(update={"comment": " "}), MOSCOW) == {
+    assert mapper.update_body(draft.model_copy(update={"comment": " "}), MOSCOW) == {
         "duration": "P1D", "comment": "[timebridge:KAITEN:300149]"}
 
 

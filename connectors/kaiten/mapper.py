@@ -29,6 +29,7 @@ from bridge.units import (
 )
 from connectors.base import EntryDraft
 from connectors.marker import marker, split_marker
+from connectors.records import required_id
 
 COMMENT_LIMIT = 4096
 ELLIPSIS = "…"
@@ -92,26 +93,11 @@ def update_body(draft: EntryDraft, *, rounding: Rounding) -> dict[str, Any]:
     }
 
 
-def _record_id(raw: Mapping[str, Any]) -> str:
-    value = raw.get("id")
-    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip():
-        raise MappingError(f"time log without an id: {value!r:.40}")
-    return str(value)
-
-
-def record_id_of(raw: Any) -> str | None:
-    """The id of a raw record for a skip report, or None when it has none."""
-    try:
-        return _record_id(raw) if isinstance(raw, Mapping) else None
-    except MappingError:
-        return None
-
-
 def to_entry(raw: Any, *, connector: str, reference_source: str) -> CanonicalEntry:
     """Map one raw Kaiten time log; raises :class:`MappingError` with the reason if it cannot."""
     if not isinstance(raw, Mapping):
         raise MappingError(f"time log is not a JSON object: {raw!r:.60}")
-    record_id = _record_id(raw)
+    record_id = required_id(raw, "time log")
     where = f"time log {record_id}"
     card = raw.get("card_id")
     if isinstance(card, bool) or not isinstance(card, int | str) or not str(card).strip():

@@ -34,6 +34,7 @@ from bridge.units import (
 )
 from connectors.base import EntryDraft
 from connectors.marker import marker, split_marker
+from connectors.records import required_id
 from connectors.tracker.config import TrackerConfig
 
 
@@ -107,7 +108,7 @@ def create_body(draft: EntryDraft, m: TrackerMapping) -> dict[str, Any]:
     }
 
 
-def patch_body(draft: EntryDraft, m: TrackerMapping) -> dict[str, Any]:
+def update_body(draft: EntryDraft, m: TrackerMapping) -> dict[str, Any]:
     """The body of ``PATCH /v2/issues/{key}/worklog/{id}``: the fields Tracker lets us edit."""
     return {
         "duration": format_tracker_duration(draft.seconds, m.workday_hours),
@@ -116,21 +117,6 @@ def patch_body(draft: EntryDraft, m: TrackerMapping) -> dict[str, Any]:
 
 
 # --- reading -----------------------------------------------------------------------------
-
-
-def _record_id(raw: Mapping[str, Any]) -> str:
-    value = raw.get("id")
-    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip():
-        raise MappingError(f"worklog without an id: {value!r:.40}")
-    return str(value)
-
-
-def record_id_of(raw: Any) -> str | None:
-    """The id of a raw worklog for a skip report, or None when it has none."""
-    try:
-        return _record_id(raw) if isinstance(raw, Mapping) else None
-    except MappingError:
-        return None
 
 
 def _start(raw: Mapping[str, Any], where: str) -> datetime:
@@ -154,7 +140,7 @@ def to_entry(raw: Any, m: TrackerMapping) -> CanonicalEntry:
     """Map one raw worklog; raises :class:`MappingError` with the reason if it cannot."""
     if not isinstance(raw, Mapping):
         raise MappingError(f"worklog is not a JSON object: {raw!r:.60}")
-    record_id = _record_id(raw)
+    record_id = required_id(raw, "worklog")
     where = f"worklog {record_id}"
     issue = raw.get("issue")
     key = issue.get("key") if isinstance(issue, Mapping) else None
