@@ -48,6 +48,8 @@ class Strict(BaseModel):
 class ConnectorBase(Strict):
     """Keys every connector has. Exactly one of ``token_env``, ``token_file``, ``token``."""
 
+    # Each system's model narrows it to its own Literal (the registry's name).
+    type: str
     base_url: str
     token_env: str | None = None
     token_file: str | None = None
@@ -66,6 +68,11 @@ class ConnectorBase(Strict):
     max_concurrent_writes: int = Field(default=4, ge=1, le=16)
     # As a target: the books are closed through this date (a route may close later).
     closed_through: ClosedThrough = None
+
+    def account(self) -> tuple[str, ...]:
+        """What names the API account inside the host, as (label, value) pairs flattened:
+        nothing by default; Tracker's organisation, the contracting tenant."""
+        return ()
 
     @field_validator("base_url")
     @classmethod

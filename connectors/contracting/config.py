@@ -14,6 +14,10 @@ class ContractingConfig(ConnectorBase):
     tenant_id: str
     reference_source: str = "CONTRACTING"
 
+    def account(self) -> tuple[str, ...]:
+        """The tenant: ``("tenant_id", ...)``."""
+        return ("tenant_id", self.tenant_id.strip())
+
 
 class ContractingFilter(Strict):
     project_ids: list[StrictStr] = []

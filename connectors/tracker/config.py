@@ -26,6 +26,12 @@ class TrackerConfig(ConnectorBase):
     copies_created_by: list[StrictStr] = []
     reference_source: str = "YANDEX_TRACKER"
 
+    def account(self) -> tuple[str, ...]:
+        """The organisation: ``("org_id", ...)`` or ``("cloud_org_id", ...)``."""
+        if self.org_id is not None:
+            return ("org_id", self.org_id)
+        return ("cloud_org_id", self.cloud_org_id or "")
+
     @field_validator("org_id", "cloud_org_id", mode="before")
     @classmethod
     def _id_string(cls, value: Any) -> Any:
