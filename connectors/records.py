@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from bridge.model import CanonicalEntry, MappingError, Skip
+from bridge.model import CanonicalEntry, EntryError, MappingError, Origin, Skip
 
 #: What a mapper may raise for one bad record (MappingError is a ValueError).
 RECORD_ERRORS = (ValueError, TypeError, OverflowError, RecursionError, KeyError, IndexError,
@@ -36,6 +36,21 @@ def record_id_of(raw: Any) -> str | None:
         return required_id(raw, "record") if isinstance(raw, Mapping) else None
     except MappingError:
         return None
+
+
+def entry_of(where: str, *, connector: str, reference_source: str, record_id: str,
+             origin: Origin | None, version: object, **fields: Any) -> CanonicalEntry:
+    """The entry of one mapped record (``fields``: task, author, work_date, start, seconds,
+    comment, billable...). A record that names no origin is an original: its own origin.
+    A version is kept as text. An entry the model refuses is a MappingError naming
+    ``where`` (``time log 77``)."""
+    try:
+        return CanonicalEntry(
+            connector=connector, reference_source=reference_source, record_id=record_id,
+            origin=origin or Origin(source=reference_source, record_id=record_id),
+            version=None if version is None else str(version), **fields)
+    except EntryError as error:
+        raise MappingError(f"{where}: {error}") from None
 
 
 def judge(raw: Any, to_entry: Callable[[Any], CanonicalEntry],

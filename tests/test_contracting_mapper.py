@@ -65,7 +65,8 @@ def test_expanded_project_and_billable_give_their_ids_and_floats_their_seconds()
     ({"date": "2026-02-30"}, "no such date"), ({"date": "05.10.2023"}, "YYYY-MM-DD"),
     ({"date": None}, "YYYY-MM-DD"), ({"project": None}, "no project"),
     ({"project": ""}, "no project"), ({"project": ...}, "no project"),
-    ({"project": ["prj"]}, "project"), ({"id": ...}, "without an id"), ({"id": ""}, "without an id"),
+    ({"project": ["prj"]}, "project"), ({"id": ...}, "without an id"),
+    ({"id": ""}, "without an id"),
     ({"description": 7}, "description"), ({"referenceSource": {"a": 1}}, "referenceSource"),
 ])
 def test_unmappable_records_raise_mapping_error_with_reason(changes: dict[str, Any],
@@ -87,9 +88,9 @@ def _draft(**changes: Any) -> EntryDraft:
 
 def test_body_always_carries_every_field_so_a_put_erases_nothing() -> None:
     body = update_body(_draft())
-    assert create_body(_draft()) == body == {"projectId": "prj_a", "date": "2026-03-02", "durationSeconds": 61,
-                    "description": "x", "referenceSource": "KAITEN", "referenceId": "123",
-                    "billableId": None}
+    assert create_body(_draft()) == body == {
+        "projectId": "prj_a", "date": "2026-03-02", "durationSeconds": 61, "description": "x",
+        "referenceSource": "KAITEN", "referenceId": "123", "billableId": None}
 
 
 def test_body_keeps_the_given_billable_unless_the_draft_names_one() -> None:

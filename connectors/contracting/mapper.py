@@ -19,7 +19,7 @@ from typing import Any
 from bridge.model import CanonicalEntry, MappingError, Origin
 from bridge.units import DateTimeError, DurationError, contracting_seconds, parse_work_date
 from connectors.base import EntryDraft
-from connectors.records import required_id
+from connectors.records import entry_of, required_id
 
 
 def _linked_id(raw: Mapping[str, Any], key: str) -> str | None:
@@ -62,22 +62,12 @@ def to_entry(raw: object, *, connector: str, reference_source: str) -> Canonical
     description = raw.get("description")
     if description is not None and not isinstance(description, str):
         raise MappingError(f"description is not text: {description!r:.60}")
-    version = raw.get("updatedAt")
-    own = Origin(source=reference_source, record_id=record_id)
-    return CanonicalEntry(
-        connector=connector,
-        reference_source=reference_source,
-        record_id=record_id,
-        origin=_reference(raw) or own,
-        task=task,
-        author=None,  # the documented entry has no user field
-        work_date=work_date,
-        start=None,
-        seconds=seconds,
-        comment=description or "",
-        version=None if version is None else str(version),
-        billable=_linked_id(raw, "billable"),
-    )
+    return entry_of(f"time entry {record_id}", connector=connector,
+                    reference_source=reference_source, record_id=record_id,
+                    origin=_reference(raw), version=raw.get("updatedAt"), task=task,
+                    author=None,  # the documented entry has no user field
+                    work_date=work_date, start=None, seconds=seconds,
+                    comment=description or "", billable=_linked_id(raw, "billable"))
 
 
 def fit_draft(draft: EntryDraft) -> EntryDraft:

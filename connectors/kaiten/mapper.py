@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from bridge.model import CanonicalEntry, EntryError, MappingError, Origin
+from bridge.model import CanonicalEntry, MappingError, Origin
 from bridge.units import (
     DateTimeError,
     DurationError,
@@ -28,8 +28,8 @@ from bridge.units import (
     seconds_to_minutes,
 )
 from connectors.base import EntryDraft
-from connectors.marker import marker, split_marker
-from connectors.records import required_id
+from connectors.marker import marker, read_marked
+from connectors.records import entry_of, required_id
 
 COMMENT_LIMIT = 4096
 ELLIPSIS = "…"
@@ -116,25 +116,10 @@ def to_entry(raw: Any, *, connector: str, reference_source: str) -> CanonicalEnt
         work_date = parse_work_date(for_date)
     except DateTimeError as error:
         raise MappingError(f"{where}: for_date {error}") from None
-    comment = raw.get("comment")
-    if comment is not None and not isinstance(comment, str):
-        raise MappingError(f"{where}: comment is not a string")
-    text, origin = split_marker(comment)
+    text, origin = read_marked(raw.get("comment"), where)
     user = raw.get("user_id")
-    updated = raw.get("updated")
-    try:
-        return CanonicalEntry(
-            connector=connector,
-            reference_source=reference_source,
-            record_id=record_id,
-            origin=origin or Origin(source=reference_source, record_id=record_id),
-            task=str(card),
-            author=None if user is None or isinstance(user, bool) else str(user),
-            work_date=work_date,
-            start=None,
-            seconds=seconds,
-            comment=text,
-            version=None if updated is None else str(updated),
-        )
-    except EntryError as error:
-        raise MappingError(f"{where}: {error}") from None
+    return entry_of(where, connector=connector, reference_source=reference_source,
+                    record_id=record_id, origin=origin, version=raw.get("updated"),
+                    task=str(card), author=None if user is None or isinstance(user, bool)
+                    else str(user), work_date=work_date, start=None, seconds=seconds,
+                    comment=text)

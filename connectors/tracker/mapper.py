@@ -20,7 +20,7 @@ from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bridge.model import CanonicalEntry, EntryError, MappingError, Origin
+from bridge.model import CanonicalEntry, MappingError, Origin
 from bridge.units import (
     DateTimeError,
     DurationError,
@@ -33,8 +33,8 @@ from bridge.units import (
     work_date_from_start,
 )
 from connectors.base import EntryDraft
-from connectors.marker import marker, split_marker
-from connectors.records import required_id
+from connectors.marker import marker, read_marked
+from connectors.records import entry_of, required_id
 from connectors.tracker.config import TrackerConfig
 
 
@@ -158,26 +158,10 @@ def to_entry(raw: Any, m: TrackerMapping) -> CanonicalEntry:
         work_date = work_date_from_start(start, m.tz)
     except (DateTimeError, OverflowError) as error:
         raise MappingError(f"{where}: start {raw.get('start')!r} has no date: {error}") from None
-    comment = raw.get("comment")
-    if comment is not None and not isinstance(comment, str):
-        raise MappingError(f"{where}: comment is not a string")
-    text, origin = split_marker(comment)
+    text, origin = read_marked(raw.get("comment"), where)
     author = raw.get("createdBy")
     author_id = author.get("id") if isinstance(author, Mapping) else None
-    version = raw.get("version")
-    try:
-        return CanonicalEntry(
-            connector=m.connector,
-            reference_source=m.reference_source,
-            record_id=record_id,
-            origin=origin or Origin(source=m.reference_source, record_id=record_id),
-            task=key,
-            author=None if author_id is None else str(author_id),
-            work_date=work_date,
-            start=start,
-            seconds=seconds,
-            comment=text,
-            version=None if version is None else str(version),
-        )
-    except EntryError as error:
-        raise MappingError(f"{where}: {error}") from None
+    return entry_of(where, connector=m.connector, reference_source=m.reference_source,
+                    record_id=record_id, origin=origin, version=raw.get("version"), task=key,
+                    author=None if author_id is None else str(author_id),
+                    work_date=work_date, start=start, seconds=seconds, comment=text)
