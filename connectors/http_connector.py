@@ -30,16 +30,25 @@ from connectors.records import RECORD_ERRORS, judge, reason, record_id_of
 class HttpConnector:
     """Base of the connectors that speak HTTP through :class:`~connectors.http.HttpClient`.
 
-    Subclasses set :attr:`system`, :attr:`api_path` and :attr:`capabilities`, implement
-    :meth:`_to_entry`, and may override :meth:`auth_headers`, :meth:`account_headers`
-    and :meth:`rate_key`. Kaiten and Tracker list one task's records
-    (:meth:`_task_records`); their :meth:`lookup` and :meth:`find_copies` are the ones here.
+    Subclasses name :attr:`system`, :attr:`api_path` and :attr:`capabilities` in their
+    header (see :meth:`__init_subclass__`), implement
+    :meth:`_to_entry`, make their own state in :meth:`_prepare`, and may override
+    :meth:`auth_headers`, :meth:`account_headers` and :meth:`rate_key`. Kaiten and
+    Tracker list one task's records (:meth:`_task_records`); their :meth:`lookup` and
+    :meth:`find_copies` are the ones here.
     """
+
+    def __init_subclass__(cls, *, system: str, api_path: str, capabilities: Capabilities,
+                          **kwargs: Any) -> None:
+        """``class KaitenConnector(HttpConnector, system=..., api_path=..., capabilities=...)``:
+        what every connector class must say, said in its header."""
+        super().__init_subclass__(**kwargs)
+        cls.system, cls.api_path, cls.capabilities = system, api_path, capabilities
 
     #: The connector type this class serves (its ``type`` in the config).
     system: ClassVar[str]
     #: Appended to ``base_url``: where the API lives on the host (``/api/latest``, ``/v2``).
-    api_path: ClassVar[str] = ""
+    api_path: ClassVar[str]
     capabilities: ClassVar[Capabilities]
 
     def __init__(self, name: str, config: ConnectorBase, token: str | Credential, *,
@@ -68,6 +77,7 @@ class HttpConnector:
             credential=credential,
             auth_headers=self.auth_headers,
         )
+        self._prepare()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, base_url={self.config.base_url!r})"
@@ -88,6 +98,9 @@ class HttpConnector:
         digest = hashlib.sha256(token.encode()).hexdigest()[:12]
         return ":".join([self.system, self.config.base_url,
                          *self.account_headers().values(), digest])
+
+    def _prepare(self) -> None:
+        """The connector's own state, once the client exists (paginators, caches)."""
 
     def _to_entry(self, raw: Any) -> CanonicalEntry:
         """One raw record as an entry; :class:`~bridge.model.MappingError` when it is not one."""

@@ -68,7 +68,6 @@ from connectors.base import (
 from connectors.contracting import mapper
 from connectors.contracting import probe as contracting_probe
 from connectors.contracting.config import ContractingConfig, ContractingFilter
-from connectors.credential import Credential
 from connectors.display_names import each
 from connectors.http_connector import HttpConnector
 from connectors.paging_envelope import EnvelopePaginator
@@ -85,17 +84,13 @@ CAPABILITIES = Capabilities(
 REFERENCE_FILTER = "reference_source"
 
 
-class ContractingConnector(HttpConnector):
+class ContractingConnector(HttpConnector, system="contracting", api_path=API_PATH,
+                           capabilities=CAPABILITIES):
     """:class:`connectors.base.Connector` for the contracting API's time entries."""
 
-    system = "contracting"
-    api_path = API_PATH
-    capabilities = CAPABILITIES
     config: ContractingConfig
 
-    def __init__(self, name: str, config: ContractingConfig, token: str | Credential,
-                 **options: Any) -> None:
-        super().__init__(name, config, token, **options)
+    def _prepare(self) -> None:
         self._pages = EnvelopePaginator(items_key="data")
 
     def account_headers(self) -> dict[str, str]:

@@ -57,7 +57,6 @@ from connectors.base import (
     ProbeUses,
     ReadItem,
 )
-from connectors.credential import Credential
 from connectors.display_names import clean, each
 from connectors.http_connector import HttpConnector
 from connectors.kaiten import mapper
@@ -76,18 +75,13 @@ CAPABILITIES = Capabilities(
 )
 
 
-class KaitenConnector(HttpConnector):
+class KaitenConnector(HttpConnector, system="kaiten", api_path=API_PATH,
+                      capabilities=CAPABILITIES):
     """Kaiten card time logs as canonical entries (see the module docstring for the API)."""
 
-    system = "kaiten"
-    api_path = API_PATH
-    capabilities = CAPABILITIES
     config: KaitenConfig
 
-    def __init__(self, name: str, config: KaitenConfig, token: str | Credential,
-                 **options: Any) -> None:
-        # One budget per Kaiten account (host + token): see HttpConnector.rate_key.
-        super().__init__(name, config, token, **options)
+    def _prepare(self) -> None:
         # One paginator per endpoint: each remembers the page size its server delivers.
         self._pages = OffsetPaginator(page_size=PAGE_SIZE)
         self._task_pages = OffsetPaginator(page_size=PAGE_SIZE, unpaged_ok=True)

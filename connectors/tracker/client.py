@@ -72,7 +72,6 @@ from connectors.base import (
     ProbeUses,
     ReadItem,
 )
-from connectors.credential import Credential
 from connectors.display_names import each
 from connectors.http_connector import HttpConnector
 from connectors.paging import PageNumberPaginator
@@ -93,21 +92,15 @@ CAPABILITIES = Capabilities(
 )
 
 
-class TrackerConnector(HttpConnector):
+class TrackerConnector(HttpConnector, system="tracker", api_path=API_PATH,
+                       capabilities=CAPABILITIES):
     """Yandex Tracker worklogs as canonical entries (see the module docstring for the API)."""
 
-    system = "tracker"
-    api_path = API_PATH
-    capabilities = CAPABILITIES
     page_size = PAGE_SIZE
     config: TrackerConfig
 
-    def __init__(self, name: str, config: TrackerConfig, token: str | Credential,
-                 **options: Any) -> None:
-        self._map = mapper.TrackerMapping.from_config(name, config)
-        # One budget per Tracker account (host + organisation + token): the organisation
-        # header is part of the key (see HttpConnector.rate_key).
-        super().__init__(name, config, token, **options)
+    def _prepare(self) -> None:
+        self._map = mapper.TrackerMapping.from_config(self.name, self.config)
         # One paginator per endpoint: each remembers the page size its server delivers.
         self._search = CappedSearch(self._http, PageNumberPaginator(page_size=PAGE_SIZE))
         self._task_pages = PageNumberPaginator(page_size=PAGE_SIZE, unpaged_ok=True)
