@@ -29,7 +29,7 @@ from pydantic import (
 )
 
 from bridge.daemon_config import DaemonConfig
-from connectors.config import ClosedThrough, ConnectorBase, Strict
+from connectors.config import ClosedThrough, ConnectorBase, Strict, checked
 from connectors.registry import CONNECTOR_TYPES, connector_type
 
 DESCRIPTION_FIELDS = {"comment", "author", "task", "date", "origin"}
@@ -128,7 +128,7 @@ class RouteConfig(Strict):
     name: str = Field(min_length=1)
     source: str
     target: str
-    schedule: str = "*/15 * * * *"
+    schedule: Annotated[str, checked(parse_schedule)] = "*/15 * * * *"
     window_days: int = Field(default=30, ge=0)
     # A longer window (a backfill) runs as chunks of this many days; 0: never chunked.
     chunk_days: int = Field(default=31, ge=0, le=MAX_WINDOW_DAYS)
@@ -149,12 +149,6 @@ class RouteConfig(Strict):
         if value > MAX_WINDOW_DAYS:
             raise ValueError(f"at most {MAX_WINDOW_DAYS} days (ten years) (got {value}); "
                              "use backfill --from/--to for older work dates")
-        return value
-
-    @field_validator("schedule")
-    @classmethod
-    def _schedule(cls, value: str) -> str:
-        parse_schedule(value)
         return value
 
     @field_validator("description")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlparse
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -33,6 +35,16 @@ def closed_date(value: object) -> date | None:
             raise ValueError(f"not a real date: {value!r} ({exc})") from None
     shown = value.isoformat() if isinstance(value, datetime) else repr(value)  # a TOML date-time
     raise ValueError(f"must be a date YYYY-MM-DD, such as \"2026-10-31\" (got {shown})")
+
+
+def checked(check: Callable[[Any], object]) -> AfterValidator:
+    """A field's validator that runs ``check`` on the value (it raises ValueError with the
+    reason) and keeps the value as written: ``Annotated[str, checked(parse_day_start)]``."""
+    def run(value: Any) -> Any:
+        check(value)
+        return value
+
+    return AfterValidator(run)
 
 
 #: No copy dated on or before it is created, changed or deleted (see bridge.closed).
