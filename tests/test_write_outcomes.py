@@ -22,7 +22,7 @@ from bridge.actions import Kind, RouteRules
 from bridge.model import CanonicalEntry, Origin
 from bridge.state import StateStore
 from bridge.sync import PassSpec, RouteResult, run_pass
-from connectors.base import DateWindow
+from connectors.base import DateWindow, EntryDraft, UnknownOutcomeError
 from connectors.emulator_garble import GARBLES
 from connectors.registry import CONNECTOR_TYPES, connector_type
 
@@ -122,3 +122,21 @@ def test_a_garbled_delete_answer_leaves_no_copy(h: Harness, tmp_path: Path,
     w.source.remove(w.record)
     w.garble_next("delete", garble)
     assert_settled(w, w.sync(), Kind.DELETE, None)
+
+
+@pytest.mark.parametrize("write", ["create", "update"])
+def test_a_garbled_answer_is_an_unknown_outcome_never_sent_again(h: Harness,
+                                                                 write: str) -> None:
+    """The connector's side of the rule: no retry, no "failed", an unknown outcome."""
+    draft = EntryDraft(origin=Origin(source="SRC", record_id="7"), task=h.task(),
+                       work_date=DAY, seconds=3600, comment="Login")
+    copy = h.connector.create(draft) if write == "update" else None
+    method, tail = WRITES[write]
+    h.server.faults.add("garbled", method=method, path=h.write_path + tail)
+    before = h.server.log.writes()
+    with pytest.raises(UnknownOutcomeError):
+        if copy is None:
+            h.connector.create(draft)
+        else:
+            h.connector.update(copy, draft.model_copy(update={"seconds": 7200}))
+    assert h.server.log.writes() == before + 1
