@@ -12,19 +12,28 @@ an answer that cannot be read as the record written is an unknown outcome.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
-from typing import Any, ClassVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, TypeVar
 
 import httpx
+from pydantic import BaseModel, ValidationError
 
 from bridge.model import CanonicalEntry, Origin
-from connectors.base import Capabilities, NotFoundError, ReadItem, UnknownOutcomeError
+from connectors.base import (
+    BadRequestError,
+    Capabilities,
+    NotFoundError,
+    ReadItem,
+    UnknownOutcomeError,
+)
 from connectors.config import ConnectorBase
 from connectors.credential import Credential, as_credential, bearer
 from connectors.http import HttpClient, RateLimiter, RetryPolicy
 from connectors.paging import distinct
 from connectors.ratelimit import BudgetSource
 from connectors.records import RECORD_ERRORS, judge, reason, record_id_of
+
+F = TypeVar("F", bound=BaseModel)
 
 
 class HttpConnector:
@@ -148,6 +157,17 @@ class HttpConnector:
             return distinct(pages(), record_id_of)
         except NotFoundError:
             return []
+
+    def _route_filter(self, model: type[F], filters: Mapping[str, Any]) -> F:
+        """A route's filter keys as ``model``; BadRequestError with the first problem (the
+        config is checked when loaded, so only a caller's own mistake gets here)."""
+        try:
+            return model.model_validate(dict(filters))
+        except ValidationError as error:
+            first = error.errors()[0]
+            key = ".".join(str(part) for part in first["loc"])
+            raise BadRequestError(f"route filter does not fit a {self.system} source: "
+                                  f"{key}: {first['msg']}", connector=self.name) from None
 
     def _written(self, raw: Any, what: str) -> CanonicalEntry:
         """The record a write's answer holds.

@@ -111,7 +111,7 @@ class ContractingConnector(HttpConnector, system="contracting", api_path=API_PAT
         ``reference_source`` to ask the server only for copies made from that source.
         """
         route_keys = {k: v for k, v in filters.items() if k != REFERENCE_FILTER}
-        route_filter = ContractingFilter.model_validate(route_keys)
+        route_filter = self._route_filter(ContractingFilter, route_keys)
         params = {"dateFrom": window.start.isoformat(), "dateTo": window.end.isoformat()}
         if filters.get(REFERENCE_FILTER):
             params["referenceSource"] = str(filters[REFERENCE_FILTER])
@@ -129,7 +129,7 @@ class ContractingConnector(HttpConnector, system="contracting", api_path=API_PAT
     def lookup(self, record_id: str, task: str) -> ReadItem | None:
         """The entry by id (``task`` is not needed here); None when the API says 404."""
         try:
-            body = self._http.get_json(self._path(record_id))
+            body = self._http.get_json(self._record_path(record_id))
         except NotFoundError:
             return None
         return self._item(mapper.unwrap(body))
@@ -159,12 +159,12 @@ class ContractingConnector(HttpConnector, system="contracting", api_path=API_PAT
     def update(self, current: CanonicalEntry, draft: EntryDraft) -> CanonicalEntry:
         """``PUT`` the whole entry; the reference and the current billable are kept."""
         body = mapper.update_body(draft, billable=current.billable)
-        answer = self._http.send_json("PUT", self._path(current.record_id), body)
+        answer = self._http.send_json("PUT", self._record_path(current.record_id), body)
         return self._written(mapper.unwrap(answer), f"PUT {ENTRIES}/{{id}}")
 
     def delete(self, entry: CanonicalEntry) -> None:
         """``DELETE`` the entry; :class:`NotFoundError` when already gone, 409 -> ConflictError."""
-        self._http.send_json("DELETE", self._path(entry.record_id))
+        self._http.send_json("DELETE", self._record_path(entry.record_id))
 
     # --- the rest ------------------------------------------------------------------------
 
@@ -196,7 +196,7 @@ class ContractingConnector(HttpConnector, system="contracting", api_path=API_PAT
         return each(self.name, kind, ids, project) if kind == "task" else {}
 
     @staticmethod
-    def _path(record_id: str) -> str:
+    def _record_path(record_id: str) -> str:
         return f"{ENTRIES}/{quote(str(record_id), safe='')}"
 
     def _to_entry(self, raw: Any) -> CanonicalEntry:

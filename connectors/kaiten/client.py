@@ -101,7 +101,7 @@ class KaitenConnector(HttpConnector, system="kaiten", api_path=API_PATH,
         """
         options = dict(filters or {})
         copies_only = bool(options.pop(COPIES_FILTER, False))
-        chosen = KaitenFilter.model_validate(options)
+        chosen = self._route_filter(KaitenFilter, options)
         if copies_only:
             chosen = chosen.model_copy(update={
                 "user_ids": list(self.config.copies_user_ids or [self.user_id()])})
@@ -166,14 +166,14 @@ class KaitenConnector(HttpConnector, system="kaiten", api_path=API_PATH,
         body = mapper.update_body(draft, rounding=self.config.rounding)
         with self._tariff(card, f"update time log {current.record_id}"):
             raw = self._http.send_json(
-                "PATCH", self._log_path(card, current.record_id), body)
+                "PATCH", self._record_path(card, current.record_id), body)
         return self._written(raw, f"PATCH /cards/{card}/time-logs/{{id}}")
 
     def delete(self, entry: CanonicalEntry) -> None:
         """Delete the log; one already gone raises :class:`NotFoundError`."""
         card = self._card(entry.task)
         with self._tariff(card, f"delete time log {entry.record_id}"):
-            self._http.send_json("DELETE", self._log_path(card, entry.record_id))
+            self._http.send_json("DELETE", self._record_path(card, entry.record_id))
 
     def display_names(self, kind: str, ids: list[str]) -> dict[str, str]:
         """Card titles (``kind`` "task") or users' full names ("user"), for a report."""
@@ -218,7 +218,7 @@ class KaitenConnector(HttpConnector, system="kaiten", api_path=API_PATH,
                                                            f"/cards/{card}/time-logs"))
 
     @staticmethod
-    def _log_path(card: int, record_id: str) -> str:
+    def _record_path(card: int, record_id: str) -> str:
         # Escaped: an id is data from an API, and "77/../../cards/1002/..." must stay one id.
         return f"/cards/{card}/time-logs/{quote(str(record_id), safe='')}"
 

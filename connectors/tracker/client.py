@@ -57,8 +57,6 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from pydantic import ValidationError
-
 from bridge.model import CanonicalEntry, MappingError
 from bridge.units import start_for_date
 from connectors.base import (
@@ -131,7 +129,7 @@ class TrackerConnector(HttpConnector, system="tracker", api_path=API_PATH,
         """
         options = dict(filters or {})
         copies_only = bool(options.pop(COPIES_FILTER, False))
-        chosen = self._filter(options)
+        chosen = self._route_filter(TrackerFilter, options)
         since, until = self.created_range(window)
         authors: list[str | None] = list(chosen.created_by or [None])
         if copies_only:
@@ -215,7 +213,7 @@ class TrackerConnector(HttpConnector, system="tracker", api_path=API_PATH,
                     f"{new}: Tracker only edits duration and comment (delete and create instead)",
                     connector=self.name)
         body = self._body(mapper.update_body, draft)
-        path = f"{self._issue_path(current.task)}/worklog/{quote(current.record_id, safe='')}"
+        path = self._record_path(current.task, current.record_id)
         # As the official client does: only the version this pass read may be changed, so
         # a hand edit made since is refused (412, a conflict) rather than overwritten.
         match = {"If-Match": f'"{current.version}"'} if current.version else None
@@ -224,8 +222,7 @@ class TrackerConnector(HttpConnector, system="tracker", api_path=API_PATH,
 
     def delete(self, entry: CanonicalEntry) -> None:
         """Delete the worklog; one already gone raises :class:`NotFoundError`."""
-        path = f"{self._issue_path(entry.task)}/worklog/{quote(entry.record_id, safe='')}"
-        self._http.send_json("DELETE", path)
+        self._http.send_json("DELETE", self._record_path(entry.task, entry.record_id))
 
     def display_names(self, kind: str, ids: list[str]) -> dict[str, str]:
         """Issue summaries (``kind`` "task": ``GET /issues/{key}``) or users' display
@@ -243,15 +240,6 @@ class TrackerConnector(HttpConnector, system="tracker", api_path=API_PATH,
 
     # -- helpers ---------------------------------------------------------------------
 
-    def _filter(self, filters: Mapping[str, Any] | TrackerFilter) -> TrackerFilter:
-        if isinstance(filters, TrackerFilter):
-            return filters
-        try:
-            return TrackerFilter.model_validate(dict(filters or {}))
-        except ValidationError as error:
-            raise BadRequestError(f"route filter does not fit a Tracker source: "
-                                  f"{error.errors()[0]['msg']}", connector=self.name) from None
-
     def _to_entry(self, raw: Any) -> CanonicalEntry:
         return mapper.to_entry(raw, self._map)
 
@@ -263,6 +251,10 @@ class TrackerConnector(HttpConnector, system="tracker", api_path=API_PATH,
     @staticmethod
     def _issue_path(task: str) -> str:
         return f"/issues/{quote(str(task), safe='')}"
+
+    def _record_path(self, task: str, record_id: str) -> str:
+        # Escaped: an id is data from an API and must stay one path segment.
+        return f"{self._issue_path(task)}/worklog/{quote(str(record_id), safe='')}"
 
     def _body(self, build: Any, draft: EntryDraft) -> dict[str, Any]:
         try:
