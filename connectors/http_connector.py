@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from bridge.model import CanonicalEntry, Origin
 from connectors.base import (
+    COPIES_FILTER,
     BadRequestError,
     Capabilities,
     NotFoundError,
@@ -158,11 +159,18 @@ class HttpConnector:
         except NotFoundError:
             return []
 
-    def _route_filter(self, model: type[F], filters: Mapping[str, Any]) -> F:
-        """A route's filter keys as ``model``; BadRequestError with the first problem (the
-        config is checked when loaded, so only a caller's own mistake gets here)."""
+    def _route_filter(self, model: type[F], filters: Mapping[str, Any] | None, *,
+                      narrowing: str = COPIES_FILTER) -> tuple[F, Any]:
+        """A read's ``filters`` split: the route's keys as ``model``, and the value of the
+        key the runtime adds to narrow a target read to the bridge's copies (``narrowing``:
+        :data:`~connectors.base.COPIES_FILTER` unless the registry's ``copies_filter``
+        names another; None when absent). A key ``model`` does not know is a
+        BadRequestError naming it (the config is checked when loaded, so only a caller's
+        own mistake gets here)."""
+        options = dict(filters or {})
+        narrowed = options.pop(narrowing, None)
         try:
-            return model.model_validate(dict(filters))
+            return model.model_validate(options), narrowed
         except ValidationError as error:
             first = error.errors()[0]
             key = ".".join(str(part) for part in first["loc"])

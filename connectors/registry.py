@@ -20,7 +20,7 @@ from typing import Any
 
 from connectors.base import COPIES_FILTER, Connector
 from connectors.config import ConnectorBase, Strict
-from connectors.contracting.config import ContractingConfig, ContractingFilter
+from connectors.contracting.config import REFERENCE_FILTER, ContractingConfig, ContractingFilter
 from connectors.credential import Credential
 from connectors.kaiten.config import KaitenConfig, KaitenFilter
 from connectors.tracker.config import TrackerConfig, TrackerFilter
@@ -36,7 +36,7 @@ def _own_copies(_: str) -> dict[str, Any]:
 
 def _by_reference(source_reference: str) -> dict[str, Any]:
     # The API filters by the reference fields the copies carry.
-    return {"reference_source": source_reference}
+    return {REFERENCE_FILTER: source_reference}
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ from connectors.base import (
 )
 from connectors.contracting import mapper
 from connectors.contracting import probe as contracting_probe
-from connectors.contracting.config import ContractingConfig, ContractingFilter
+from connectors.contracting.config import REFERENCE_FILTER, ContractingConfig, ContractingFilter
 from connectors.display_names import each
 from connectors.http_connector import HttpConnector
 from connectors.paging_envelope import EnvelopePaginator
@@ -80,8 +80,6 @@ CAPABILITIES = Capabilities(
     granularity_seconds=1,
     comment_limit=None,
 )
-# The narrowing key the reconciler adds when it reads this system as a target.
-REFERENCE_FILTER = "reference_source"
 
 
 class ContractingConnector(HttpConnector, system="contracting", api_path=API_PATH,
@@ -110,11 +108,11 @@ class ContractingConnector(HttpConnector, system="contracting", api_path=API_PAT
         ``filters`` holds the route's :class:`ContractingFilter` keys, plus
         ``reference_source`` to ask the server only for copies made from that source.
         """
-        route_keys = {k: v for k, v in filters.items() if k != REFERENCE_FILTER}
-        route_filter = self._route_filter(ContractingFilter, route_keys)
+        route_filter, reference = self._route_filter(ContractingFilter, filters,
+                                                     narrowing=REFERENCE_FILTER)
         params = {"dateFrom": window.start.isoformat(), "dateTo": window.end.isoformat()}
-        if filters.get(REFERENCE_FILTER):
-            params["referenceSource"] = str(filters[REFERENCE_FILTER])
+        if reference:
+            params["referenceSource"] = str(reference)
         # dict.fromkeys: a project listed twice must not be read (and yielded) twice.
         projects: list[str | None] = list(dict.fromkeys(route_filter.project_ids)) or [None]
         for project in projects:

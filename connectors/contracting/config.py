@@ -8,6 +8,10 @@ from pydantic import StrictStr
 
 from connectors.config import ConnectorBase, Strict
 
+# The narrowing key the runtime adds when it reads this system as a target (the copies
+# carry their source's reference_source): see connectors.registry.
+REFERENCE_FILTER = "reference_source"
+
 
 class ContractingConfig(ConnectorBase):
     type: Literal["contracting"]

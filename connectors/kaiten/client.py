@@ -46,7 +46,6 @@ from urllib.parse import quote
 
 from bridge.model import CanonicalEntry, MappingError
 from connectors.base import (
-    COPIES_FILTER,
     BadRequestError,
     Capabilities,
     DateWindow,
@@ -99,9 +98,7 @@ class KaitenConnector(HttpConnector, system="kaiten", api_path=API_PATH,
         (or ``copies_user_ids``) are asked for: the bridge's copies are theirs, and a
         token that may not read other people's logs still reads its own.
         """
-        options = dict(filters or {})
-        copies_only = bool(options.pop(COPIES_FILTER, False))
-        chosen = self._route_filter(KaitenFilter, options)
+        chosen, copies_only = self._route_filter(KaitenFilter, filters)
         if copies_only:
             chosen = chosen.model_copy(update={
                 "user_ids": list(self.config.copies_user_ids or [self.user_id()])})

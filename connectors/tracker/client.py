@@ -60,7 +60,6 @@ from urllib.parse import quote
 from bridge.model import CanonicalEntry, MappingError
 from bridge.units import start_for_date
 from connectors.base import (
-    COPIES_FILTER,
     BadRequestError,
     Capabilities,
     DateWindow,
@@ -127,9 +126,7 @@ class TrackerConnector(HttpConnector, system="tracker", api_path=API_PATH,
         outside the window); a page that fails after retries raises, so the read is
         known incomplete.
         """
-        options = dict(filters or {})
-        copies_only = bool(options.pop(COPIES_FILTER, False))
-        chosen = self._route_filter(TrackerFilter, options)
+        chosen, copies_only = self._route_filter(TrackerFilter, filters)
         since, until = self.created_range(window)
         authors: list[str | None] = list(chosen.created_by or [None])
         if copies_only:
