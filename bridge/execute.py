@@ -257,8 +257,9 @@ class Executor:
     def _update(self, a: Action) -> Outcome:
         assert a.copy is not None and a.draft is not None and a.source is not None
         self._guard()
-        copy = settle_update(lambda current: self.target.update(current, a.draft), a.copy,
-                             lambda current: look_again(self.target, current, a.draft,
+        draft = a.draft  # narrowed for the closures below
+        copy = settle_update(lambda current: self.target.update(current, draft), a.copy,
+                             lambda current: look_again(self.target, current, draft,
                                                        a.display_origin), self.retry_waits,
                              self.stop, self._guard)
         missed = unstored(copy, a.draft)

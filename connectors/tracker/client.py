@@ -128,7 +128,7 @@ class TrackerConnector(HttpConnector, system="tracker", api_path=API_PATH,
         """
         chosen, copies_only = self._route_filter(TrackerFilter, filters)
         since, until = self.created_range(window)
-        authors: list[str | None] = list(chosen.created_by or [None])
+        authors: list[str | None] = [*chosen.created_by] if chosen.created_by else [None]
         if copies_only:
             authors = list(self.config.copies_created_by or [self.login()])
         seen: set[str] = set()
