@@ -1,6 +1,7 @@
 """The configuration as typed models: TOML in, validated config out.
 
-Connectors are a discriminated union on ``type``; every model forbids unknown
+Connectors are a discriminated union on ``type`` of the models the registry names
+(:data:`connectors.registry.CONNECTOR_TYPES`); every model forbids unknown
 keys, because a typo must never be silently ignored. Defaults are the ones
 ``INTERFACE.md`` shows. Loading a file (paths, secrets, one-line errors) lives in
 :mod:`bridge.config_loader`; this module only says what a valid config is.
@@ -82,6 +83,8 @@ class StateConfig(Strict):
 
 
 if TYPE_CHECKING:
+    # The union is built at run time from the registry; a type checker sees the base
+    # every member extends.
     ConnectorConfig = ConnectorBase
 else:
     # One model per registered type, told apart by ``type`` (connectors.registry).
