@@ -104,7 +104,8 @@ def known_types() -> str:
     return f"{', '.join(first)} or {last}" if first else last
 
 
-def build_connector(name: str, config: Any, token: str | Credential, **options: Any) -> Connector:
+def build_connector(name: str, config: ConnectorBase, token: str | Credential,
+                    **options: Any) -> Connector:
     """The connector for ``config.type``, named ``name``, using ``token``.
 
     Imported lazily, so a command that needs one system does not load the others.
