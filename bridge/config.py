@@ -1,6 +1,7 @@
 """The configuration as typed models: TOML in, validated config out.
 
-Connectors are a discriminated union on ``type``; every model forbids unknown
+Connectors are a discriminated union on ``type`` of the models the registry names
+(:data:`connectors.registry.CONNECTOR_TYPES`); every model forbids unknown
 keys, because a typo must never be silently ignored. Defaults are the ones
 ``INTERFACE.md`` shows. Loading a file (paths, secrets, one-line errors) lives in
 :mod:`bridge.config_loader`; this module only says what a valid config is.
@@ -8,11 +9,13 @@ keys, because a typo must never be silently ignored. Defaults are the ones
 
 from __future__ import annotations
 
+import operator
 import re
 import string
 from collections import defaultdict
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from functools import reduce
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from apscheduler.triggers.cron import CronTrigger
@@ -27,10 +30,8 @@ from pydantic import (
 )
 
 from bridge.daemon_config import DaemonConfig
-from connectors.config import ClosedThrough, Strict
-from connectors.contracting.config import ContractingConfig, ContractingFilter
-from connectors.kaiten.config import KaitenConfig, KaitenFilter
-from connectors.tracker.config import TrackerConfig, TrackerFilter
+from connectors.config import ClosedThrough, ConnectorBase, Strict, checked
+from connectors.registry import CONNECTOR_TYPES, connector_type
 
 DESCRIPTION_FIELDS = {"comment", "author", "task", "date", "origin"}
 # What a description template is formatted with: every field is a string (decide._draft).
@@ -63,20 +64,14 @@ def normalise_base_url(url: str) -> str:
     return f"{scheme}://{netloc}{path}{query}"
 
 
-def account_key(conn: KaitenConfig | TrackerConfig | ContractingConfig) -> tuple[str, ...]:
-    """What says two connectors reach one API account: Kaiten the host; Tracker the host
-    and the organisation; contracting the host and the tenant."""
-    url = normalise_base_url(conn.base_url)
-    if isinstance(conn, TrackerConfig):
-        org = ("org_id", conn.org_id) if conn.org_id is not None else \
-            ("cloud_org_id", conn.cloud_org_id or "")
-        return (conn.type, url, *org)
-    if isinstance(conn, ContractingConfig):
-        return (conn.type, url, "tenant_id", conn.tenant_id.strip())
-    return (conn.type, url)
+def account_key(conn: ConnectorBase) -> tuple[str, ...]:
+    """What says two connectors reach one API account: the type, the host, and what the
+    type's config names inside it (:meth:`ConnectorBase.account`: Tracker's organisation,
+    the contracting tenant)."""
+    return (conn.type, normalise_base_url(conn.base_url), *conn.account())
 
 
-def describe_account(conn: KaitenConfig | TrackerConfig | ContractingConfig) -> str:
+def describe_account(conn: ConnectorBase) -> str:
     """The account of :func:`account_key` in words: ``url, org_id '7654321'``."""
     _, url, *labelled = account_key(conn)
     return ", ".join([url, *(f"{name} {value!r}" for name, value in
@@ -87,14 +82,15 @@ class StateConfig(Strict):
     url: str = "sqlite:///timebridge.sqlite"
 
 
-ConnectorConfig = Annotated[
-    KaitenConfig | TrackerConfig | ContractingConfig, Field(discriminator="type")
-]
-
-
-FILTER_MODELS: dict[str, type[Strict]] = {
-    "kaiten": KaitenFilter, "tracker": TrackerFilter, "contracting": ContractingFilter,
-}
+if TYPE_CHECKING:
+    # The union is built at run time from the registry; a type checker sees the base
+    # every member extends.
+    ConnectorConfig = ConnectorBase
+else:
+    # One model per registered type, told apart by ``type`` (connectors.registry).
+    ConnectorConfig = Annotated[reduce(operator.or_, (t.config_model for t in
+                                                      CONNECTOR_TYPES.values())),
+                                Field(discriminator="type")]
 
 TaskId = StrictStr | StrictInt
 
@@ -135,7 +131,7 @@ class RouteConfig(Strict):
     name: str = Field(min_length=1)
     source: str
     target: str
-    schedule: str = "*/15 * * * *"
+    schedule: Annotated[str, checked(parse_schedule)] = "*/15 * * * *"
     window_days: int = Field(default=30, ge=0)
     # A longer window (a backfill) runs as chunks of this many days; 0: never chunked.
     chunk_days: int = Field(default=31, ge=0, le=MAX_WINDOW_DAYS)
@@ -156,12 +152,6 @@ class RouteConfig(Strict):
         if value > MAX_WINDOW_DAYS:
             raise ValueError(f"at most {MAX_WINDOW_DAYS} days (ten years) (got {value}); "
                              "use backfill --from/--to for older work dates")
-        return value
-
-    @field_validator("schedule")
-    @classmethod
-    def _schedule(cls, value: str) -> str:
-        parse_schedule(value)
         return value
 
     @field_validator("description")
@@ -249,7 +239,8 @@ class Config(Strict):
     def _check_route_values(self, where: str, route: RouteConfig) -> None:
         source_type = self.connectors[route.source].type
         target_type = self.connectors[route.target].type
-        model = FILTER_MODELS[source_type]
+        target = connector_type(target_type)
+        model = connector_type(source_type).filter_model
         unknown = set(route.filter) - set(model.model_fields)
         if unknown:
             raise ValueError(f"{where}.filter.{sorted(unknown)[0]}: not a filter of a "
@@ -260,14 +251,15 @@ class Config(Strict):
             first = exc.errors()[0] if hasattr(exc, "errors") else {"loc": (), "msg": str(exc)}
             key = ".".join(str(p) for p in first["loc"][:1])
             raise ValueError(f"{where}.filter.{key}: {first['msg']}") from None
-        if target_type != "kaiten":
+        if not target.integer_tasks:
             for key, value in [("default_task", route.default_task), *route.tasks.items()]:
                 if isinstance(value, int):
                     label = "default_task" if key == "default_task" else f"tasks.{key}"
                     raise ValueError(f"{where}.{label}: must be a string for a "
                                      f"{target_type} target (got {value})")
-        if route.billable is not None and target_type != "contracting":
-            raise ValueError(f"{where}.billable: only for contracting targets")
+        if route.billable is not None and not target.billable:
+            kinds = " or ".join(t.name for t in CONNECTOR_TYPES.values() if t.billable)
+            raise ValueError(f"{where}.billable: only for {kinds} targets")
 
     def route(self, name: str) -> RouteConfig:
         for route in self.routes:

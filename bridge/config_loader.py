@@ -24,6 +24,7 @@ from bridge.config import Config
 from bridge.config_keys import suggestion
 from connectors.config import ConnectorBase
 from connectors.credential import Credential, TokenFileError, read_token_file, unsendable
+from connectors.registry import CONNECTOR_TYPES, known_types
 
 DEFAULT_CONFIG_NAME = "timebridge.toml"
 
@@ -272,7 +273,7 @@ def _key_path(loc: tuple[Any, ...], raw: Any) -> str:
             name = node[part].get("name") if isinstance(node, list) and part < len(node) and \
                 isinstance(node[part], dict) else None
             parts[-1] += f"[{part}]" + (f" ({name})" if name else "")
-        elif part in ("kaiten", "tracker", "contracting") and parts and parts[0] == "connectors" \
+        elif part in CONNECTOR_TYPES and parts and parts[0] == "connectors" \
                 and len(parts) == 2:
             continue  # the discriminator's tag, not a key of the file
         else:
@@ -295,9 +296,9 @@ def _message(error: Any, raw: Any) -> str:
         return "unknown key (check the spelling; see config.example.toml)"
     if kind == "union_tag_invalid":
         tag = error.get("ctx", {}).get("tag")
-        return f"unknown connector type {tag!r} (expected kaiten, tracker or contracting)"
+        return f"unknown connector type {tag!r} (expected {known_types()})"
     if kind == "union_tag_not_found":
-        return "required key 'type' is missing (kaiten, tracker or contracting)"
+        return f"required key 'type' is missing ({known_types()})"
     if kind == "value_error":
         return msg.removeprefix("Value error, ")
     if "input" in error and kind not in ("model_type", "dict_type"):

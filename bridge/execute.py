@@ -43,7 +43,7 @@ from bridge.audit_record import Recorder
 from bridge.decide import differences
 from bridge.locks import Held, LockLost
 from bridge.model import CanonicalEntry
-from bridge.settle import Unsettled, retrying, settle_create
+from bridge.settle import Unsettled, look_again, retrying, settle_create, settle_update
 from bridge.state import StateStore
 from bridge.verify import describe, unstored
 from bridge.vocab import ActionRole, OutcomeStatus
@@ -262,11 +262,12 @@ class Executor:
 
     def _update(self, a: Action) -> Outcome:
         assert a.copy is not None and a.draft is not None and a.source is not None
-        old, draft = a.copy, a.draft
+        draft = a.draft  # narrowed for the closures below
         self._guard()
-        copy = retrying(lambda: self.target.update(old, draft), self.retry_waits,
-                        self.stop, self._guard)
-        assert copy is not None
+        copy = settle_update(lambda current: self.target.update(current, draft), a.copy,
+                             lambda current: look_again(self.target, current, draft,
+                                                       a.display_origin), self.retry_waits,
+                             self.stop, self._guard)
         missed = unstored(copy, a.draft)
         if not missed:
             self.record.linked(a, copy, "update")

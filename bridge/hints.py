@@ -36,6 +36,7 @@ from bridge.runtime import Runtime
 from bridge.state import StateStore
 from bridge.sync import RouteResult, run_route
 from bridge.webhooks import KaitenHint, Rejected, parse_delivery
+from connectors.registry import connector_type
 
 log = logging.getLogger("timebridge.hints")
 
@@ -50,8 +51,9 @@ NarrowPass = Callable[[RouteConfig, KaitenHint], bool]
 
 
 def kaiten_routes(config: Config) -> list[RouteConfig]:
-    """The routes whose source is a Kaiten connector, in config order."""
-    return [r for r in config.routes if config.connectors[r.source].type == "kaiten"]
+    """The routes whose source takes webhook hints (a Kaiten connector), in config order."""
+    return [r for r in config.routes
+            if connector_type(config.connectors[r.source].type).webhook_hints]
 
 
 def takes_card(route: RouteConfig, card: int) -> bool:

@@ -13,8 +13,8 @@ from bridge.config_loader import LoadedConfig
 from bridge.rate_budget import PostgresBudgets, shared_budgets
 from bridge.state import StateStore
 from bridge.vocab import OnConflict
-from connectors.base import COPIES_FILTER, Connector, DateWindow
-from connectors.registry import build_connector
+from connectors.base import Connector, DateWindow
+from connectors.registry import build_connector, connector_type
 
 
 class Runtime:
@@ -82,16 +82,13 @@ class Runtime:
     def target_filters(self, route: RouteConfig) -> dict[str, Any]:
         """Narrow the target read to the bridge's copies where the API can filter for them.
 
-        Contracting filters by reference; Tracker and Kaiten by the copies' author (the
-        bridge's own token's user), so a large organisation is never read whole, and a
-        token that may not read other people's records still reads its own.
+        Each type says how (``ConnectorType.copies_filter``): contracting by the copies'
+        reference; Tracker and Kaiten by their author (the bridge's own token's user), so
+        a large organisation is never read whole, and a token that may not read other
+        people's records still reads its own.
         """
-        kind = self.config.connectors[route.target].type
-        if kind == "contracting":
-            return {"reference_source": self.config.connectors[route.source].reference_source}
-        if kind in ("tracker", "kaiten"):
-            return {COPIES_FILTER: True}
-        return {}
+        target = connector_type(self.config.connectors[route.target].type)
+        return target.copies_filter(self.config.connectors[route.source].reference_source)
 
     def close(self) -> None:
         with self._lock:

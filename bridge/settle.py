@@ -6,7 +6,10 @@ origin first. Found once: adopted. Provably absent: sent again (under a fresh in
 which the caller records). Not provable (the look-up failed): looked up again. Found
 more than once: a person decides. Each new attempt waits the next of ``waits``; when
 they run out (or the pass is stopped) the action fails, its intent left for the next
-pass to check by origin. Updates and deletes are idempotent: sent again as they are.
+pass to check by origin. Updates and deletes are idempotent: sent again as they are,
+except after an unknown outcome (an answer lost or unreadable after sending), when an
+update first looks at the copy: holding what was sent already, it is done; else it is
+sent again on the copy as it is now (its new version, for a target that checks one).
 """
 
 from __future__ import annotations
@@ -15,7 +18,16 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Protocol, TypeVar
 
-from connectors.base import TransientError, explain
+from bridge.model import CanonicalEntry
+from bridge.verify import unstored
+from connectors.base import (
+    Connector,
+    ConnectorError,
+    EntryDraft,
+    TransientError,
+    UnknownOutcomeError,
+    explain,
+)
 
 log = logging.getLogger("timebridge.execute")
 
@@ -81,3 +93,42 @@ def retrying(write: Callable[[], T], waits: Iterable[float], stop: Stop,
             if wait is None or stop.wait(wait):
                 raise
             before_again()
+
+
+def settle_update(send: Callable[[T], T], current: T, look: Callable[[T], tuple[T, bool]],
+                  waits: Iterable[float], stop: Stop, before_again: Callable[[], None]) -> T:
+    """The copy after ``send(current)`` (an update), sent again after a transient failure.
+
+    After an unknown outcome the update may have been applied: ``look(current)`` answers
+    the copy as it is now and whether it already holds the update (then it is the
+    result, nothing is sent again); else the next attempt is sent on that copy.
+    """
+    pending = iter(waits)
+    while True:
+        try:
+            return send(current)
+        except TransientError as exc:
+            if isinstance(exc, UnknownOutcomeError):
+                current, applied = look(current)
+                if applied:
+                    log.info("update answer unknown (%s), but the copy holds it", explain(exc))
+                    return current
+            wait = next(pending, None)
+            if wait is None or stop.wait(wait):
+                raise
+            before_again()
+
+
+def look_again(target: Connector, copy: CanonicalEntry, draft: EntryDraft,
+               what: str) -> tuple[CanonicalEntry, bool]:
+    """After an update's unknown outcome: the copy as it is now, and whether it already
+    holds ``draft``. A look-up that fails or finds nothing leaves ``copy`` as it was (the
+    update is then sent again and answers for itself)."""
+    try:
+        found = target.lookup(copy.record_id, copy.task)
+    except ConnectorError as exc:
+        log.warning("could not look up the copy of %s: %s", what, exc)
+        return copy, False
+    if not isinstance(found, CanonicalEntry):
+        return copy, False
+    return found, not unstored(found, draft)

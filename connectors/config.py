@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlparse
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -35,6 +37,16 @@ def closed_date(value: object) -> date | None:
     raise ValueError(f"must be a date YYYY-MM-DD, such as \"2026-10-31\" (got {shown})")
 
 
+def checked(check: Callable[[Any], object]) -> AfterValidator:
+    """A field's validator that runs ``check`` on the value (it raises ValueError with the
+    reason) and keeps the value as written: ``Annotated[str, checked(parse_day_start)]``."""
+    def run(value: Any) -> Any:
+        check(value)
+        return value
+
+    return AfterValidator(run)
+
+
 #: No copy dated on or before it is created, changed or deleted (see bridge.closed).
 ClosedThrough = Annotated[date | None, BeforeValidator(closed_date)]
 
@@ -48,6 +60,8 @@ class Strict(BaseModel):
 class ConnectorBase(Strict):
     """Keys every connector has. Exactly one of ``token_env``, ``token_file``, ``token``."""
 
+    # Each system's model narrows it to its own Literal (the registry's name).
+    type: str
     base_url: str
     token_env: str | None = None
     token_file: str | None = None
@@ -66,6 +80,11 @@ class ConnectorBase(Strict):
     max_concurrent_writes: int = Field(default=4, ge=1, le=16)
     # As a target: the books are closed through this date (a route may close later).
     closed_through: ClosedThrough = None
+
+    def account(self) -> tuple[str, ...]:
+        """What names the API account inside the host, as (label, value) pairs flattened:
+        nothing by default; Tracker's organisation, the contracting tenant."""
+        return ()
 
     @field_validator("base_url")
     @classmethod

@@ -5,7 +5,8 @@ keeps its own state; this module runs such an app with uvicorn in a background
 thread on ``127.0.0.1`` at a free port, and wraps it with:
 
 * :class:`FaultPlan`: queued faults for tests (5xx, 429 bursts, latency, HTML
-  error pages, and a write that is applied but whose answer is lost);
+  error pages, a write that is applied but whose answer is lost, and one applied
+  but answered with a garbled body: :mod:`connectors.emulator_garble`);
 * :class:`RequestLog`: every request seen, so tests can count them;
 * a per-token rate limit an emulator can enforce, in the counting model it chooses
   (:func:`rate_model`: a token bucket, fixed epoch-second windows or a sliding log;
@@ -29,6 +30,7 @@ from typing import Any
 import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from connectors.emulator_garble import answer_garbled
 from connectors.emulator_rate import (
     RATE_WINDOWS,
     FixedWindow,
@@ -57,9 +59,10 @@ class Fault:
     server's own work, after its rate limit counted the request), ``lost`` (run the
     request, apply it, then answer 504 with an HTML page, as a proxy whose upstream
     timed out would), ``empty`` (200 with an empty body), ``broken`` (200 with a body
-    that is not JSON). With ``probability`` below 1 the fault strikes each matching
-    request with that chance (a seeded draw of its :class:`FaultPlan`), ``times`` still
-    bounding how often.
+    that is not JSON), ``garbled`` (run the request, apply it, then answer its 2xx
+    status with its body spoiled as ``garble`` says: ``truncated`` or ``no-id``).
+    With ``probability`` below 1 the fault strikes each matching request with that
+    chance (a seeded draw of its :class:`FaultPlan`), ``times`` still bounding how often.
     """
 
     kind: str
@@ -72,6 +75,7 @@ class Fault:
     delay: float = 0.0
     probability: float = 1.0
     jitter: float = 0.0
+    garble: str = "truncated"
 
     def matches(self, method: str, path: str) -> bool:
         return fnmatch.fnmatchcase(method, self.method) and fnmatch.fnmatchcase(path, self.path)
@@ -210,6 +214,8 @@ class FaultMiddleware:
             await _respond(logging_send, 504, HTML_ERROR_PAGE.replace("502 Bad Gateway",
                                                                       "504 Gateway Time-out"),
                            "text/html")
+        elif fault.kind == "garbled":
+            await answer_garbled(self.app, scope, receive, logging_send, fault.garble)
         elif fault.kind == "html":
             await _respond(logging_send, fault.status if fault.status != 500 else 502,
                            HTML_ERROR_PAGE, "text/html")

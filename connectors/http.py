@@ -151,8 +151,12 @@ class HttpClient:
 
     def send_json(self, method: str, path: str, json: Any = None, *, params: Any = None,
                   headers: Mapping[str, str] | None = None) -> Any | None:
-        """PATCH/PUT/DELETE; returns the JSON body, or None for 204 or an empty body."""
-        return self._send(method, path, params, json, None, "optional", headers)[1]
+        """PATCH/PUT/DELETE; returns the JSON body, or None for 204 or an empty body.
+
+        An answer that is not JSON raises :class:`UnknownOutcomeError` at once: the
+        server said the write was applied, so the caller settles it, not a blind re-send.
+        """
+        return self._send(method, path, params, json, None, "write", headers)[1]
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -299,12 +303,16 @@ class HttpClient:
                                       min(reset_in, self.retry.max_rate_limit_wait))
         data, error = None, classify(response, self.connector, self.redact)
         if error is None and parse and not (
-            parse == "optional" and (response.status_code == 204 or not response.content.strip())
+            parse == "write" and (response.status_code == 204 or not response.content.strip())
         ):
             try:
                 data = parse_json(response, self.connector, self.redact)
             except TransientError as exc:
-                error = exc
+                # A write the server says it applied, with an answer we cannot read: never
+                # sent again from here, even an idempotent one (see UnknownOutcomeError).
+                error = UnknownOutcomeError(self._bare(exc) + _NOT_RESENT,
+                                            connector=self.connector, status=exc.status) \
+                    if parse == "write" else exc
         if error is None:
             return response, data
         # A 429 is waited out by the retry loop (_send_retrying), the whole account paused.

@@ -37,3 +37,11 @@ def split_marker(comment: str | None) -> tuple[str, Origin | None]:
     if match is None:
         return text, None
     return text[: match.start()], Origin(source=match["source"], record_id=match["record_id"])
+
+
+def read_marked(comment: object, where: str) -> tuple[str, Origin | None]:
+    """A record's ``comment`` field split as :func:`split_marker` does; a MappingError
+    naming ``where`` when it is there but not text."""
+    if comment is not None and not isinstance(comment, str):
+        raise MappingError(f"{where}: comment is not a string")
+    return split_marker(comment)

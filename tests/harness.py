@@ -22,6 +22,7 @@ class Harness(Protocol):
     #                              (None: no HTTP at all, the in-memory connector's harness)
     connector: Connector         # pointed at server.base_url, token TOKEN, fast RetryPolicy
     page_size: int               # the list page size the connector asks for
+    write_path: str              # where creates go (fnmatch); one record is write_path + "/*"
 
     def seed_record(self, *, work_date: date, seconds: int, task: str | None = None,
                     comment: str = "", author: str | None = None) -> str:

@@ -46,6 +46,7 @@ class ContractingHarness:
     """A running :class:`ContractingEmulator` with two projects and a connector pointed at it."""
 
     system = "contracting"
+    write_path = "/api/v1/time-entries"
 
     def __init__(self, **emulator_options: Any) -> None:
         emulator_options.setdefault("page_size", DEFAULT_PAGE_SIZE)

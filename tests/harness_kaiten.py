@@ -32,6 +32,7 @@ class KaitenHarness:
     users: tuple[int, int]
     cards: tuple[int, int]
     system: str = "kaiten"
+    write_path: str = "/api/latest/cards/*/time-logs"
     page_size: int = PAGE_SIZE
     served_page_size: int = PAGE_SIZE   # what the server gives per page (it may clamp)
 

@@ -28,6 +28,7 @@ class TrackerHarness:
     """One emulator, one connector pointed at it; see :class:`harness.Harness`."""
 
     system = "tracker"
+    write_path = "/v2/issues/*/worklog"
 
     def __init__(self, config: dict[str, Any] | None = None, token_scheme: str | None = None,
                  **emulator_options: Any) -> None:

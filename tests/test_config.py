@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bridge.config import KaitenConfig, TrackerConfig, parse_schedule
+from bridge.config import parse_schedule
 from bridge.config_loader import ConfigError, load_config, resolve_state_url, today
 from bridge.units import Rounding
+from connectors.kaiten.config import KaitenConfig
+from connectors.tracker.config import TrackerConfig
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "config.example.toml"

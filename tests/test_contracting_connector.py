@@ -14,6 +14,7 @@ from support.retry import FAST_RETRY
 from bridge.model import CanonicalEntry, Origin, Skip
 from connectors.base import (
     AuthError,
+    BadRequestError,
     ConflictError,
     Connector,
     DateWindow,
@@ -138,7 +139,8 @@ def test_project_filter_sends_one_query_per_project(h: ContractingHarness) -> No
 
 
 def test_unknown_filter_key_is_refused_before_any_request(h: ContractingHarness) -> None:
-    with pytest.raises(ValueError, match="user_ids"):
+    # A named connector error, as every connector method raises (config checks come first).
+    with pytest.raises(BadRequestError, match="user_ids"):
         list(h.connector.read(MARCH, {"user_ids": [1]}))
     assert h.transport.requests == []
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from bridge.model import MappingError, Origin
 from connectors.base import EntryDraft
 from connectors.contracting.emulator import stored_entry, validate_body
-from connectors.contracting.mapper import body_from_draft, entry_from_raw, fit_draft
+from connectors.contracting.mapper import create_body, fit_draft, to_entry, update_body
 
 EXAMPLE = {
     "id": "tsh_8f4d4gk1p9h2x0s7v3n5c1a9", "project": "prj_8f4d4gk1p9h2x0s7v3n5c1a9",
@@ -26,7 +26,7 @@ STAMP = "2026-01-01T00:00:00.000Z"
 
 def _map(**changes: Any) -> Any:
     raw = {**EXAMPLE, **changes}
-    return entry_from_raw({k: v for k, v in raw.items() if v is not ...},
+    return to_entry({k: v for k, v in raw.items() if v is not ...},
                           connector="billing", reference_source="CONTRACTING")
 
 
@@ -65,7 +65,8 @@ def test_expanded_project_and_billable_give_their_ids_and_floats_their_seconds()
     ({"date": "2026-02-30"}, "no such date"), ({"date": "05.10.2023"}, "YYYY-MM-DD"),
     ({"date": None}, "YYYY-MM-DD"), ({"project": None}, "no project"),
     ({"project": ""}, "no project"), ({"project": ...}, "no project"),
-    ({"project": ["prj"]}, "project"), ({"id": ...}, "no id"), ({"id": ""}, "no id"),
+    ({"project": ["prj"]}, "project"), ({"id": ...}, "without an id"),
+    ({"id": ""}, "without an id"),
     ({"description": 7}, "description"), ({"referenceSource": {"a": 1}}, "referenceSource"),
 ])
 def test_unmappable_records_raise_mapping_error_with_reason(changes: dict[str, Any],
@@ -76,7 +77,7 @@ def test_unmappable_records_raise_mapping_error_with_reason(changes: dict[str, A
 
 def test_a_record_that_is_not_an_object_is_unmappable() -> None:
     with pytest.raises(MappingError, match="not a JSON object"):
-        entry_from_raw(["tsh_1"], connector="billing", reference_source="CONTRACTING")
+        to_entry(["tsh_1"], connector="billing", reference_source="CONTRACTING")
 
 
 def _draft(**changes: Any) -> EntryDraft:
@@ -86,15 +87,15 @@ def _draft(**changes: Any) -> EntryDraft:
 
 
 def test_body_always_carries_every_field_so_a_put_erases_nothing() -> None:
-    body = body_from_draft(_draft())
-    assert body == {"projectId": "prj_a", "date": "2026-03-02", "durationSeconds": 61,
-                    "description": "x", "referenceSource": "KAITEN", "referenceId": "123",
-                    "billableId": None}
+    body = update_body(_draft())
+    assert create_body(_draft()) == body == {
+        "projectId": "prj_a", "date": "2026-03-02", "durationSeconds": 61, "description": "x",
+        "referenceSource": "KAITEN", "referenceId": "123", "billableId": None}
 
 
 def test_body_keeps_the_given_billable_unless_the_draft_names_one() -> None:
-    assert body_from_draft(_draft(), billable="bil_old")["billableId"] == "bil_old"
-    assert body_from_draft(_draft(billable="bil_new"), billable="bil_old")["billableId"] == (
+    assert update_body(_draft(), billable="bil_old")["billableId"] == "bil_old"
+    assert update_body(_draft(billable="bil_new"), billable="bil_old")["billableId"] == (
         "bil_new")
 
 
@@ -125,10 +126,10 @@ _DRAFTS = st.builds(
 
 @given(draft=_DRAFTS)
 def test_draft_to_body_to_stored_entry_maps_back_to_the_fitted_draft(draft: EntryDraft) -> None:
-    body = body_from_draft(draft)
+    body = create_body(draft)
     assert validate_body(body) == {}  # what we send is what the API accepts
     raw = stored_entry("tsh_roundtrip", body, created=STAMP, updated=STAMP)
-    entry = entry_from_raw(raw, connector="billing", reference_source="CONTRACTING")
+    entry = to_entry(raw, connector="billing", reference_source="CONTRACTING")
     fitted = fit_draft(draft)
     assert entry.origin == fitted.origin
     assert (entry.task, entry.work_date, entry.start) == (fitted.task, fitted.work_date, None)

@@ -12,6 +12,7 @@ from bridge.model import MappingError, Origin
 from bridge.units import Rounding
 from connectors.base import EntryDraft
 from connectors.kaiten import mapper
+from connectors.marker import split_marker
 
 DOC_RECORD = {  # the fields of GET /time-logs (seed 000)
     "id": 7, "card_id": 1001, "user_id": 34, "role_id": -1, "author_id": 34, "updater_id": 34,
@@ -93,7 +94,7 @@ def test_long_comment_is_cut_with_an_ellipsis_and_keeps_the_marker() -> None:
     sent = mapper.compose_comment("é" * 5000, TRACKER)
     assert len(sent) == mapper.COMMENT_LIMIT
     assert sent.endswith("… [timebridge:YANDEX_TRACKER:300149]")
-    assert mapper.split_marker(sent) == (mapper.fit_comment("é" * 5000, TRACKER), TRACKER)
+    assert split_marker(sent) == (mapper.fit_comment("é" * 5000, TRACKER), TRACKER)
 
 
 @pytest.mark.parametrize("task", ["prj_aaaa", "", "-3", "0", "１２"])
@@ -146,7 +147,7 @@ def test_draft_to_body_to_stored_to_entry_gives_the_fitted_draft(draft, rounding
 def test_marker_round_trip_for_any_comment(text, origin) -> None:
     sent = mapper.compose_comment(text, origin)
     assert sent.endswith(mapper.marker(origin)) and len(sent) <= mapper.COMMENT_LIMIT
-    back, found = mapper.split_marker(sent)
+    back, found = split_marker(sent)
     assert found == origin
     assert back == mapper.fit_comment(text, origin)
     if len(text.rstrip()) + len(mapper.marker(origin)) < mapper.COMMENT_LIMIT:

@@ -17,6 +17,7 @@ from bridge.units import (
     parse_tracker_datetime,
 )
 from connectors.base import EntryDraft
+from connectors.marker import split_marker
 from connectors.tracker import mapper
 from connectors.tracker.mapper import TrackerMapping
 
@@ -72,10 +73,10 @@ def test_a_marked_comment_is_a_copy_and_the_marker_is_stripped() -> None:
 
 def test_only_the_last_marker_counts() -> None:
     text = "see [timebridge:OLD:1] and [x] [timebridge:KAITEN:300149]"
-    assert mapper.split_marker(text) == ("see [timebridge:OLD:1] and [x]", ORIGIN)
-    assert mapper.split_marker("[timebridge:OLD:1] in the middle") == (
+    assert split_marker(text) == ("see [timebridge:OLD:1] and [x]", ORIGIN)
+    assert split_marker("[timebridge:OLD:1] in the middle") == (
         "[timebridge:OLD:1] in the middle", None)
-    assert mapper.split_marker(None) == ("", None)
+    assert split_marker(None) == ("", None)
 
 
 @pytest.mark.parametrize(("change", "reason"), [
@@ -122,7 +123,7 @@ def test_create_body_of_a_date_only_draft() -> None:
         "start": "2026-11-20T09:00:00.000+0300", "duration": "P1D",
         "comment": "Fixed login [timebridge:KAITEN:300149]"}
     assert mapper.create_body(draft, HONOLULU)["start"] == "2026-11-20T23:30:00.000-1000"
-    assert mapper.patch_body(draft.model_copy(update={"comment": " "}), MOSCOW) == {
+    assert mapper.update_body(draft.model_copy(update={"comment": " "}), MOSCOW) == {
         "duration": "P1D", "comment": "[timebridge:KAITEN:300149]"}
 
 
@@ -190,7 +191,7 @@ def test_a_draft_written_and_read_back_is_the_fitted_draft(
 def test_the_marker_round_trips_for_any_comment(text: str, origin: Origin) -> None:
     comment = mapper.compose_comment(text, origin)
     assert comment.endswith(mapper.marker(origin))
-    assert mapper.split_marker(comment) == (text.rstrip(), origin)
+    assert split_marker(comment) == (text.rstrip(), origin)
 
 
 @PROPERTY

@@ -10,7 +10,7 @@ conventions of such an API, and each assumption lives in one place here:
 
 * ``POST /time-entries`` with ``{projectId, date, durationSeconds, description,
   referenceSource, referenceId, billableId}`` answers 201 ``{"data": entry}``
-  (body built in :func:`connectors.contracting.mapper.body_from_draft`);
+  (body built in :func:`connectors.contracting.mapper.create_body`);
 * ``PUT /time-entries/{id}`` REPLACES the entry (a field left out is erased), so
   the full body is always sent, the reference and the billable included; the
   entry's current billable is kept when the draft names none. 200 ``{"data": entry}``;
@@ -54,9 +54,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
-from bridge.model import CanonicalEntry, MappingError, Origin, Skip
+from bridge.model import CanonicalEntry, Origin, Skip
 from connectors.base import (
     Capabilities,
     DateWindow,
@@ -66,19 +64,15 @@ from connectors.base import (
     ProbeResult,
     ProbeUses,
     ReadItem,
-    UnknownOutcomeError,
 )
 from connectors.contracting import mapper
 from connectors.contracting import probe as contracting_probe
-from connectors.contracting.config import ContractingConfig, ContractingFilter
-from connectors.credential import Credential, as_credential, bearer
+from connectors.contracting.config import REFERENCE_FILTER, ContractingConfig, ContractingFilter
 from connectors.display_names import each
-from connectors.http import HttpClient, RateLimiter, RetryPolicy
+from connectors.http_connector import HttpConnector
 from connectors.paging_envelope import EnvelopePaginator
-from connectors.ratelimit import BudgetSource
-from connectors.records import judge
 
-API_PREFIX = "/api/v1"
+API_PATH = "/api/v1"
 ENTRIES = "/time-entries"
 CAPABILITIES = Capabilities(
     updatable=frozenset({"task", "work_date", "seconds", "comment", "billable"}),
@@ -86,41 +80,25 @@ CAPABILITIES = Capabilities(
     granularity_seconds=1,
     comment_limit=None,
 )
-# The narrowing key the reconciler adds when it reads this system as a target.
-REFERENCE_FILTER = "reference_source"
 
 
-class ContractingConnector:
+class ContractingConnector(HttpConnector, system="contracting", api_path=API_PATH,
+                           capabilities=CAPABILITIES):
     """:class:`connectors.base.Connector` for the contracting API's time entries."""
 
-    def __init__(self, name: str, config: ContractingConfig, token: str | Credential, *,
-                 retry: RetryPolicy | None = None,
-                 transport: httpx.BaseTransport | None = None,
-                 rate_budgets: BudgetSource | None = None) -> None:
-        self.name = name
-        self.reference_source = config.reference_source
-        self.capabilities = CAPABILITIES
-        self.config = config
-        self._pager = EnvelopePaginator(items_key="data")
-        credential = as_credential(token)
-        self._http = HttpClient(
-            connector=name,
-            base_url=config.base_url + API_PREFIX,
-            headers={**bearer(credential.value), "tenant-id": config.tenant_id,
-                     "Accept": "application/json"},
-            secrets=(credential.value,),
-            rate_limiter=RateLimiter.shared(f"contracting {config.base_url}",
-                                            config.requests_per_second, rate_budgets),
-            retry=retry,
-            timeout=config.timeout_seconds,
-            max_rate_limit_seconds=config.max_rate_limit_seconds,
-            transport=transport,
-            credential=credential,
-            auth_headers=bearer,
-        )
+    config: ContractingConfig
 
-    def __repr__(self) -> str:
-        return f"ContractingConnector(name={self.name!r}, base_url={self.config.base_url!r})"
+    def _prepare(self) -> None:
+        self._pages = EnvelopePaginator(items_key="data")
+
+    def account_headers(self) -> dict[str, str]:
+        """The ``tenant-id`` header every request carries."""
+        return {"tenant-id": self.config.tenant_id}
+
+    def rate_key(self, token: str) -> str:
+        """Every request of the process to one ``base_url`` shares one budget, whatever
+        the tenant or token (see the module docstring)."""
+        return f"contracting {self.config.base_url}"
 
     # --- reading -------------------------------------------------------------------------
 
@@ -130,18 +108,18 @@ class ContractingConnector:
         ``filters`` holds the route's :class:`ContractingFilter` keys, plus
         ``reference_source`` to ask the server only for copies made from that source.
         """
-        route_keys = {k: v for k, v in filters.items() if k != REFERENCE_FILTER}
-        route_filter = ContractingFilter.model_validate(route_keys)
+        route_filter, reference = self._route_filter(ContractingFilter, filters,
+                                                     narrowing=REFERENCE_FILTER)
         params = {"dateFrom": window.start.isoformat(), "dateTo": window.end.isoformat()}
-        if filters.get(REFERENCE_FILTER):
-            params["referenceSource"] = str(filters[REFERENCE_FILTER])
+        if reference:
+            params["referenceSource"] = str(reference)
         # dict.fromkeys: a project listed twice must not be read (and yielded) twice.
         projects: list[str | None] = list(dict.fromkeys(route_filter.project_ids)) or [None]
         for project in projects:
             query = params if project is None else {**params, "projectId": project}
-            for page in self._pager.pages(self._http, "GET", ENTRIES, params=query):
+            for page in self._pages.pages(self._http, "GET", ENTRIES, params=query):
                 for raw in page:
-                    item = self._map(raw)
+                    item = self._item(raw)
                     # The server filters by date; an entry it let through anyway is not ours.
                     if isinstance(item, Skip) or item.work_date in window:
                         yield item
@@ -149,18 +127,18 @@ class ContractingConnector:
     def lookup(self, record_id: str, task: str) -> ReadItem | None:
         """The entry by id (``task`` is not needed here); None when the API says 404."""
         try:
-            body = self._http.get_json(self._path(record_id))
+            body = self._http.get_json(self._record_path(record_id))
         except NotFoundError:
             return None
-        return self._map(mapper.unwrap(body))
+        return self._item(mapper.unwrap(body))
 
     def find_copies(self, origin: Origin, task: str | None) -> list[CanonicalEntry]:
         """Entries whose ``referenceSource``/``referenceId`` is ``origin`` (``task`` unused)."""
         params = {"referenceSource": origin.source, "referenceId": origin.record_id}
         found = []
-        for page in self._pager.pages(self._http, "GET", ENTRIES, params=params):
+        for page in self._pages.pages(self._http, "GET", ENTRIES, params=params):
             for raw in page:
-                item = self._map(raw)
+                item = self._item(raw)
                 if isinstance(item, CanonicalEntry) and item.origin == origin:
                     found.append(item)
         return found
@@ -173,27 +151,18 @@ class ContractingConnector:
 
     def create(self, draft: EntryDraft) -> CanonicalEntry:
         """``POST /time-entries``; a lost answer raises :class:`UnknownOutcomeError`."""
-        body = self._http.post_json(ENTRIES, mapper.body_from_draft(draft))
-        try:
-            return self._entry(mapper.unwrap(body))
-        except MappingError as error:
-            # The entry was made but we cannot tell which: the reconciler must look it up.
-            raise UnknownOutcomeError(f"POST {ENTRIES} answered an entry that does not map: "
-                                      f"{error}", connector=self.name) from None
+        answer = self._http.post_json(ENTRIES, mapper.create_body(draft))
+        return self._written(mapper.unwrap(answer), f"POST {ENTRIES}")
 
     def update(self, current: CanonicalEntry, draft: EntryDraft) -> CanonicalEntry:
         """``PUT`` the whole entry; the reference and the current billable are kept."""
-        body = mapper.body_from_draft(draft, billable=current.billable)
-        answer = self._http.send_json("PUT", self._path(current.record_id), body)
-        try:
-            return self._entry(mapper.unwrap(answer))
-        except MappingError as error:
-            raise FatalError(f"PUT {ENTRIES}/{{id}} answered an entry that does not map: "
-                             f"{error}", connector=self.name) from None
+        body = mapper.update_body(draft, billable=current.billable)
+        answer = self._http.send_json("PUT", self._record_path(current.record_id), body)
+        return self._written(mapper.unwrap(answer), f"PUT {ENTRIES}/{{id}}")
 
     def delete(self, entry: CanonicalEntry) -> None:
         """``DELETE`` the entry; :class:`NotFoundError` when already gone, 409 -> ConflictError."""
-        self._http.send_json("DELETE", self._path(entry.record_id))
+        self._http.send_json("DELETE", self._record_path(entry.record_id))
 
     # --- the rest ------------------------------------------------------------------------
 
@@ -208,10 +177,6 @@ class ContractingConnector:
     def probe(self, uses: ProbeUses) -> list[ProbeResult]:
         """``timebridge check``: how this API behaves where the documents are silent."""
         return contracting_probe.probe(self, uses)
-
-    def close(self) -> None:
-        """Close the HTTP client."""
-        self._http.close()
 
     def display_names(self, kind: str, ids: list[str]) -> dict[str, str]:
         """Project names (``kind`` "task"), for a report: the documented ``expand=project``
@@ -229,14 +194,8 @@ class ContractingConnector:
         return each(self.name, kind, ids, project) if kind == "task" else {}
 
     @staticmethod
-    def _path(record_id: str) -> str:
+    def _record_path(record_id: str) -> str:
         return f"{ENTRIES}/{quote(str(record_id), safe='')}"
 
-    def _entry(self, raw: object) -> CanonicalEntry:
-        return mapper.entry_from_raw(raw, connector=self.name,
-                                     reference_source=self.reference_source)
-
-    def _map(self, raw: object) -> ReadItem:
-        return judge(raw, self._entry, mapper.record_id_of, connector=self.name,
-                     max_seconds=self.config.max_duration_hours * 3600)
-
+    def _to_entry(self, raw: Any) -> CanonicalEntry:
+        return mapper.to_entry(raw, connector=self.name, reference_source=self.reference_source)

@@ -19,14 +19,7 @@ from typing import Any
 from bridge.model import CanonicalEntry, MappingError, Origin
 from bridge.units import DateTimeError, DurationError, contracting_seconds, parse_work_date
 from connectors.base import EntryDraft
-
-
-def record_id_of(raw: object) -> str | None:
-    """The entry's id as a string, or None when it has none (for a Skip's ``record_id``)."""
-    value = raw.get("id") if isinstance(raw, Mapping) else None
-    if isinstance(value, bool) or not isinstance(value, str | int) or str(value) == "":
-        return None
-    return str(value)
+from connectors.records import entry_of, required_id
 
 
 def _linked_id(raw: Mapping[str, Any], key: str) -> str | None:
@@ -53,13 +46,11 @@ def _reference(raw: Mapping[str, Any]) -> Origin | None:
     return Origin(source=source, record_id=str(ref_id))
 
 
-def entry_from_raw(raw: object, *, connector: str, reference_source: str) -> CanonicalEntry:
+def to_entry(raw: object, *, connector: str, reference_source: str) -> CanonicalEntry:
     """Map one raw time entry; raises :class:`MappingError` with the reason when it cannot."""
     if not isinstance(raw, Mapping):
         raise MappingError(f"time entry is not a JSON object: {raw!r:.60}")
-    record_id = record_id_of(raw)
-    if record_id is None:
-        raise MappingError("time entry has no id")
+    record_id = required_id(raw, "time entry")
     task = _linked_id(raw, "project")
     if task is None:
         raise MappingError("time entry has no project")
@@ -71,22 +62,12 @@ def entry_from_raw(raw: object, *, connector: str, reference_source: str) -> Can
     description = raw.get("description")
     if description is not None and not isinstance(description, str):
         raise MappingError(f"description is not text: {description!r:.60}")
-    version = raw.get("updatedAt")
-    own = Origin(source=reference_source, record_id=record_id)
-    return CanonicalEntry(
-        connector=connector,
-        reference_source=reference_source,
-        record_id=record_id,
-        origin=_reference(raw) or own,
-        task=task,
-        author=None,  # the documented entry has no user field
-        work_date=work_date,
-        start=None,
-        seconds=seconds,
-        comment=description or "",
-        version=None if version is None else str(version),
-        billable=_linked_id(raw, "billable"),
-    )
+    return entry_of(f"time entry {record_id}", connector=connector,
+                    reference_source=reference_source, record_id=record_id,
+                    origin=_reference(raw), version=raw.get("updatedAt"), task=task,
+                    author=None,  # the documented entry has no user field
+                    work_date=work_date, start=None, seconds=seconds,
+                    comment=description or "", billable=_linked_id(raw, "billable"))
 
 
 def fit_draft(draft: EntryDraft) -> EntryDraft:
@@ -94,12 +75,17 @@ def fit_draft(draft: EntryDraft) -> EntryDraft:
     return draft if draft.start is None else draft.model_copy(update={"start": None})
 
 
-def body_from_draft(draft: EntryDraft, *, billable: str | None = None) -> dict[str, Any]:
-    """The full request body for ``POST /time-entries`` and ``PUT /time-entries/{id}``.
+def create_body(draft: EntryDraft) -> dict[str, Any]:
+    """The body of ``POST /time-entries`` for ``draft``: every field (see :func:`update_body`)."""
+    return update_body(draft)
 
-    Every field is always present: a PUT replaces the whole entry, so a field left
-    out (the reference above all) would be erased. ``billable`` is used when the
-    draft names none (an update keeps the entry's current billable).
+
+def update_body(draft: EntryDraft, *, billable: str | None = None) -> dict[str, Any]:
+    """The body of ``PUT /time-entries/{id}`` (and of a create): every field, always.
+
+    A PUT replaces the whole entry, so a field left out (the reference above all) would
+    be erased. ``billable`` is used when the draft names none (an update keeps the
+    entry's current billable).
     """
     return {
         "projectId": draft.task,

@@ -38,38 +38,30 @@ Assumptions where the documents are silent (each kept in one place):
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
-from bridge.model import CanonicalEntry, MappingError, Origin, Skip
+from bridge.model import CanonicalEntry, MappingError
 from connectors.base import (
-    COPIES_FILTER,
     BadRequestError,
     Capabilities,
     DateWindow,
     EntryDraft,
     FatalError,
     FeatureUnavailableError,
-    NotFoundError,
     ProbeResult,
     ProbeUses,
     ReadItem,
 )
-from connectors.credential import Credential, as_credential, bearer
 from connectors.display_names import clean, each
-from connectors.http import HttpClient, RateLimiter, RetryPolicy
+from connectors.http_connector import HttpConnector
 from connectors.kaiten import mapper
 from connectors.kaiten import probe as kaiten_probe
 from connectors.kaiten.config import KaitenConfig, KaitenFilter
-from connectors.paging import OffsetPaginator, distinct
-from connectors.ratelimit import BudgetSource
-from connectors.records import judge
+from connectors.paging import OffsetPaginator
 
 API_PATH = "/api/latest"
 PAGE_SIZE = 200  # the documented maximum of GET /time-logs
@@ -82,46 +74,18 @@ CAPABILITIES = Capabilities(
 )
 
 
-class KaitenConnector:
+class KaitenConnector(HttpConnector, system="kaiten", api_path=API_PATH,
+                      capabilities=CAPABILITIES):
     """Kaiten card time logs as canonical entries (see the module docstring for the API)."""
 
-    capabilities = CAPABILITIES
+    config: KaitenConfig
 
-    def __init__(self, name: str, config: KaitenConfig, token: str | Credential, *,
-                 retry: RetryPolicy | None = None,
-                 transport: httpx.BaseTransport | None = None,
-                 rate_budgets: BudgetSource | None = None) -> None:
-        self.name = name
-        self.config = config
-        self.reference_source = config.reference_source
-        credential = as_credential(token)
-        # One budget per Kaiten account (host + token), shared by every client of the
-        # process, and with ``rate_budgets`` by every process on one state store; the
-        # token itself never becomes part of the key.
-        digest = hashlib.sha256(credential.value.encode()).hexdigest()[:12]
-        limiter = RateLimiter.shared(f"kaiten:{config.base_url}:{digest}",
-                                     config.requests_per_second, rate_budgets)
-        self._http = HttpClient(
-            connector=name,
-            base_url=config.base_url + API_PATH,
-            headers={**bearer(credential.value), "Accept": "application/json"},
-            secrets=(credential.value,),
-            rate_limiter=limiter,
-            retry=retry,
-            timeout=config.timeout_seconds,
-            max_rate_limit_seconds=config.max_rate_limit_seconds,
-            transport=transport,
-            credential=credential,
-            auth_headers=bearer,
-        )
+    def _prepare(self) -> None:
         # One paginator per endpoint: each remembers the page size its server delivers.
         self._pages = OffsetPaginator(page_size=PAGE_SIZE)
-        self._card_pages = OffsetPaginator(page_size=PAGE_SIZE, unpaged_ok=True)
+        self._task_pages = OffsetPaginator(page_size=PAGE_SIZE, unpaged_ok=True)
         self._user_id: int | None = None
         self._user_lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"KaitenConnector(name={self.name!r}, base_url={self.config.base_url!r})"
 
     # -- reading ---------------------------------------------------------------------
 
@@ -134,9 +98,7 @@ class KaitenConnector:
         (or ``copies_user_ids``) are asked for: the bridge's copies are theirs, and a
         token that may not read other people's logs still reads its own.
         """
-        options = dict(filters or {})
-        copies_only = bool(options.pop(COPIES_FILTER, False))
-        chosen = KaitenFilter.model_validate(options)
+        chosen, copies_only = self._route_filter(KaitenFilter, filters)
         if copies_only:
             chosen = chosen.model_copy(update={
                 "user_ids": list(self.config.copies_user_ids or [self.user_id()])})
@@ -151,27 +113,6 @@ class KaitenConnector:
                     continue  # offset paging over a list that grew: already reported
                 seen.add(key)
                 yield item
-
-    def lookup(self, record_id: str, task: str) -> ReadItem | None:
-        """The log ``record_id`` of card ``task``, from the card's logs; None when it is gone.
-
-        A card that no longer exists (404) has no logs, so that is None as well.
-        """
-        for raw in self._card_logs(task):
-            if mapper.record_id_of(raw) == str(record_id):
-                return self._item(raw)
-        return None
-
-    def find_copies(self, origin: Origin, task: str | None) -> list[CanonicalEntry]:
-        """The logs of card ``task`` whose marker names ``origin``.
-
-        Kaiten can only be searched card by card, so without a task (None) there
-        is nowhere to look and the answer is an empty list.
-        """
-        if task is None:
-            return []
-        items = (self._item(raw) for raw in self._card_logs(task))
-        return [i for i in items if isinstance(i, CanonicalEntry) and i.origin == origin]
 
     def user_id(self) -> int:
         """The id of the token's user (``GET /users/current``, asked once): owner of the copies."""
@@ -209,7 +150,7 @@ class KaitenConnector:
                                   rounding=self.config.rounding)
         with self._tariff(card, "create a time log"):
             raw = self._http.post_json(f"/cards/{card}/time-logs", body)
-        return self._written(raw, "POST", card)
+        return self._written(raw, f"POST /cards/{card}/time-logs")
 
     def update(self, current: CanonicalEntry, draft: EntryDraft) -> CanonicalEntry:
         """PATCH ``current`` to hold ``draft``'s minutes, date and comment (same card only)."""
@@ -222,18 +163,14 @@ class KaitenConnector:
         body = mapper.update_body(draft, rounding=self.config.rounding)
         with self._tariff(card, f"update time log {current.record_id}"):
             raw = self._http.send_json(
-                "PATCH", self._log_path(card, current.record_id), body)
-        return self._written(raw, "PATCH", card)
+                "PATCH", self._record_path(card, current.record_id), body)
+        return self._written(raw, f"PATCH /cards/{card}/time-logs/{{id}}")
 
     def delete(self, entry: CanonicalEntry) -> None:
         """Delete the log; one already gone raises :class:`NotFoundError`."""
         card = self._card(entry.task)
         with self._tariff(card, f"delete time log {entry.record_id}"):
-            self._http.send_json("DELETE", self._log_path(card, entry.record_id))
-
-    def close(self) -> None:
-        """Release the HTTP client."""
-        self._http.close()
+            self._http.send_json("DELETE", self._record_path(card, entry.record_id))
 
     def display_names(self, kind: str, ids: list[str]) -> dict[str, str]:
         """Card titles (``kind`` "task") or users' full names ("user"), for a report."""
@@ -261,11 +198,8 @@ class KaitenConnector:
 
     # -- helpers ---------------------------------------------------------------------
 
-    def _item(self, raw: Any) -> ReadItem:
-        return judge(raw, lambda r: mapper.to_entry(r, connector=self.name,
-                                                    reference_source=self.reference_source),
-                     mapper.record_id_of, connector=self.name,
-                     max_seconds=self.config.max_duration_hours * 3600)
+    def _to_entry(self, raw: Any) -> CanonicalEntry:
+        return mapper.to_entry(raw, connector=self.name, reference_source=self.reference_source)
 
     def _current_user(self) -> dict[str, Any]:
         user = self._http.get_json("/users/current")
@@ -274,18 +208,14 @@ class KaitenConnector:
                              connector=self.name)
         return user
 
-    def _card_logs(self, task: str) -> list[Any]:
+    def _task_records(self, task: str) -> list[Any]:
         """Every log of the card, read to its proven end ([] when the card is gone)."""
         card = self._card(task)
-        try:
-            return distinct(self._card_pages.pages(self._http, "GET",
-                                                   f"/cards/{card}/time-logs"),
-                            mapper.record_id_of)
-        except NotFoundError:
-            return []
+        return self._listed(lambda: self._task_pages.pages(self._http, "GET",
+                                                           f"/cards/{card}/time-logs"))
 
     @staticmethod
-    def _log_path(card: int, record_id: str) -> str:
+    def _record_path(card: int, record_id: str) -> str:
         # Escaped: an id is data from an API, and "77/../../cards/1002/..." must stay one id.
         return f"/cards/{card}/time-logs/{quote(str(record_id), safe='')}"
 
@@ -294,14 +224,6 @@ class KaitenConnector:
             return mapper.card_id(task)
         except MappingError as error:
             raise BadRequestError(str(error), connector=self.name) from None
-
-    def _written(self, raw: Any, method: str, card: int) -> CanonicalEntry:
-        # The write was applied; an answer we cannot map is reported, not retried.
-        item = self._item(raw)
-        if isinstance(item, Skip):
-            raise FatalError(f"{method} /cards/{card}/time-logs answered a time log that "
-                             f"cannot be read back: {item.reason}", connector=self.name)
-        return item
 
     @contextmanager
     def _tariff(self, card: int, what: str) -> Iterator[None]:

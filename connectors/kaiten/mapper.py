@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from bridge.model import CanonicalEntry, EntryError, MappingError, Origin
+from bridge.model import CanonicalEntry, MappingError, Origin
 from bridge.units import (
     DateTimeError,
     DurationError,
@@ -28,7 +28,8 @@ from bridge.units import (
     seconds_to_minutes,
 )
 from connectors.base import EntryDraft
-from connectors.marker import marker, split_marker
+from connectors.marker import marker, read_marked
+from connectors.records import entry_of, required_id
 
 COMMENT_LIMIT = 4096
 ELLIPSIS = "…"
@@ -92,26 +93,11 @@ def update_body(draft: EntryDraft, *, rounding: Rounding) -> dict[str, Any]:
     }
 
 
-def _record_id(raw: Mapping[str, Any]) -> str:
-    value = raw.get("id")
-    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip():
-        raise MappingError(f"time log without an id: {value!r:.40}")
-    return str(value)
-
-
-def record_id_of(raw: Any) -> str | None:
-    """The id of a raw record for a skip report, or None when it has none."""
-    try:
-        return _record_id(raw) if isinstance(raw, Mapping) else None
-    except MappingError:
-        return None
-
-
 def to_entry(raw: Any, *, connector: str, reference_source: str) -> CanonicalEntry:
     """Map one raw Kaiten time log; raises :class:`MappingError` with the reason if it cannot."""
     if not isinstance(raw, Mapping):
         raise MappingError(f"time log is not a JSON object: {raw!r:.60}")
-    record_id = _record_id(raw)
+    record_id = required_id(raw, "time log")
     where = f"time log {record_id}"
     card = raw.get("card_id")
     if isinstance(card, bool) or not isinstance(card, int | str) or not str(card).strip():
@@ -130,25 +116,10 @@ def to_entry(raw: Any, *, connector: str, reference_source: str) -> CanonicalEnt
         work_date = parse_work_date(for_date)
     except DateTimeError as error:
         raise MappingError(f"{where}: for_date {error}") from None
-    comment = raw.get("comment")
-    if comment is not None and not isinstance(comment, str):
-        raise MappingError(f"{where}: comment is not a string")
-    text, origin = split_marker(comment)
+    text, origin = read_marked(raw.get("comment"), where)
     user = raw.get("user_id")
-    updated = raw.get("updated")
-    try:
-        return CanonicalEntry(
-            connector=connector,
-            reference_source=reference_source,
-            record_id=record_id,
-            origin=origin or Origin(source=reference_source, record_id=record_id),
-            task=str(card),
-            author=None if user is None or isinstance(user, bool) else str(user),
-            work_date=work_date,
-            start=None,
-            seconds=seconds,
-            comment=text,
-            version=None if updated is None else str(updated),
-        )
-    except EntryError as error:
-        raise MappingError(f"{where}: {error}") from None
+    return entry_of(where, connector=connector, reference_source=reference_source,
+                    record_id=record_id, origin=origin, version=raw.get("updated"),
+                    task=str(card), author=None if user is None or isinstance(user, bool)
+                    else str(user), work_date=work_date, start=None, seconds=seconds,
+                    comment=text)

@@ -36,7 +36,7 @@ Assumptions where the documents are silent (each kept in one place):
 * ``PATCH`` takes ``duration`` and ``comment`` only (the documented fields; ``start``
   is not documented as editable), so :data:`CAPABILITIES` ``updatable`` is
   ``seconds`` and ``comment``: a re-dated copy is deleted and created again, and a
-  worklog cannot move to another issue (see :func:`connectors.tracker.mapper.patch_body`).
+  worklog cannot move to another issue (see :func:`connectors.tracker.mapper.update_body`).
   What the answer says was stored is checked against what was sent by the executor.
 * ``GET /issues/{key}/worklog`` may be paged (the official client follows its
   ``Link`` header) or not: it is read with ``perPage`` like the search, to its proven
@@ -51,36 +51,28 @@ Assumptions where the documents are silent (each kept in one place):
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-from pydantic import ValidationError
-
-from bridge.model import CanonicalEntry, MappingError, Origin, Skip
+from bridge.model import CanonicalEntry, MappingError
 from bridge.units import start_for_date
 from connectors.base import (
-    COPIES_FILTER,
     BadRequestError,
     Capabilities,
     DateWindow,
     EntryDraft,
     FatalError,
-    NotFoundError,
     ProbeResult,
     ProbeUses,
     ReadItem,
 )
-from connectors.credential import Credential, as_credential
 from connectors.display_names import each
-from connectors.http import HttpClient, RateLimiter, RetryPolicy
-from connectors.paging import PageNumberPaginator, distinct
-from connectors.ratelimit import BudgetSource
-from connectors.records import judge
+from connectors.http_connector import HttpConnector
+from connectors.paging import PageNumberPaginator
+from connectors.records import record_id_of
 from connectors.tracker import mapper
 from connectors.tracker import probe as tracker_probe
 from connectors.tracker.config import TrackerConfig, TrackerFilter
@@ -97,55 +89,30 @@ CAPABILITIES = Capabilities(
 )
 
 
-class TrackerConnector:
+class TrackerConnector(HttpConnector, system="tracker", api_path=API_PATH,
+                       capabilities=CAPABILITIES):
     """Yandex Tracker worklogs as canonical entries (see the module docstring for the API)."""
 
-    capabilities = CAPABILITIES
     page_size = PAGE_SIZE
+    config: TrackerConfig
 
-    def __init__(self, name: str, config: TrackerConfig, token: str | Credential, *,
-                 retry: RetryPolicy | None = None,
-                 transport: httpx.BaseTransport | None = None,
-                 rate_budgets: BudgetSource | None = None) -> None:
-        self.name = name
-        self.config = config
-        self.reference_source = config.reference_source
-        self._map = mapper.TrackerMapping.from_config(name, config)
-        org = ("X-Org-ID", config.org_id) if config.org_id is not None else (
-            "X-Cloud-Org-ID", config.cloud_org_id)
-        credential = as_credential(token)
-        # One budget per Tracker account (host + organisation + token), shared by every
-        # client of the process, and with ``rate_budgets`` by every process on one state
-        # store; the token itself never becomes part of the key.
-        digest = hashlib.sha256(credential.value.encode()).hexdigest()[:12]
-        limiter = RateLimiter.shared(f"tracker:{config.base_url}:{org[1]}:{digest}",
-                                     config.requests_per_second, rate_budgets)
-
-        def auth(value: str) -> dict[str, str]:
-            return {"Authorization": f"{config.auth_scheme} {value}"}
-
-        self._http = HttpClient(
-            connector=name,
-            base_url=config.base_url + API_PATH,
-            headers={**auth(credential.value), org[0]: str(org[1]),
-                     "Accept": "application/json"},
-            secrets=(credential.value,),
-            rate_limiter=limiter,
-            retry=retry,
-            timeout=config.timeout_seconds,
-            max_rate_limit_seconds=config.max_rate_limit_seconds,
-            transport=transport,
-            credential=credential,
-            auth_headers=auth,
-        )
+    def _prepare(self) -> None:
+        self._map = mapper.TrackerMapping.from_config(self.name, self.config)
         # One paginator per endpoint: each remembers the page size its server delivers.
         self._search = CappedSearch(self._http, PageNumberPaginator(page_size=PAGE_SIZE))
-        self._issue_pages = PageNumberPaginator(page_size=PAGE_SIZE, unpaged_ok=True)
+        self._task_pages = PageNumberPaginator(page_size=PAGE_SIZE, unpaged_ok=True)
         self._login: str | None = None
         self._login_lock = threading.Lock()
 
-    def __repr__(self) -> str:
-        return f"TrackerConnector(name={self.name!r}, base_url={self.config.base_url!r})"
+    def auth_headers(self, token: str) -> dict[str, str]:
+        """``Authorization: OAuth <token>`` or ``Bearer <token>`` (an IAM token), as configured."""
+        return {"Authorization": f"{self.config.auth_scheme} {token}"}
+
+    def account_headers(self) -> dict[str, str]:
+        """``X-Org-ID`` (Tracker's own organisations) or ``X-Cloud-Org-ID`` (Yandex Cloud)."""
+        if self.config.org_id is not None:
+            return {"X-Org-ID": str(self.config.org_id)}
+        return {"X-Cloud-Org-ID": str(self.config.cloud_org_id)}
 
     # -- reading ---------------------------------------------------------------------
 
@@ -159,9 +126,7 @@ class TrackerConnector:
         outside the window); a page that fails after retries raises, so the read is
         known incomplete.
         """
-        options = dict(filters or {})
-        copies_only = bool(options.pop(COPIES_FILTER, False))
-        chosen = self._filter(options)
+        chosen, copies_only = self._route_filter(TrackerFilter, filters)
         since, until = self.created_range(window)
         authors: list[str | None] = [*chosen.created_by] if chosen.created_by else [None]
         if copies_only:
@@ -169,7 +134,7 @@ class TrackerConnector:
         seen: set[str] = set()
         for author in authors:
             for raw in self._search.worklogs(author, since, until):
-                record_id = mapper.record_id_of(raw)
+                record_id = record_id_of(raw)
                 if record_id is not None:
                     if record_id in seen:
                         continue  # another author's search, or another part of the range
@@ -204,23 +169,6 @@ class TrackerConnector:
                 self._login = login
             return self._login
 
-    def lookup(self, record_id: str, task: str) -> ReadItem | None:
-        """Worklog ``record_id`` of issue ``task``, from the issue's worklogs; None when gone.
-
-        An issue that no longer exists (404) has no worklogs, so that is None as well.
-        """
-        for raw in self._issue_worklogs(task):
-            if mapper.record_id_of(raw) == str(record_id):
-                return self._item(raw)
-        return None
-
-    def find_copies(self, origin: Origin, task: str | None) -> list[CanonicalEntry]:
-        """The worklogs of issue ``task`` whose marker names ``origin`` ([] without a task)."""
-        if task is None:
-            return []
-        items = (self._item(raw) for raw in self._issue_worklogs(task))
-        return [i for i in items if isinstance(i, CanonicalEntry) and i.origin == origin]
-
     def check(self) -> str:
         """Prove the token and organisation work (``GET /myself``); returns who the token is."""
         user = self._http.get_json("/myself")
@@ -246,7 +194,7 @@ class TrackerConnector:
         """Add the worklog to issue ``draft.task``. A lost answer raises UnknownOutcomeError."""
         body = self._body(mapper.create_body, draft)
         raw = self._http.post_json(f"{self._issue_path(draft.task)}/worklog", body)
-        return self._written(raw, "POST", draft.task)
+        return self._written(raw, f"POST {self._issue_path(draft.task)}/worklog")
 
     def update(self, current: CanonicalEntry, draft: EntryDraft) -> CanonicalEntry:
         """PATCH ``current`` to hold ``draft``'s duration and comment.
@@ -261,22 +209,17 @@ class TrackerConnector:
                     f"worklog {current.record_id} cannot change its {field} from {old} to "
                     f"{new}: Tracker only edits duration and comment (delete and create instead)",
                     connector=self.name)
-        body = self._body(mapper.patch_body, draft)
-        path = f"{self._issue_path(current.task)}/worklog/{quote(current.record_id, safe='')}"
+        body = self._body(mapper.update_body, draft)
+        path = self._record_path(current.task, current.record_id)
         # As the official client does: only the version this pass read may be changed, so
         # a hand edit made since is refused (412, a conflict) rather than overwritten.
         match = {"If-Match": f'"{current.version}"'} if current.version else None
         raw = self._http.send_json("PATCH", path, body, headers=match)
-        return self._written(raw, "PATCH", current.task)
+        return self._written(raw, f"PATCH {self._issue_path(current.task)}/worklog/{{id}}")
 
     def delete(self, entry: CanonicalEntry) -> None:
         """Delete the worklog; one already gone raises :class:`NotFoundError`."""
-        path = f"{self._issue_path(entry.task)}/worklog/{quote(entry.record_id, safe='')}"
-        self._http.send_json("DELETE", path)
-
-    def close(self) -> None:
-        """Release the HTTP client."""
-        self._http.close()
+        self._http.send_json("DELETE", self._record_path(entry.task, entry.record_id))
 
     def display_names(self, kind: str, ids: list[str]) -> dict[str, str]:
         """Issue summaries (``kind`` "task": ``GET /issues/{key}``) or users' display
@@ -294,43 +237,24 @@ class TrackerConnector:
 
     # -- helpers ---------------------------------------------------------------------
 
-    def _filter(self, filters: Mapping[str, Any] | TrackerFilter) -> TrackerFilter:
-        if isinstance(filters, TrackerFilter):
-            return filters
-        try:
-            return TrackerFilter.model_validate(dict(filters or {}))
-        except ValidationError as error:
-            raise BadRequestError(f"route filter does not fit a Tracker source: "
-                                  f"{error.errors()[0]['msg']}", connector=self.name) from None
+    def _to_entry(self, raw: Any) -> CanonicalEntry:
+        return mapper.to_entry(raw, self._map)
 
-    def _item(self, raw: Any) -> ReadItem:
-        return judge(raw, lambda r: mapper.to_entry(r, self._map), mapper.record_id_of,
-                     connector=self.name, max_seconds=self.config.max_duration_hours * 3600)
-
-    def _issue_worklogs(self, task: str) -> list[Any]:
+    def _task_records(self, task: str) -> list[Any]:
         """Every worklog of the issue, read to its proven end ([] when the issue is gone)."""
-        try:
-            return distinct(self._issue_pages.pages(self._http, "GET",
-                                                    f"{self._issue_path(task)}/worklog"),
-                            mapper.record_id_of)
-        except NotFoundError:
-            return []
+        return self._listed(lambda: self._task_pages.pages(self._http, "GET",
+                                                           f"{self._issue_path(task)}/worklog"))
 
     @staticmethod
     def _issue_path(task: str) -> str:
         return f"/issues/{quote(str(task), safe='')}"
+
+    def _record_path(self, task: str, record_id: str) -> str:
+        # Escaped: an id is data from an API and must stay one path segment.
+        return f"{self._issue_path(task)}/worklog/{quote(str(record_id), safe='')}"
 
     def _body(self, build: Any, draft: EntryDraft) -> dict[str, Any]:
         try:
             return build(draft, self._map)
         except MappingError as error:  # a day the zone skipped, an id a marker cannot hold
             raise BadRequestError(str(error), connector=self.name) from None
-
-    def _written(self, raw: Any, method: str, task: str) -> CanonicalEntry:
-        # The write was applied; an answer we cannot map is reported, not retried.
-        item = self._item(raw)
-        if isinstance(item, Skip):
-            raise FatalError(f"{method} {self._issue_path(task)}/worklog answered a worklog "
-                             f"that cannot be read back: {item.reason}", connector=self.name)
-        return item
-

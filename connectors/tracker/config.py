@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, StrictStr, field_validator, model_validator
 
 from bridge.units import parse_day_start
-from connectors.config import ConnectorBase, Strict
+from connectors.config import ConnectorBase, Strict, checked
 
 
 class TrackerConfig(ConnectorBase):
@@ -18,13 +18,19 @@ class TrackerConfig(ConnectorBase):
     cloud_org_id: str | None = None
     timezone: str = "Europe/Moscow"
     workday_hours: float = Field(default=8, gt=0, le=24)
-    day_start: str = "09:00"
+    day_start: Annotated[str, checked(parse_day_start)] = "09:00"
     created_lookback_days: int = Field(default=90, ge=0)
     # Read as a target, only worklogs these users created are searched (the bridge's
     # copies); empty means the token's own user. Name the old user here for a while
     # after the bridge's token moves to another user.
     copies_created_by: list[StrictStr] = []
     reference_source: str = "YANDEX_TRACKER"
+
+    def account(self) -> tuple[str, ...]:
+        """The organisation: ``("org_id", ...)`` or ``("cloud_org_id", ...)``."""
+        if self.org_id is not None:
+            return ("org_id", self.org_id)
+        return ("cloud_org_id", self.cloud_org_id or "")
 
     @field_validator("org_id", "cloud_org_id", mode="before")
     @classmethod
@@ -39,12 +45,6 @@ class TrackerConfig(ConnectorBase):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r} (use an IANA name such as "
                              "'Europe/Moscow')") from None
-        return value
-
-    @field_validator("day_start")
-    @classmethod
-    def _day_start(cls, value: str) -> str:
-        parse_day_start(value)
         return value
 
     @model_validator(mode="after")

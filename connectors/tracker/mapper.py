@@ -20,7 +20,7 @@ from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bridge.model import CanonicalEntry, EntryError, MappingError, Origin
+from bridge.model import CanonicalEntry, MappingError, Origin
 from bridge.units import (
     DateTimeError,
     DurationError,
@@ -33,7 +33,8 @@ from bridge.units import (
     work_date_from_start,
 )
 from connectors.base import EntryDraft
-from connectors.marker import marker, split_marker
+from connectors.marker import marker, read_marked
+from connectors.records import entry_of, required_id
 from connectors.tracker.config import TrackerConfig
 
 
@@ -107,7 +108,7 @@ def create_body(draft: EntryDraft, m: TrackerMapping) -> dict[str, Any]:
     }
 
 
-def patch_body(draft: EntryDraft, m: TrackerMapping) -> dict[str, Any]:
+def update_body(draft: EntryDraft, m: TrackerMapping) -> dict[str, Any]:
     """The body of ``PATCH /v2/issues/{key}/worklog/{id}``: the fields Tracker lets us edit."""
     return {
         "duration": format_tracker_duration(draft.seconds, m.workday_hours),
@@ -116,21 +117,6 @@ def patch_body(draft: EntryDraft, m: TrackerMapping) -> dict[str, Any]:
 
 
 # --- reading -----------------------------------------------------------------------------
-
-
-def _record_id(raw: Mapping[str, Any]) -> str:
-    value = raw.get("id")
-    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip():
-        raise MappingError(f"worklog without an id: {value!r:.40}")
-    return str(value)
-
-
-def record_id_of(raw: Any) -> str | None:
-    """The id of a raw worklog for a skip report, or None when it has none."""
-    try:
-        return _record_id(raw) if isinstance(raw, Mapping) else None
-    except MappingError:
-        return None
 
 
 def _start(raw: Mapping[str, Any], where: str) -> datetime:
@@ -154,7 +140,7 @@ def to_entry(raw: Any, m: TrackerMapping) -> CanonicalEntry:
     """Map one raw worklog; raises :class:`MappingError` with the reason if it cannot."""
     if not isinstance(raw, Mapping):
         raise MappingError(f"worklog is not a JSON object: {raw!r:.60}")
-    record_id = _record_id(raw)
+    record_id = required_id(raw, "worklog")
     where = f"worklog {record_id}"
     issue = raw.get("issue")
     key = issue.get("key") if isinstance(issue, Mapping) else None
@@ -172,26 +158,10 @@ def to_entry(raw: Any, m: TrackerMapping) -> CanonicalEntry:
         work_date = work_date_from_start(start, m.tz)
     except (DateTimeError, OverflowError) as error:
         raise MappingError(f"{where}: start {raw.get('start')!r} has no date: {error}") from None
-    comment = raw.get("comment")
-    if comment is not None and not isinstance(comment, str):
-        raise MappingError(f"{where}: comment is not a string")
-    text, origin = split_marker(comment)
+    text, origin = read_marked(raw.get("comment"), where)
     author = raw.get("createdBy")
     author_id = author.get("id") if isinstance(author, Mapping) else None
-    version = raw.get("version")
-    try:
-        return CanonicalEntry(
-            connector=m.connector,
-            reference_source=m.reference_source,
-            record_id=record_id,
-            origin=origin or Origin(source=m.reference_source, record_id=record_id),
-            task=key,
-            author=None if author_id is None else str(author_id),
-            work_date=work_date,
-            start=start,
-            seconds=seconds,
-            comment=text,
-            version=None if version is None else str(version),
-        )
-    except EntryError as error:
-        raise MappingError(f"{where}: {error}") from None
+    return entry_of(where, connector=m.connector, reference_source=m.reference_source,
+                    record_id=record_id, origin=origin, version=raw.get("version"), task=key,
+                    author=None if author_id is None else str(author_id),
+                    work_date=work_date, start=start, seconds=seconds, comment=text)
