@@ -3,7 +3,7 @@
 Two shapes: the steady state (every origin already copied and unchanged: the
 daemon's every pass) and a backfill (nothing copied yet: every origin a create).
 Each is planned over the whole range at once, and in monthly chunks the way a
-chunked pass does it (``bridge.chunks``: each chunk builds its own inputs, is
+chunked pass does it (``bridge.engine.chunks``: each chunk builds its own inputs, is
 planned, and is dropped before the next). Building the entries is not timed;
 ``proofs_needed`` + ``plan`` are, in wall and in CPU seconds (the CPU figure holds
 steadier on a machine shared with other work). Peak memory is the process's peak resident set
@@ -24,14 +24,14 @@ import sys
 import time
 from datetime import UTC, date, datetime, timedelta
 
-from bridge.actions import Kind, RouteRules
-from bridge.chunks import chunk_windows
-from bridge.model import CanonicalEntry, Origin
-from bridge.plan import Inputs, plan, proofs_needed
-from bridge.schema import make_link
-from bridge.units import fit_seconds
+from bridge.engine.actions import Kind, RouteRules
+from bridge.engine.chunks import chunk_windows
+from bridge.engine.plan import Inputs, plan, proofs_needed
+from bridge.store.schema import make_link
 from bridge.vocab import LinkStatus
 from connectors.base import Capabilities, DateWindow, EntryDraft
+from connectors.model import CanonicalEntry, Origin
+from connectors.units import fit_seconds
 
 WINDOW = DateWindow(date(2026, 1, 1), date(2026, 12, 31))
 CHUNK_DAYS = 31

@@ -27,13 +27,13 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: the repository root on the path
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bridge.model import Origin
 from connectors.base import EntryDraft
 from connectors.emulator import RATE_WINDOWS
 from connectors.http import RetryPolicy
 from connectors.kaiten.client import KaitenConnector
 from connectors.kaiten.config import KaitenConfig
 from connectors.kaiten.emulator import KaitenEmulator
+from connectors.model import Origin
 
 LIMIT = 5.0  # Kaiten's documented requests per second
 TOKEN = "bench-token-not-a-secret"

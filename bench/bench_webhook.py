@@ -1,9 +1,9 @@
 """Benchmark: the webhook path, a Kaiten time log added -> its copy in the billing target.
 
-A :class:`bridge.demo.DemoWorld` with Kaiten held to its documented 5 requests/s is
+A :class:`bridge.demo.world.DemoWorld` with Kaiten held to its documented 5 requests/s is
 synced in full (route ``kaiten-billing``); then a person adds time logs through Kaiten's
 API one after another, the Kaiten emulator delivers each ``timelog:add`` webhook to a
-local receiver that hands it to a real :class:`bridge.hints.HintQueue`, and the figure is
+local receiver that hands it to a real :class:`bridge.cli.hints.HintQueue`, and the figure is
 the time from Kaiten's answer to the person until the copy is in the contracting
 emulator. No scheduled pass runs meanwhile. (The receiver stands in for the daemon's
 HTTP listener: it checks the secret and hands the JSON to ``on_kaiten_delivery``, which
@@ -34,14 +34,14 @@ if __package__ in (None, ""):  # run as a script: the repository root on the pat
 import httpx
 from starlette.applications import Starlette
 
-from bridge.commands import run_passes
-from bridge.config_loader import LoadedConfig, load_config
-from bridge.demo import KAITEN_PERSON_TOKEN, DemoWorld
-from bridge.hints import HintQueue
-from bridge.listener import build_app
-from bridge.readiness import Readiness
-from bridge.runtime import Runtime
-from bridge.state import StateStore
+from bridge.cli.commands import run_passes
+from bridge.cli.hints import HintQueue
+from bridge.cli.listener import build_app
+from bridge.cli.readiness import Readiness
+from bridge.config.loader import LoadedConfig, load_config
+from bridge.demo.world import KAITEN_PERSON_TOKEN, DemoWorld
+from bridge.engine.runtime import Runtime
+from bridge.store.state import StateStore
 from connectors.emulator import EmulatorServer
 
 KAITEN_LIMIT = 5.0

@@ -1,7 +1,7 @@
 """End-to-end figures through the emulators: a large backfill, a no-change sync, a bad day.
 
 Each figure runs the real CLI as a child process (``python -m bridge``) against the
-in-repo emulators of :class:`bridge.demo.DemoWorld`, so its wall time and its peak
+in-repo emulators of :class:`bridge.demo.world.DemoWorld`, so its wall time and its peak
 memory (the child's max RSS) are the product's, not a test double's.
 
 * :func:`backfill` - route ``kaiten-billing`` over ``n`` Kaiten logs, Kaiten held to
@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.capacity import contracting_creates_per_second
-from bridge.demo import DemoWorld
-from bridge.demo_seed import CONTRACTING_TOKEN, TENANT
+from bridge.demo.seed import CONTRACTING_TOKEN, TENANT
+from bridge.demo.world import DemoWorld
 from connectors.emulator_faults import bad_day
 
 KAITEN_LIMIT = 5.0       # requests per second (seed 004)

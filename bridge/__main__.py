@@ -1,5 +1,5 @@
 """`python -m bridge` runs the timebridge CLI."""
 
-from bridge.cli import main
+from bridge.cli.app import main
 
 main()

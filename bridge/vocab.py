@@ -78,7 +78,7 @@ class RouteState(StrEnum):
 
 
 class VerdictLevel(StrEnum):
-    """The level of the verdict every report opens with (see :mod:`bridge.report_truth`)."""
+    """The level of the verdict every report opens with (see :mod:`bridge.report.truth`)."""
 
     INCOMPLETE = "incomplete"   # a route did not finish
     FAILED = "failed"           # every route finished, some action failed

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
 from typing import Any, Protocol, runtime_checkable
 
-from bridge.model import CanonicalEntry, Origin, Skip
+from connectors.model import CanonicalEntry, DateWindow, EntryDraft, Origin, Skip
 
 
 class ConnectorError(Exception):
@@ -146,121 +145,6 @@ class Capabilities:
     keeps_start: bool = False
     granularity_seconds: int = 1
     comment_limit: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class EntryDraft:
-    """What a copy should hold; the connector turns it into its API's record.
-
-    ``comment`` is without the marker: the connector adds the origin as the
-    ``[timebridge:SOURCE:ID]`` marker or as ``referenceSource``/``referenceId``.
-    A plain frozen dataclass, checked on construction: the planner makes one per
-    create or update, from entries that are validated already, and a million of
-    them must cost little.
-    """
-
-    origin: Origin
-    task: str
-    work_date: date
-    start: datetime | None = None
-    seconds: int = 0
-    comment: str = ""
-    billable: str | None = None
-
-    def __post_init__(self) -> None:
-        for name in _CHECKED:
-            _check_draft(self, name)
-
-    @staticmethod
-    def trusted(origin: Origin, task: str, work_date: date, start: datetime | None,
-                seconds: int, comment: str, billable: str | None) -> EntryDraft:
-        """A draft of values checked already (a validated entry's), made without checking
-        them again: the planner makes one per create of a million-entry backfill."""
-        draft = object.__new__(EntryDraft)
-        _fill(draft, origin, task, work_date, start, seconds, comment, billable)
-        return draft
-
-    def model_copy(self, *, update: Mapping[str, Any] | None = None) -> EntryDraft:
-        """A copy with ``update`` applied (checked again), as pydantic models copy."""
-        if not update:
-            return self  # immutable: the copy may be the thing itself
-        if all(_same_value(getattr(self, name, _ABSENT), value) for name, value in update.items()):
-            return self  # nothing changes (a target's fit of a draft that fits already)
-        if not update.keys() <= _DRAFT_NAMES:
-            return EntryDraft(**{**{n: getattr(self, n) for n in _DRAFT_FIELDS}, **update})
-        # The fields kept were checked when this draft was made: only the new ones are
-        # checked again (a target's fit copies every draft of a million-entry plan).
-        copied = object.__new__(EntryDraft)
-        get = update.get
-        _fill(copied, get("origin", self.origin), get("task", self.task),
-              get("work_date", self.work_date), get("start", self.start),
-              get("seconds", self.seconds), get("comment", self.comment),
-              get("billable", self.billable))
-        for name in _CHECKED:
-            if name in update:
-                _check_draft(copied, name)
-        return copied
-
-
-_ABSENT = object()
-
-
-def _same_value(current: object, new: object) -> bool:
-    """The same value and type (``True`` is not the second ``1``, ``1.0`` not ``1``)."""
-    return current is new or (type(current) is type(new) and current == new)
-
-_DRAFT_FIELDS = ("origin", "task", "work_date", "start", "seconds", "comment", "billable")
-_DRAFT_NAMES = frozenset(_DRAFT_FIELDS)
-_CHECKED = ("origin", "task", "work_date", "seconds", "comment", "start")  # in this order
-_SET = {name: getattr(EntryDraft, name).__set__ for name in _DRAFT_FIELDS}
-
-
-
-def _filler() -> Any:
-    """``fill(draft, origin, task, ...)``: every slot of a new draft set in one call, unrolled
-    (a loop over setters costs as much as the checks it spares); the callers check."""
-    env = {f"set_{name}": setter for name, setter in _SET.items()}
-    body = "".join(f"    set_{name}(draft, {name})\n" for name in _DRAFT_FIELDS)
-    exec(f"def fill(draft, {', '.join(_DRAFT_FIELDS)}):\n{body}", env)
-    return env["fill"]
-
-
-_fill = _filler()
-
-
-def _check_draft(draft: EntryDraft, name: str) -> None:
-    """Check (or normalise: a null comment is empty) one field of a draft."""
-    value = getattr(draft, name)
-    if name == "origin" and not isinstance(value, Origin):
-        raise TypeError(f"origin must be an Origin, not {type(value).__name__}")
-    if name == "task" and (not isinstance(value, str) or not value):
-        raise ValueError(f"task must be a non-empty string (got {value!r})")
-    if name == "work_date" and (not isinstance(value, date) or isinstance(value, datetime)):
-        raise TypeError(f"work_date must be a date (got {value!r})")
-    if name == "seconds" and (type(value) is not int or value <= 0):
-        raise ValueError(f"seconds must be a positive integer (got {value!r})")
-    if name == "comment":
-        if value is None:
-            _SET["comment"](draft, "")
-        elif not isinstance(value, str):
-            raise TypeError(f"comment must be a string (got {type(value).__name__})")
-    if name == "start" and value is not None and value.utcoffset() is None:
-        raise ValueError("start must be timezone-aware")
-
-
-@dataclass(frozen=True)
-class DateWindow:
-    """An inclusive range of work dates."""
-
-    start: date
-    end: date
-
-    def __post_init__(self) -> None:
-        if self.end < self.start:
-            raise ValueError(f"window ends ({self.end}) before it starts ({self.start})")
-
-    def __contains__(self, day: date) -> bool:
-        return self.start <= day <= self.end
 
 
 ReadItem = CanonicalEntry | Skip

@@ -47,7 +47,7 @@ def checked(check: Callable[[Any], object]) -> AfterValidator:
     return AfterValidator(run)
 
 
-#: No copy dated on or before it is created, changed or deleted (see bridge.closed).
+#: No copy dated on or before it is created, changed or deleted (see bridge.engine.closed).
 ClosedThrough = Annotated[date | None, BeforeValidator(closed_date)]
 
 

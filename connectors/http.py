@@ -55,7 +55,7 @@ MAX_BODY = 64 * 2**20  # no page of time records is this large: a server that ne
 
 
 #: Told of every attempt: (connector name, the answer's status or None when no answer came,
-#: seconds from sending to the whole answer). ``bridge.metrics`` adds itself here (a
+#: seconds from sending to the whole answer). ``bridge.engine.metrics`` adds itself here (a
 #: connector never imports ``bridge``). Called on the requesting thread: it must be quick.
 RequestObserver = Callable[[str, int | None, float], None]
 REQUEST_OBSERVERS: list[RequestObserver] = []

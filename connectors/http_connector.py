@@ -18,7 +18,6 @@ from typing import Any, ClassVar, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from bridge.model import CanonicalEntry, Origin
 from connectors.base import (
     COPIES_FILTER,
     BadRequestError,
@@ -30,6 +29,7 @@ from connectors.base import (
 from connectors.config import ConnectorBase
 from connectors.credential import Credential, as_credential, bearer
 from connectors.http import HttpClient, RateLimiter, RetryPolicy
+from connectors.model import CanonicalEntry, Origin
 from connectors.paging import distinct
 from connectors.ratelimit import BudgetSource
 from connectors.records import RECORD_ERRORS, judge, reason, record_id_of
@@ -113,7 +113,8 @@ class HttpConnector:
         """The connector's own state, once the client exists (paginators, caches)."""
 
     def _to_entry(self, raw: Any) -> CanonicalEntry:
-        """One raw record as an entry; :class:`~bridge.model.MappingError` when it is not one."""
+        """One raw record as an entry; :class:`~connectors.model.MappingError` when it is
+        not one."""
         raise NotImplementedError
 
     def _task_records(self, task: str) -> list[Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from bridge.model import MappingError, Origin
+from connectors.model import MappingError, Origin
 
 # The source part follows the config's reference_source rule; an id is anything
 # without brackets or whitespace (numbers in Kaiten and Tracker, "tsh_..." in contracting).

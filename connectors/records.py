@@ -3,7 +3,7 @@
 A connector's read hands each raw record to :func:`judge`. Whatever is wrong with it
 (a field of the wrong type, a date past the year 9999, an id no marker can hold, an
 item that is not a JSON object, a duration above ``max_duration_hours``) becomes a
-:class:`~bridge.model.Skip` with the reason, and the read, the route and the command go
+:class:`~connectors.model.Skip` with the reason, and the read, the route and the command go
 on. A duration above the bound is never billed: a month of wall-clock time (744 h) by
 default, so a one-week ``P1W`` or a 40-hour Kaiten log still is.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from bridge.model import CanonicalEntry, EntryError, MappingError, Origin, Skip
+from connectors.model import CanonicalEntry, EntryError, MappingError, Origin, Skip
 
 #: What a mapper may raise for one bad record (MappingError is a ValueError).
 RECORD_ERRORS = (ValueError, TypeError, OverflowError, RecursionError, KeyError, IndexError,

@@ -1,8 +1,8 @@
 """Every connector type, one entry each: the one place that says what a ``type`` brings.
 
-Config parsing (:mod:`bridge.config`), the loader's messages (:mod:`bridge.config_loader`),
-the runtime (:mod:`bridge.runtime`, :mod:`bridge.check`), the daemon's webhook hints
-(:mod:`bridge.hints`) and the tests (the contract suite, the write-outcome suite) all
+Config parsing (:mod:`bridge.config.models`), the loader's messages (:mod:`bridge.config.loader`),
+the runtime (:mod:`bridge.engine.runtime`, :mod:`bridge.cli.check`), the daemon's webhook hints
+(:mod:`bridge.cli.hints`) and the tests (the contract suite, the write-outcome suite) all
 read :data:`CONNECTOR_TYPES`; none of them compares a ``type`` with a name. Adding a
 system is one :class:`ConnectorType` here plus its package (``docs/new-connector.md``).
 

@@ -1,12 +1,12 @@
 """A check of the audit trail shared by end-to-end tests: every link is explained by
-its latest event (see :mod:`bridge.audit`)."""
+its latest event (see :mod:`bridge.store.events`)."""
 
 from __future__ import annotations
 
 from e2e_helpers import ROUTES
 
-from bridge.demo import DemoWorld
-from bridge.state import StateStore
+from bridge.demo.world import DemoWorld
+from bridge.store.state import StateStore
 
 LINKING = ("create", "update", "adopt", "confirm", "conflict", "resolve")
 

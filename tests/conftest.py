@@ -62,7 +62,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(autouse=True)
 def _fast_write_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """In-process passes try a failed write again at once (the product waits seconds)."""
-    monkeypatch.setattr("bridge.settle.RETRY_WAITS", (0.001, 0.001, 0.001))
+    monkeypatch.setattr("bridge.engine.settle.RETRY_WAITS", (0.001, 0.001, 0.001))
 
 
 

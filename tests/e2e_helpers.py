@@ -22,8 +22,8 @@ from zoneinfo import ZoneInfo
 import httpx
 from typer.testing import CliRunner
 
-from bridge.cli import app
-from bridge.demo import (
+from bridge.cli.app import app
+from bridge.demo.world import (
     CONTRACTING_PERSON_TOKEN,
     KAITEN_PERSON_TOKEN,
     TENANT,
@@ -32,9 +32,9 @@ from bridge.demo import (
     TRACKER_PERSON_TOKEN,
     DemoWorld,
 )
-from bridge.state import StateStore
-from bridge.units import Rounding, fit_seconds, start_for_date
+from bridge.store.state import StateStore
 from connectors.marker import split_marker
+from connectors.units import Rounding, fit_seconds, start_for_date
 
 REPO = Path(__file__).resolve().parent.parent
 # Pinned once per test run, so a run that crosses midnight (UTC) keeps one "today".
@@ -77,7 +77,7 @@ class Run:
 
 
 def cli(config: Path, *args: str, today: date = TODAY) -> Run:
-    """The CLI in this process (``typer.testing.CliRunner`` on ``bridge.cli.app``)."""
+    """The CLI in this process (``typer.testing.CliRunner`` on ``bridge.cli.app.app``)."""
     runner = CliRunner()
     result = runner.invoke(app, [*args, "--config", str(config)],
                            env={"TIMEBRIDGE_TODAY": today.isoformat(), "TIMEBRIDGE_CONFIG": None,

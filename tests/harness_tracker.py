@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo
 from harness import TOKEN, Harness
 from support.retry import FAST_RETRY
 
-from bridge.units import parse_day_start, start_for_date
 from connectors.tracker.client import TrackerConnector
 from connectors.tracker.config import TrackerConfig
 from connectors.tracker.emulator import TrackerEmulator
+from connectors.units import parse_day_start, start_for_date
 
 AUTHORS = ("veikus", "alice")
 TASKS = ("TEST-1", "TEST-2")

@@ -36,8 +36,6 @@ from collections.abc import Iterator, Mapping
 from datetime import date
 from typing import Any
 
-from bridge.model import CanonicalEntry, Origin, Skip, normalise_comment
-from bridge.units import fit_seconds
 from connectors.base import (
     BadRequestError,
     Capabilities,
@@ -49,6 +47,8 @@ from connectors.base import (
     TransientError,
     UnknownOutcomeError,
 )
+from connectors.model import CanonicalEntry, Origin, Skip, normalise_comment
+from connectors.units import fit_seconds
 
 CRASH_POINTS = ("before_write", "after_write")
 _DRAFT_FIELDS = ("task", "work_date", "start", "seconds", "comment", "billable")
@@ -275,6 +275,6 @@ def _held(entry: CanonicalEntry | EntryDraft, name: str) -> object:
 def all_attempts() -> int:
     """How many times the executor tries one write within a pass (``fail_times`` to make
     a write fail for the whole pass)."""
-    import bridge.settle
+    import bridge.engine.settle
 
-    return len(bridge.settle.RETRY_WAITS) + 1
+    return len(bridge.engine.settle.RETRY_WAITS) + 1

@@ -229,7 +229,7 @@ def config_facts(config: type[BaseModel], base: type[BaseModel],
     for model in _connector_models(fields["connectors"].annotation):
         kind = connector_type(model)
         own = [name for name, f in model.model_fields.items()
-               if name not in base.model_fields
+               if name == "type" or name not in base.model_fields
                or toml_default(f) != toml_default(base.model_fields[name])]
         facts += key_facts(f'`type = "{kind}"`', model, f"connectors ({kind})", own)
     route = _model_of(fields["routes"].annotation)

@@ -44,6 +44,13 @@ def outcome_statuses() -> list[str]:
     return [status.value for status in OutcomeStatus]
 
 
+def filter_models() -> dict[str, Any]:
+    """Each connector type's route filter model, from the registry."""
+    from connectors.registry import CONNECTOR_TYPES
+
+    return {name: kind.filter_model for name, kind in CONNECTOR_TYPES.items()}
+
+
 def words(what: str, section: str, values: Iterable[str]) -> list[Fact]:
     """Each of ``values`` in backticks somewhere under ``section``."""
     return [Fact(f"{what} {v}", section, (code(v),)) for v in values]
@@ -54,17 +61,19 @@ def cli_group() -> Any:
     command registered."""
     import typer
 
-    from bridge.cli import app
+    from bridge.cli.app import app
 
     return typer.main.get_command(app)   # type: ignore[return-value]
 
 
 def output_facts() -> list[Fact]:
     """The reports', status's and conflicts' fields, kinds, statuses and columns."""
-    from bridge import conflicts, report, status
-    from bridge.actions import Kind
-    from bridge.report_truth import ROUTE_ERROR
-    from bridge.sync import SUMMARY_KEYS
+    from bridge.cli import status
+    from bridge.engine.actions import Kind
+    from bridge.engine.sync import SUMMARY_KEYS
+    from bridge.report import conflicts
+    from bridge.report import render as report
+    from bridge.report.truth import ROUTE_ERROR
 
     facts = words("JSON report field", JSON_REPORT, [
         *dict_keys(report.to_json), *dict_keys(report.route_dict),
@@ -85,9 +94,9 @@ def other_facts() -> list[Fact]:
     """Exit codes (one row each), environment variables, metrics and their labels."""
     from prometheus_client.metrics import MetricWrapperBase
 
-    from bridge import cli
-    from bridge.config_loader import EnvSettings
-    from bridge.metrics import Metrics
+    from bridge.cli import app as cli
+    from bridge.config.loader import EnvSettings
+    from bridge.engine.metrics import Metrics
 
     codes = sorted({getattr(cli, n) for n in dir(cli) if n.startswith("EXIT_")})
     facts = [Fact(f"exit code {c}", EXIT_CODES, row=f"`{c}`") for c in codes]
@@ -107,9 +116,9 @@ def other_facts() -> list[Fact]:
 def project_facts(group: Any = None) -> list[Fact]:
     """Every fact of timebridge: its commands (of ``group``, default the real app), its
     config, its outputs and the rest."""
-    from bridge.config import FILTER_MODELS, Config
+    from bridge.config.models import Config
     from connectors.config import ConnectorBase
 
     return [*command_facts(group or cli_group()),
-            *config_facts(Config, ConnectorBase, FILTER_MODELS),
+            *config_facts(Config, ConnectorBase, filter_models()),
             *output_facts(), *other_facts()]

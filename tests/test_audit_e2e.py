@@ -25,10 +25,10 @@ import pytest
 from audit_checks import assert_links_explained
 from e2e_helpers import TODAY, Copy, People, backfill_args, cli, days_ago, route_state
 
-from bridge.audit import WRITES
-from bridge.demo import DemoWorld
-from bridge.history import CSV_COLUMNS
-from bridge.state import StateStore
+from bridge.demo.world import DemoWorld
+from bridge.report.history import CSV_COLUMNS
+from bridge.store.events import WRITES
+from bridge.store.state import StateStore
 
 SMALL = 7
 REPO = Path(__file__).resolve().parent.parent

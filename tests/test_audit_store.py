@@ -10,9 +10,10 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from bridge import audit, state
-from bridge.audit import Note
-from bridge.state import StateError, StateStore
+from bridge.store import events as audit
+from bridge.store import state
+from bridge.store.events import Note
+from bridge.store.state import StateError, StateStore
 
 DAY = date(2026, 11, 20)
 COPY = {"task": "prj_a", "date": "2026-11-20", "seconds": 3600, "comment": "Fixed login",

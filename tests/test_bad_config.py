@@ -18,8 +18,8 @@ import pytest
 from test_config import edited
 from typer.testing import CliRunner
 
-from bridge.config import Config, chain_warning, normalise_base_url
-from bridge.config_loader import ConfigError, load_config, memory_store_problem
+from bridge.config.loader import ConfigError, load_config, memory_store_problem
+from bridge.config.models import Config, chain_warning, normalise_base_url
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "config.example.toml"
@@ -126,7 +126,7 @@ def test_file_and_postgres_stores_are_not_in_memory() -> None:
 
 
 def test_an_in_memory_store_still_opens_when_built_directly() -> None:
-    from bridge.state import StateStore
+    from bridge.store.state import StateStore
 
     with StateStore("sqlite://") as store:       # tests and tools use it; only configs may not
         assert store.links("r") == {}
@@ -377,8 +377,8 @@ def test_a_state_store_failing_mid_run_is_that_routes_error(tmp_path: Path) -> N
 
 def test_a_state_store_failing_in_status_is_exit_1(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from bridge.cli import app
-    from bridge.state import StateError, StateStore
+    from bridge.cli.app import app
+    from bridge.store.state import StateError, StateStore
 
     def down(self: StateStore) -> dict:
         raise StateError("cannot read the state store at sqlite:///x: disk I/O error")

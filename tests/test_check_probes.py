@@ -15,8 +15,8 @@ import harness_tracker
 import pytest
 from harness import TOKEN
 
-from bridge.check import check_online
-from bridge.config_loader import load_config
+from bridge.cli.check import check_online
+from bridge.config.loader import load_config
 
 TODAY = date(2026, 11, 30)
 

@@ -19,10 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.route import ROUTE, connectors, route_rules
 
-from bridge.actions import Kind
-from bridge.chunks import chunk_windows
-from bridge.state import StateStore
-from bridge.sync import PassSpec, RouteResult, run_pass
+from bridge.engine.actions import Kind
+from bridge.engine.chunks import chunk_windows
+from bridge.engine.sync import PassSpec, RouteResult, run_pass
+from bridge.store.state import StateStore
 from connectors.base import DateWindow
 
 YEAR = DateWindow(date(2026, 1, 1), date(2026, 12, 31))

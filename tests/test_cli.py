@@ -49,7 +49,7 @@ def _every_parameter() -> list[tuple[str, object]]:
     """(where, click parameter) for the root options and every command's parameters."""
     import typer
 
-    from bridge.cli import app
+    from bridge.cli.app import app
 
     root = typer.main.get_command(app)
     found = [(f"timebridge {p.opts[0]}", p) for p in root.params]
@@ -61,7 +61,7 @@ def _every_parameter() -> list[tuple[str, object]]:
 def test_every_option_and_command_says_what_it_does() -> None:
     import typer
 
-    from bridge.cli import app
+    from bridge.cli.app import app
 
     commands = typer.main.get_command(app).commands   # type: ignore[attr-defined]
     assert {"sync", "report", "apply", "resolve", "conflicts", "status"} <= commands.keys()

@@ -1,4 +1,4 @@
-"""Closed periods end to end: the real CLI over the emulators (``bridge.demo.DemoWorld``)
+"""Closed periods end to end: the real CLI over the emulators (``bridge.demo.world.DemoWorld``)
 and a real SQLite store. No copy dated on or before ``closed_through`` is created,
 changed or deleted, by sync, backfill or a webhook's narrow pass, whatever the source
 does to its origin (an edit, a delete, a re-date out of or into the closed period);
@@ -31,11 +31,11 @@ from e2e_helpers import (
     tracker_records,
 )
 
-from bridge.config_loader import load_config
-from bridge.demo import DemoWorld
-from bridge.hints import run_narrow
-from bridge.runtime import Runtime
-from bridge.state import StateStore
+from bridge.cli.hints import run_narrow
+from bridge.config.loader import load_config
+from bridge.demo.world import DemoWorld
+from bridge.engine.runtime import Runtime
+from bridge.store.state import StateStore
 
 SMALL = 7                        # days of seeded work: days_ago(6) .. today
 CLOSED = days_ago(4)             # closed: days_ago(6) .. days_ago(4)

@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.world import ROUTE, World, days, records, rules
 
-from bridge.actions import Kind
-from bridge.closed import closed_note, effective, held_reason, touched
-from bridge.model import Origin
+from bridge.engine.actions import Kind
+from bridge.engine.closed import closed_note, effective, held_reason, touched
 from connectors.base import DateWindow
+from connectors.model import Origin
 
 CLOSED = date(2026, 11, 10)
 REASON = "period closed through 2026-11-10"

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from e2e_helpers import TODAY, _env, cli_process
 
-from bridge.demo import DemoWorld
+from bridge.demo.world import DemoWorld
 
 REPO = Path(__file__).resolve().parent.parent
 

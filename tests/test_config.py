@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bridge.config import parse_schedule
-from bridge.config_loader import ConfigError, load_config, resolve_state_url, today
-from bridge.units import Rounding
+from bridge.config.loader import ConfigError, load_config, resolve_state_url, today
+from bridge.config.models import parse_schedule
 from connectors.kaiten.config import KaitenConfig
 from connectors.tracker.config import TrackerConfig
+from connectors.units import Rounding
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "config.example.toml"

@@ -11,9 +11,9 @@ from datetime import UTC, date, datetime
 import pytest
 import sqlalchemy as sa
 
-from bridge import state
-from bridge.conflict_store import differences_json, parse_differences
-from bridge.state import StateStore
+from bridge.store import state
+from bridge.store.conflicts import differences_json, parse_differences
+from bridge.store.state import StateStore
 
 DAY = date(2026, 11, 20)
 DIFFERS = {"seconds": (4200, 3600), "comment": ("mine", "Fixed login")}

@@ -30,9 +30,9 @@ from e2e_helpers import (
     wrote_nothing,
 )
 
-from bridge.demo import DemoWorld
-from bridge.report import hours
-from bridge.state import StateStore
+from bridge.demo.world import DemoWorld
+from bridge.report.render import hours
+from bridge.store.state import StateStore
 
 SMALL = 7
 
@@ -302,7 +302,7 @@ def test_resolve_errors_are_one_line_and_change_nothing(world: DemoWorld,
 def test_conflicts_and_resolve_have_their_documented_options() -> None:
     from typer.testing import CliRunner
 
-    from bridge.cli import app
+    from bridge.cli.app import app
 
     for command, options in (("conflicts", ["--route", "--format", "--config"]),
                              ("resolve", ["ORIGIN", "--keep", "--route", "--now", "--config"])):

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from e2e_helpers import TODAY, People, backfill_args, cli, route_state
 
-from bridge.conflicts import CSV_COLUMNS
-from bridge.demo import DemoWorld
+from bridge.demo.world import DemoWorld
+from bridge.report.conflicts import CSV_COLUMNS
 
 REPO = Path(__file__).resolve().parent.parent
 UNSET = "TIMEBRIDGE_TEST_NO_SUCH_TOKEN"   # a token variable no test ever sets

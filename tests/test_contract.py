@@ -23,7 +23,6 @@ from datetime import date, timedelta
 import pytest
 from harness import TOKEN, Harness
 
-from bridge.model import CanonicalEntry, Origin, Skip
 from connectors.base import (
     AuthError,
     BadRequestError,
@@ -36,6 +35,7 @@ from connectors.base import (
     TransientError,
     UnknownOutcomeError,
 )
+from connectors.model import CanonicalEntry, Origin, Skip
 from connectors.registry import CONNECTOR_TYPES
 
 SYSTEMS = [*CONNECTOR_TYPES, "memory"]   # every registered type brings tests/harness_<type>.py

@@ -11,7 +11,6 @@ from harness import TOKEN
 from harness_contracting import ContractingHarness, make_harness
 from support.retry import FAST_RETRY
 
-from bridge.model import CanonicalEntry, Origin, Skip
 from connectors.base import (
     AuthError,
     BadRequestError,
@@ -24,6 +23,7 @@ from connectors.base import (
     UnknownOutcomeError,
 )
 from connectors.contracting.client import ContractingConnector
+from connectors.model import CanonicalEntry, Origin, Skip
 
 MARCH = DateWindow(date(2026, 3, 1), date(2026, 3, 31))
 KAITEN_123 = Origin(source="KAITEN", record_id="123")

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.model import MappingError, Origin
 from connectors.base import EntryDraft
 from connectors.contracting.emulator import stored_entry, validate_body
 from connectors.contracting.mapper import create_body, fit_draft, to_entry, update_body
+from connectors.model import MappingError, Origin
 
 EXAMPLE = {
     "id": "tsh_8f4d4gk1p9h2x0s7v3n5c1a9", "project": "prj_8f4d4gk1p9h2x0s7v3n5c1a9",

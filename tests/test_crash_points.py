@@ -16,10 +16,10 @@ import pytest
 from memory_connector import CRASH_POINTS, all_attempts
 from support.route import Route, kinds, writes_of
 
-from bridge.actions import Kind
-from bridge.model import Origin
-from bridge.state import StateStore
-from bridge.sync import PassSpec, run_pass
+from bridge.engine.actions import Kind
+from bridge.engine.sync import PassSpec, run_pass
+from bridge.store.state import StateStore
+from connectors.model import Origin
 
 
 @pytest.fixture
@@ -286,7 +286,7 @@ def test_a_waiting_replace_whose_origin_loses_its_target_task(tmp_path, how: str
 
 def test_lost_store_and_an_origin_re_dated_into_the_window_create_nothing_twice() -> None:
     """The only copy lies outside the window when the store is lost: the route's first
-    pass in the new store asks the target for copies anywhere (bridge.forgotten)."""
+    pass in the new store asks the target for copies anywhere (bridge.engine.forgotten)."""
     route = Route()
     a = route.add(day=date(2026, 11, 3))
     route.sync()

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.config_loader import load_config
-from bridge.runtime import Runtime
+from bridge.config.loader import load_config
+from bridge.engine.runtime import Runtime
 from connectors.base import AuthError
 from connectors.credential import Credential
 from connectors.emulator import EmulatorServer

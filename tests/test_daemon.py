@@ -1,7 +1,7 @@
 """The daemon: scheduled passes, no overlap, and a clean stop on SIGTERM/SIGINT.
 
 Process tests run ``run_daemon`` in a real child process (``sys.executable -c``) against
-the emulators of a :class:`~bridge.demo.DemoWorld` running in this test process, and
+the emulators of a :class:`~bridge.demo.world.DemoWorld` running in this test process, and
 read what happened from the emulators' state, the state store's ``runs`` table and the
 daemon's log. In-process tests stand in a fake pass to pin down scheduling itself: routes run at
 once, a slow route skips its due runs, a pass that raises does not stop the daemon, and
@@ -33,12 +33,12 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from support.waiting import wait_until
 
-from bridge import daemon as daemon_module
-from bridge.commands import run_passes
-from bridge.config import RouteConfig
-from bridge.config_loader import load_config
-from bridge.demo import DemoWorld
-from bridge.sync import RouteResult
+from bridge.cli import daemon as daemon_module
+from bridge.cli.commands import run_passes
+from bridge.config.loader import load_config
+from bridge.config.models import RouteConfig
+from bridge.demo.world import DemoWorld
+from bridge.engine.sync import RouteResult
 
 TOKEN = "tok-daemon-7c1e"
 TODAY = date(2026, 11, 25)
@@ -46,8 +46,8 @@ ROUTE = "kaiten-billing"
 DAEMON = ("import logging, sys\n"
           "logging.basicConfig(level=logging.INFO, stream=sys.stderr,\n"
           "                    format='%(asctime)s %(levelname)s %(name)s %(message)s')\n"
-          "from bridge.config_loader import load_config\n"
-          "from bridge.daemon import run_daemon\n"
+          "from bridge.config.loader import load_config\n"
+          "from bridge.cli.daemon import run_daemon\n"
           "sys.exit(run_daemon(load_config(sys.argv[1])))\n")
 
 

@@ -10,8 +10,8 @@ import pytest
 from test_bad_config import error_line, run
 from test_config import EXAMPLE, TOKENS
 
-from bridge.config_loader import ConfigError, load_config
-from bridge.daemon_config import DEFAULT_LISTEN, parse_listen
+from bridge.config.daemon import DEFAULT_LISTEN, parse_listen
+from bridge.config.loader import ConfigError, load_config
 
 SECRET_ENV = "TB_TEST_HOOK_SECRET"
 

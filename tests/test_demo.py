@@ -1,4 +1,4 @@
-"""``timebridge demo`` (``bridge.demo.run_demo``): a backfill, then a sync with nothing left to
+"""``timebridge demo`` (``bridge.cli.demo.run_demo``): a backfill, then a sync with nothing left to
 do, against the built-in emulators; what it prints, and what the systems and the state file
 hold afterwards. The demo runs once for the module; its world is kept for inspection."""
 
@@ -22,8 +22,9 @@ from e2e_helpers import (
     tracker_records,
 )
 
-from bridge import demo, demo_run
-from bridge.state import StateStore
+from bridge.cli import demo as demo_run
+from bridge.demo import world as demo
+from bridge.store.state import StateStore
 
 
 @dataclass
@@ -149,7 +150,7 @@ def test_the_long_comment_fits_kaiten_with_its_marker(ran: Demo) -> None:
 
 
 def test_the_demo_config_is_valid_and_chains_nothing_unbilled(ran: Demo) -> None:
-    from bridge.config_loader import load_config
+    from bridge.config.loader import load_config
 
     loaded = load_config(ran.world.config_path)
     assert [r.name for r in loaded.config.routes] == list(ROUTES)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from e2e_helpers import TODAY
 
-from bridge import demo_run
+from bridge.cli import demo as demo_run
 
 REPO = Path(__file__).resolve().parent.parent
 

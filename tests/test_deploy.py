@@ -28,8 +28,8 @@ import sqlalchemy as sa
 import yaml
 from apscheduler.triggers.cron import CronTrigger
 
-from bridge.config import Config
-from bridge.config_loader import load_config
+from bridge.config.loader import load_config
+from bridge.config.models import Config
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 CONFIG_IN_CONTAINER = "/etc/timebridge/timebridge.toml"

@@ -1,4 +1,4 @@
-"""End to end: the real CLI over the three emulators of ``bridge.demo.DemoWorld``.
+"""End to end: the real CLI over the three emulators of ``bridge.demo.world.DemoWorld``.
 
 Each test names the promise of INTERFACE.md it checks, drives ``timebridge`` in this
 process (``typer.testing.CliRunner``) or as a real process where the process boundary
@@ -49,7 +49,7 @@ from e2e_helpers import (
     wrote_nothing,
 )
 
-from bridge.demo import (
+from bridge.demo.world import (
     CONTRACTING_PERSON_TOKEN,
     CONTRACTING_TOKEN,
     KAITEN_PERSON_TOKEN,

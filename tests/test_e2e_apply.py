@@ -1,6 +1,6 @@
 """End to end: plan, review, apply (``--save-plan``, ``timebridge apply``, ``stale``).
 
-The real CLI over the three emulators of ``bridge.demo.DemoWorld``, as in test_e2e.py:
+The real CLI over the three emulators of ``bridge.demo.world.DemoWorld``, as in test_e2e.py:
 a plan saved by a dry run is applied later, exactly and only its actions, each re-checked
 against the APIs first; what changed since is reported ``stale`` and not written.
 Writes are counted at the emulators (their write requests), not taken from the report.
@@ -32,7 +32,7 @@ from e2e_helpers import (
     route_state,
 )
 
-from bridge.demo import DemoWorld
+from bridge.demo.world import DemoWorld
 
 ROUTE = "kaiten-billing"
 ENTRIES = "/api/v1/time-entries"

@@ -81,8 +81,8 @@ def test_an_emulator_imports_no_product_code(path: Path) -> None:
 
 
 @pytest.mark.parametrize(("source", "caught"), [
-    ("from bridge.units import fit_seconds", ["bridge.units"]),
-    ("import bridge.units as u", ["bridge.units"]),
+    ("from connectors.units import fit_seconds", ["connectors.units"]),
+    ("import connectors.units as u", ["connectors.units"]),
     ("from connectors.tracker.mapper import parse_duration", ["connectors.tracker.mapper"]),
     ("from connectors.tracker import mapper", ["connectors.tracker.mapper"]),
     ("from .mapper import parse_duration", ["connectors.tracker.mapper"]),

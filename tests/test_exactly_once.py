@@ -54,10 +54,10 @@ from support.route import (
     writes_of,
 )
 
-from bridge.actions import Kind
-from bridge.model import CanonicalEntry, Origin
-from bridge.state import StateStore
-from bridge.sync import PassSpec, RouteResult, run_pass
+from bridge.engine.actions import Kind
+from bridge.engine.sync import PassSpec, RouteResult, run_pass
+from bridge.store.state import StateStore
+from connectors.model import CanonicalEntry, Origin
 
 # mostly in the window (and simplest there), often out of it
 DAYS = st.dates(WINDOW.start, WINDOW.end) | st.dates(date(2026, 10, 24), date(2026, 12, 6))

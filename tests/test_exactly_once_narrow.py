@@ -22,9 +22,9 @@ from memory_connector import CRASH_POINTS, Crash
 from support.route import ROUTE, SOURCE_TASKS, WRITES, attempted_writes
 from test_exactly_once import ExactlyOnce
 
-from bridge.actions import Kind
-from bridge.narrow import Narrow
-from bridge.sync import PassSpec, RouteResult, run_pass
+from bridge.engine.actions import Kind
+from bridge.engine.narrow import Narrow
+from bridge.engine.sync import PassSpec, RouteResult, run_pass
 
 TASKS = st.sampled_from(SOURCE_TASKS)
 

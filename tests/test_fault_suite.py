@@ -16,7 +16,7 @@ import pytest
 import stamina
 from e2e_helpers import TODAY, assert_exactly_once, backfill_args, cli, wrote_nothing
 
-from bridge.demo import DemoWorld
+from bridge.demo.world import DemoWorld
 from connectors.emulator_faults import bad_day, calm
 
 SEEDS = range(30)

@@ -1,5 +1,5 @@
 """A route the state store has no record of asks the target once which origins it holds
-records of (bridge.forgotten), so a lost store never bills an hour twice, and a true first
+records of (bridge.engine.forgotten), so a lost store never bills an hour twice, and a true first
 pass costs one read, not a look-up per create."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from datetime import date
 
 from support.route import Route
 
-from bridge.model import Origin
-from bridge.state import StateStore
+from bridge.store.state import StateStore
 from connectors.base import EntryDraft, TransientError
+from connectors.model import Origin
 
 
 def counting(route: Route) -> Counter:

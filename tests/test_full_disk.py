@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from e2e_helpers import TODAY, assert_exactly_once, backfill_args, cli
 
-from bridge.demo import DemoWorld
-from bridge.state import StateStore
+from bridge.demo.world import DemoWorld
+from bridge.store.state import StateStore
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The webhook hint queue (bridge.hints.HintQueue) with a fake narrow pass: coalescing,
+"""The webhook hint queue (bridge.cli.hints.HintQueue) with a fake narrow pass: coalescing,
 bounds, routes and filters, held routes, turns with the scheduled pass, closing.
 
 The fake pass records (route, card) and can be made to block until the test lets it
@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from bridge.config import RouteConfig
-from bridge.config_loader import LoadedConfig, load_config
-from bridge.hints import HintQueue, kaiten_routes, takes_card
-from bridge.webhooks import KaitenHint
+from bridge.cli.hints import HintQueue, kaiten_routes, takes_card
+from bridge.cli.webhooks import KaitenHint
+from bridge.config.loader import LoadedConfig, load_config
+from bridge.config.models import RouteConfig
 
 WAIT = 30   # seconds; a generous bound on every wait, never a sleep
 

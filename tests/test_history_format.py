@@ -12,8 +12,8 @@ from datetime import UTC, date, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.audit import ACTIONS, FIELDS, Event
-from bridge.history import CSV_COLUMNS, day_range, event_dict, fields_text, to_csv, to_json
+from bridge.report.history import CSV_COLUMNS, day_range, event_dict, fields_text, to_csv, to_json
+from bridge.store.events import ACTIONS, FIELDS, Event
 
 texts = st.text(max_size=30)
 copies = st.none() | st.fixed_dictionaries({

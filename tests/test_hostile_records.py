@@ -15,11 +15,11 @@ import harness_tracker
 import pytest
 from memory_connector import MemoryConnector
 
-from bridge.actions import Kind, RouteRules
-from bridge.model import CanonicalEntry, Origin, Skip
-from bridge.state import StateStore
-from bridge.sync import PassSpec, run_pass
+from bridge.engine.actions import Kind, RouteRules
+from bridge.engine.sync import PassSpec, run_pass
+from bridge.store.state import StateStore
 from connectors.base import DateWindow, EntryDraft, NotFoundError, TransientError
+from connectors.model import CanonicalEntry, Origin, Skip
 
 WINDOW = DateWindow(date(2026, 11, 1), date(2026, 11, 30))
 

@@ -6,12 +6,12 @@ from collections import Counter
 from datetime import UTC, date, datetime
 from html.parser import HTMLParser
 
-from bridge.actions import Action, Kind
-from bridge.execute import Outcome
-from bridge.html_report import to_html
-from bridge.model import CanonicalEntry, Origin
-from bridge.sync import RouteResult
+from bridge.engine.actions import Action, Kind
+from bridge.engine.execute import Outcome
+from bridge.engine.sync import RouteResult
+from bridge.report.html import to_html
 from connectors.base import DateWindow, EntryDraft
+from connectors.model import CanonicalEntry, Origin
 
 WINDOW = DateWindow(date(2026, 11, 1), date(2026, 11, 30))
 SCRIPT = "<script>alert('x')</script>"

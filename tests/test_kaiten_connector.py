@@ -12,8 +12,6 @@ from harness import TOKEN
 from harness_kaiten import KaitenHarness, kaiten_config, make_harness
 from support.retry import FAST_RETRY
 
-from bridge.model import CanonicalEntry, Origin, Skip
-from bridge.units import Rounding
 from connectors.base import (
     AuthError,
     BadRequestError,
@@ -25,6 +23,8 @@ from connectors.base import (
     UnknownOutcomeError,
 )
 from connectors.kaiten.client import KaitenConnector
+from connectors.model import CanonicalEntry, Origin, Skip
+from connectors.units import Rounding
 
 DECEMBER = DateWindow(date(2025, 12, 1), date(2025, 12, 31))
 TRACKER = Origin(source="YANDEX_TRACKER", record_id="300149")

@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.model import MappingError, Origin
-from bridge.units import Rounding
 from connectors.base import EntryDraft
 from connectors.kaiten import mapper
 from connectors.marker import split_marker
+from connectors.model import MappingError, Origin
+from connectors.units import Rounding
 
 DOC_RECORD = {  # the fields of GET /time-logs (seed 000)
     "id": 7, "card_id": 1001, "user_id": 34, "role_id": -1, "author_id": 34, "updater_id": 34,

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bridge.webhooks import KaitenHint, parse_delivery
+from bridge.cli.webhooks import KaitenHint, parse_delivery
 from connectors.emulator import EmulatorServer
 from connectors.kaiten.emulator import KaitenEmulator
 from connectors.kaiten.emulator_webhooks import SECRET_HEADER, KaitenWebhooks

@@ -28,7 +28,7 @@ from e2e_helpers import (
     wrote_nothing,
 )
 
-from bridge.demo import DemoWorld
+from bridge.demo.world import DemoWorld
 
 KILLS = 22
 WRITES = ("POST", "PATCH", "DELETE")

@@ -1,7 +1,7 @@
 """The daemon's listener over real HTTP: /healthz, /readyz, /metrics and Kaiten webhooks.
 
 Daemons run as real child processes (``tests/test_daemon.py``'s :class:`Daemon`) against
-the emulators of a :class:`~bridge.demo.DemoWorld`, with ``[daemon] listen`` on a free
+the emulators of a :class:`~bridge.demo.world.DemoWorld`, with ``[daemon] listen`` on a free
 loopback port; what /metrics says is compared with what the emulators answered and the
 state store recorded. Which ports a daemon listens on is read from ``/proc``. Every wait
 is on a condition, with a generous deadline.
@@ -28,10 +28,10 @@ from support.waiting import free_port
 from support.waiting import wait_until as _wait_until
 from test_daemon import ROUTE, TODAY, Daemon, World
 
-from bridge import daemon as daemon_module
-from bridge.config_loader import load_config
-from bridge.demo import DemoWorld
-from bridge.listener import MAX_WEBHOOK_BYTES, SECRET_HEADER
+from bridge.cli import daemon as daemon_module
+from bridge.cli.listener import MAX_WEBHOOK_BYTES, SECRET_HEADER
+from bridge.config.loader import load_config
+from bridge.demo.world import DemoWorld
 
 SECRET = "wh-secret-5f1d0c"
 SECRET_ENV = "TIMEBRIDGE_TEST_WEBHOOK_SECRET"

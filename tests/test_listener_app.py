@@ -21,12 +21,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from support.waiting import free_port
 
-from bridge import metrics
-from bridge.config import RouteConfig
-from bridge.daemon_config import DaemonConfig
-from bridge.listener import MAX_WEBHOOK_BYTES, SECRET_HEADER, Listener, start_listener
-from bridge.readiness import Readiness
-from bridge.state import StateError, StateStore
+from bridge.cli.listener import MAX_WEBHOOK_BYTES, SECRET_HEADER, Listener, start_listener
+from bridge.cli.readiness import Readiness
+from bridge.config.daemon import DaemonConfig
+from bridge.config.models import RouteConfig
+from bridge.engine import metrics
+from bridge.store.state import StateError, StateStore
 
 SECRET = "hook-secret-91ab"
 EVENT = {"event": "timelog:update", "data": {"old": {"card_id": 7}, "new": {"card_id": 7}}}
@@ -276,7 +276,7 @@ def test_a_store_error_and_a_stopping_daemon_are_not_ready(
 
 def test_a_question_hanging_on_a_dead_store_does_not_hold_up_the_exit() -> None:
     script = ("import threading\n"
-              "from bridge.readiness import Readiness\n"
+              "from bridge.cli.readiness import Readiness\n"
               "class Dead:\n"
               "    def last_good_runs(self, routes):\n"
               "        threading.Event().wait()  # never answers\n"

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import pytest
 
-from bridge.logs import setup_logging
+from bridge.cli.logs import setup_logging
 from connectors.redact import LOG_FILTER, Redactor
 
 TOKEN = "tok-logs-test-9f8e7d6c5b4a"

@@ -17,12 +17,12 @@ import psycopg
 import pytest
 from memory_connector import MemoryConnector
 
-from bridge.actions import RouteRules
-from bridge.locks import advisory_key
-from bridge.model import CanonicalEntry
-from bridge.state import StateStore
-from bridge.sync import PassSpec, RouteResult, run_pass
+from bridge.engine.actions import RouteRules
+from bridge.engine.sync import PassSpec, RouteResult, run_pass
+from bridge.store.locks import advisory_key
+from bridge.store.state import StateStore
 from connectors.base import DateWindow, EntryDraft
+from connectors.model import CanonicalEntry
 
 WINDOW = DateWindow(date(2026, 11, 1), date(2026, 11, 30))
 ROUTE = "kaiten-billing"

@@ -1,4 +1,4 @@
-"""What ``bridge.metrics`` counts, at each chokepoint, in this process.
+"""What ``bridge.engine.metrics`` counts, at each chokepoint, in this process.
 
 Requests are counted by the HTTP chokepoint's observer against a loopback server with
 injected faults; passes and actions by real passes against the demo's emulators, compared
@@ -22,15 +22,15 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from test_daemon import TODAY
 
-from bridge import metrics
-from bridge.commands import run_passes
-from bridge.config import RouteConfig
-from bridge.config_loader import load_config
-from bridge.demo import DemoWorld
-from bridge.readiness import schedule_period, span
-from bridge.runtime import Runtime
-from bridge.state import StateStore
-from bridge.sync import RouteResult, run_route
+from bridge.cli.commands import run_passes
+from bridge.cli.readiness import schedule_period, span
+from bridge.config.loader import load_config
+from bridge.config.models import RouteConfig
+from bridge.demo.world import DemoWorld
+from bridge.engine import metrics
+from bridge.engine.runtime import Runtime
+from bridge.engine.sync import RouteResult, run_route
+from bridge.store.state import StateStore
 from connectors.base import TransientError
 from connectors.emulator import EmulatorServer
 from connectors.http import HttpClient, RetryPolicy

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from bridge.model import CanonicalEntry, EntryError, Origin, normalise_comment
+from connectors.model import CanonicalEntry, EntryError, Origin, normalise_comment
 
 
 def entry(**kw) -> CanonicalEntry:
@@ -50,7 +50,7 @@ def test_content_hash_covers_carried_fields_only() -> None:
 
 
 def test_content_hash_is_stable_across_processes() -> None:
-    code = ("from datetime import date; from bridge.model import CanonicalEntry, Origin; "
+    code = ("from datetime import date; from connectors.model import CanonicalEntry, Origin; "
             "print(CanonicalEntry(connector='kaiten', reference_source='KAITEN', record_id=7, "
             "origin=Origin(source='KAITEN', record_id=7), task=1001, work_date=date(2026,11,20), "
             "seconds=5400, comment='Fixed login').content_hash)")

@@ -7,8 +7,8 @@ from datetime import date
 import pytest
 from test_html_report import create, source
 
-from bridge.names import Labels, read_names, wanted
-from bridge.sync import RouteResult
+from bridge.engine.sync import RouteResult
+from bridge.report.names import Labels, read_names, wanted
 from connectors import display_names
 from connectors.base import AuthError, NotFoundError, TransientError
 from connectors.display_names import each

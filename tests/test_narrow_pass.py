@@ -1,6 +1,6 @@
 """Kaiten webhooks end to end, without the daemon's schedule: the Kaiten emulator sends
 ``timelog:*`` deliveries to a tiny local receiver that hands them to a real
-:class:`~bridge.hints.HintQueue`, whose narrow passes write to the contracting emulator.
+:class:`~bridge.cli.hints.HintQueue`, whose narrow passes write to the contracting emulator.
 
 Every world is first synced in full (the state the schedule leaves); after that no full
 pass runs, so whatever changes is a narrow pass's doing. The emulators' request logs show
@@ -34,13 +34,13 @@ from e2e_helpers import (
 )
 from starlette.applications import Starlette
 
-from bridge.config_loader import LoadedConfig, load_config
-from bridge.demo import DemoWorld
-from bridge.hints import HintQueue
-from bridge.listener import build_app
-from bridge.readiness import Readiness
-from bridge.runtime import Runtime
-from bridge.state import StateStore
+from bridge.cli.hints import HintQueue
+from bridge.cli.listener import build_app
+from bridge.cli.readiness import Readiness
+from bridge.config.loader import LoadedConfig, load_config
+from bridge.demo.world import DemoWorld
+from bridge.engine.runtime import Runtime
+from bridge.store.state import StateStore
 from connectors.emulator import EmulatorServer, LoggedRequest
 
 ROUTE = "kaiten-billing"
@@ -361,7 +361,7 @@ def test_a_lost_create_answer_is_adopted_never_sent_twice(hints: Hints,
 def test_status_names_a_narrow_run_and_never_hides_a_failed_full_pass_behind_it() -> None:
     from rich.console import Console
 
-    from bridge.status import print_status
+    from bridge.cli.status import print_status
 
     narrow = {"from": "2026-11-01", "to": "2026-11-30", "scope": "card 1001",
               "started_at": "2026-11-30T10:00:00+00:00",

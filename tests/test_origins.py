@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.config import Config
-from bridge.origins import OriginError, parse_origin, shown_origin
+from bridge.config.models import Config
+from bridge.engine.origins import OriginError, parse_origin, shown_origin
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config.example.toml"
 

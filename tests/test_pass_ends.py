@@ -19,10 +19,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
-from bridge.actions import Kind, RouteRules
-from bridge.model import CanonicalEntry, Origin
-from bridge.state import StateStore
-from bridge.sync import PassSpec, run_pass
+from bridge.engine.actions import Kind, RouteRules
+from bridge.engine.sync import PassSpec, run_pass
+from bridge.store.state import StateStore
 from connectors.base import (
     DateWindow,
     EntryDraft,
@@ -34,6 +33,7 @@ from connectors.base import (
 from connectors.bounded_net import stoppable
 from connectors.emulator import EmulatorServer
 from connectors.http import HttpClient, RetryPolicy
+from connectors.model import CanonicalEntry, Origin
 from connectors.paging import OffsetPaginator
 
 WINDOW = DateWindow(date(2026, 11, 1), date(2026, 11, 30))

@@ -4,7 +4,7 @@ Each ``World`` (``support.world``) is one route synced by the bridge's own pass:
 connectors, the real executor and a real state store. Properties are checked over many
 syncs: convergence, exactly one copy per origin, foreign records never touched, no
 deletes without proof, and the delete brake. Tests that change what the planner sees
-call :func:`bridge.plan.plan` on the world's inputs themselves.
+call :func:`bridge.engine.plan.plan` on the world's inputs themselves.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.world import ROUTE, WINDOW, World, days, minute_fit, records, rules, writes
 
-from bridge.actions import Kind
-from bridge.model import CanonicalEntry, Origin
-from bridge.plan import BrakeBasis, plan, proofs_needed
+from bridge.engine.actions import Kind
+from bridge.engine.plan import BrakeBasis, plan, proofs_needed
 from connectors.base import EntryDraft
+from connectors.model import CanonicalEntry, Origin
 
 # --- scenarios ---------------------------------------------------------------------------
 

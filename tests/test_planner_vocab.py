@@ -19,13 +19,12 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from test_plan import WINDOW, rules
 
-from bridge.actions import COPY_GONE, COPY_UNKNOWN, Action, CopyLookup, Proofs, Seen
-from bridge.execute import Outcome
-from bridge.model import CanonicalEntry, Origin
-from bridge.plan import Inputs, plan, proofs_needed
-from bridge.report import action_dict
-from bridge.schema import Link, links, make_link
-from bridge.state import StateStore
+from bridge.engine.actions import COPY_GONE, COPY_UNKNOWN, Action, CopyLookup, Proofs, Seen
+from bridge.engine.execute import Outcome
+from bridge.engine.plan import Inputs, plan, proofs_needed
+from bridge.report.render import action_dict
+from bridge.store.schema import Link, links, make_link
+from bridge.store.state import StateStore
 from bridge.vocab import (
     ActionRole,
     Keep,
@@ -38,6 +37,7 @@ from bridge.vocab import (
     VerdictLevel,
 )
 from connectors.base import Capabilities
+from connectors.model import CanonicalEntry, Origin
 
 ORIGIN = Origin(source="KAITEN", record_id="1")
 KEY = "KAITEN:1"

@@ -13,8 +13,8 @@ from datetime import date, timedelta
 from support.route import ROUTE
 from test_chunks import World, seed
 
-from bridge.chunks import chunk_windows
-from bridge.prefetch import SourcePrefetch
+from bridge.engine.chunks import chunk_windows
+from bridge.engine.prefetch import SourcePrefetch
 from connectors.base import DateWindow, TransientError
 
 QUARTER = DateWindow(date(2026, 1, 1), date(2026, 3, 31))

@@ -8,7 +8,7 @@ import sys
 
 from rich.console import Console
 
-from bridge.progress import Progress, pace_text, shared_limiters
+from bridge.cli.progress import Progress, pace_text, shared_limiters
 from connectors.ratelimit import RateLimiter
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")

@@ -1,4 +1,4 @@
-"""The rate budget shared through the PostgreSQL state store (bridge.rate_budget).
+"""The rate budget shared through the PostgreSQL state store (bridge.store.rate_budget).
 
 Replicas are stood in for by limiters with budgets of their own (their own engines,
 so their own database sessions), and once by two real processes wired the way the
@@ -25,7 +25,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from bridge.rate_budget import TABLE, PostgresBudgets, shared_budgets
+from bridge.store.rate_budget import TABLE, PostgresBudgets, shared_budgets
 from connectors.emulator import EmulatorServer
 from connectors.http import HttpClient, RateLimiter
 from connectors.kaiten.emulator import KaitenEmulator
@@ -235,9 +235,9 @@ def test_a_closed_budget_is_let_go_and_sqlite_shares_nothing(postgres_schema: st
 
 HAMMER = """
 import sys, time, pathlib
-from bridge.config_loader import load_config
-from bridge.runtime import Runtime
-from bridge.state import StateStore
+from bridge.config.loader import load_config
+from bridge.engine.runtime import Runtime
+from bridge.store.state import StateStore
 loaded = load_config(sys.argv[1])
 go, count = pathlib.Path(sys.argv[2]), int(sys.argv[3])
 store = StateStore(loaded.state_url)

@@ -14,10 +14,10 @@ from harness import TOKEN
 from harness_kaiten import KaitenHarness, kaiten_config, make_harness
 from support.retry import FAST_RETRY
 
-from bridge.model import Origin
 from connectors.base import EntryDraft, RateLimitedError
 from connectors.emulator import RATE_WINDOWS, FixedWindow, SlidingWindow, rate_model
 from connectors.kaiten.client import KaitenConnector
+from connectors.model import Origin
 
 
 @pytest.fixture

@@ -19,11 +19,11 @@ import pytest
 from harness import TOKEN
 from memory_connector import MemoryConnector
 
-from bridge.actions import Kind, RouteRules
-from bridge.model import CanonicalEntry, Origin
-from bridge.state import StateStore
-from bridge.sync import PassSpec, RouteResult, run_pass
+from bridge.engine.actions import Kind, RouteRules
+from bridge.engine.sync import PassSpec, RouteResult, run_pass
+from bridge.store.state import StateStore
 from connectors.base import ConflictError, DateWindow, EntryDraft
+from connectors.model import CanonicalEntry, Origin
 
 WINDOW = DateWindow(date(2026, 11, 1), date(2026, 11, 30))
 WRITES = (Kind.CREATE, Kind.UPDATE, Kind.DELETE)
@@ -272,7 +272,7 @@ def test_a_kaiten_target_is_read_through_its_own_logs_even_without_admin_rights(
     store = StateStore("sqlite://")
     try:
         h.seed_record(work_date=date(2026, 11, 5), seconds=600, author=h.authors()[1])
-        # What the runtime gives a route into Kaiten (bridge.runtime.Runtime.target_filters).
+        # What the runtime gives a route into Kaiten (bridge.engine.runtime.Runtime.target_filters).
         spec = PassSpec(source, h.connector, rules("src", "SRC", h.connector, h.task()),
                         target_filters={"bridge_copies": True})
         ids = [source.add(task="T", work_date=date(2026, 11, 1 + i), seconds=600)

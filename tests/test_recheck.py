@@ -1,4 +1,4 @@
-"""Re-checking a saved plan (bridge.recheck) over in-memory connectors: a replace (a
+"""Re-checking a saved plan (bridge.engine.recheck) over in-memory connectors: a replace (a
 delete and a create of one origin, where the target cannot move a copy in place) is
 applied whole or not at all, and a fresh action the plan does not hold is never applied."""
 
@@ -9,12 +9,12 @@ from datetime import date
 import pytest
 from memory_connector import Crash, MemoryConnector
 
-from bridge.actions import RouteRules
-from bridge.apply import finish
-from bridge.recheck import Recheck, route_plan
-from bridge.saved_plan import RoutePlan
-from bridge.state import StateStore
-from bridge.sync import PassSpec, RouteResult, run_pass
+from bridge.cli.apply import finish
+from bridge.engine.actions import RouteRules
+from bridge.engine.recheck import Recheck, route_plan
+from bridge.engine.saved_plan import RoutePlan
+from bridge.engine.sync import PassSpec, RouteResult, run_pass
+from bridge.store.state import StateStore
 from connectors.base import DateWindow
 
 ROUTE = "src-tgt"

@@ -17,9 +17,9 @@ import pytest
 import typer
 from pydantic import BaseModel, Field
 from reference_check import REFERENCE, config_facts, missing, sections, table_rows
-from reference_facts import cli_group, dict_keys, project_facts
+from reference_facts import cli_group, dict_keys, filter_models, project_facts
 
-from bridge.config import FILTER_MODELS, Config, RouteConfig
+from bridge.config.models import Config, RouteConfig
 from connectors.config import ConnectorBase
 from connectors.contracting.config import ContractingConfig
 from connectors.kaiten.config import KaitenConfig
@@ -54,8 +54,8 @@ def test_the_facts_reach_every_command_key_and_field() -> None:
 def test_the_json_report_example_has_the_fields_the_code_writes() -> None:
     """The example is what a script is written against: its keys are the code's, at every
     level (and the checker's key lists are the report's, not a guess)."""
-    from bridge import report
-    from bridge.sync import SUMMARY_KEYS
+    from bridge.engine.sync import SUMMARY_KEYS
+    from bridge.report import render as report
 
     body = sections(TEXT)["The JSON report"]
     example = json.loads(re.search(r"```json\n(.*?)```", body, re.DOTALL)[1])
@@ -130,7 +130,7 @@ def test_an_undocumented_config_key_or_default_fails() -> None:
         retry_later: bool = False            # a key nobody documented
         window_days: int = 45                # a default the reference does not say
 
-    problems = missing(config_facts(_config_with(Route), ConnectorBase, FILTER_MODELS), TEXT)
+    problems = missing(config_facts(_config_with(Route), ConnectorBase, filter_models()), TEXT)
     assert [p.split(":")[0] for p in problems] == ["routes.window_days", "routes.retry_later"]
     assert "default should read `45`" in problems[0]
 
@@ -142,7 +142,7 @@ def test_a_new_connector_type_fails_until_it_has_a_heading() -> None:
 
     config = _config_with(connectors=(KaitenConfig, TrackerConfig, ContractingConfig,
                                       JiraConfig))
-    problems = missing(config_facts(config, ConnectorBase, FILTER_MODELS), TEXT)
+    problems = missing(config_facts(config, ConnectorBase, filter_models()), TEXT)
     assert problems == ["connectors (jira).type: no heading '`type = \"jira\"`'",
                         "connectors (jira).project: no heading '`type = \"jira\"`'"]
 

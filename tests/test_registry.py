@@ -8,7 +8,7 @@ import typing
 
 import pytest
 
-from bridge.config import Config
+from bridge.config.models import Config
 from connectors.registry import CONNECTOR_TYPES, build_connector, connector_type, known_types
 
 

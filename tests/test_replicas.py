@@ -1,7 +1,7 @@
 """Replicas: several daemons on one PostgreSQL store share the work (INTERFACE.md).
 
 Real daemon processes (``python -m bridge daemon``, JSON log lines on stderr) run
-against the emulators of a :class:`~bridge.demo.DemoWorld` in this process, on a
+against the emulators of a :class:`~bridge.demo.world.DemoWorld` in this process, on a
 PostgreSQL schema of their own. What happened is read from the emulators, the store's
 ``runs`` table and the daemons' logs: a route held elsewhere is a quiet skip (an INFO
 line, no run, no failure in ``status``); two daemons run each route never twice at once
@@ -29,11 +29,11 @@ import pytest
 import sqlalchemy as sa
 from e2e_helpers import REPO, ROUTES, TODAY, _env, assert_exactly_once, cli, copy_counts, wait_for
 
-from bridge import daemon as daemon_module
-from bridge.config_loader import load_config
-from bridge.demo import DemoWorld
-from bridge.rate_budget import TABLE
-from bridge.state import StateStore
+from bridge.cli import daemon as daemon_module
+from bridge.config.loader import load_config
+from bridge.demo.world import DemoWorld
+from bridge.store.rate_budget import TABLE
+from bridge.store.state import StateStore
 
 ROUTE = "kaiten-billing"
 ENTRIES = "/api/v1/time-entries"

@@ -19,11 +19,11 @@ from browser import Page
 from e2e_helpers import TODAY, check_report, cli
 from rich.console import Console
 
-from bridge import report
-from bridge.demo import DemoWorld
-from bridge.html_report import to_html
-from bridge.report_truth import hm
-from bridge.sync import RouteResult
+from bridge.demo.world import DemoWorld
+from bridge.engine.sync import RouteResult
+from bridge.report import render as report
+from bridge.report.html import to_html
+from bridge.report.truth import hm
 from connectors.base import DateWindow
 
 WINDOW = DateWindow(date(2026, 11, 1), date(2026, 11, 30))

@@ -7,7 +7,7 @@ from datetime import date
 
 from support.world import ROUTE, World, rules
 
-from bridge.actions import Kind
+from bridge.engine.actions import Kind
 
 DAY = date(2026, 11, 3)
 

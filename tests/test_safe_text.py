@@ -22,17 +22,17 @@ from typing import cast
 import pytest
 from rich.console import Console
 
-from bridge import report
-from bridge.actions import Action, Kind
-from bridge.config_loader import LoadedConfig
-from bridge.execute import Outcome
-from bridge.model import CanonicalEntry, Origin
-from bridge.progress import Progress, pace_text
+from bridge.cli.progress import Progress, pace_text
+from bridge.cli.status import show_status
+from bridge.config.loader import LoadedConfig
+from bridge.engine.actions import Action, Kind
+from bridge.engine.execute import Outcome
+from bridge.engine.sync import RouteResult
+from bridge.report import render as report
 from bridge.safe_text import as_text, for_csv, for_file, for_rich, for_terminal, json_for_terminal
-from bridge.state import StateStore
-from bridge.status import show_status
-from bridge.sync import RouteResult
+from bridge.store.state import StateStore
 from connectors.base import DateWindow, EntryDraft
+from connectors.model import CanonicalEntry, Origin
 from connectors.ratelimit import RateLimiter
 
 REPO = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""The plan file (bridge.saved_plan): a round trip through JSON keeps every plan as it was;
+"""The plan file (bridge.engine.saved_plan): a round trip through JSON keeps every plan as it was;
 the route fingerprint follows what gives a plan its meaning, and never a secret."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridge.apply import parse_age
-from bridge.commands import UsageError
-from bridge.config import Config
-from bridge.saved_plan import (
+from bridge.cli.apply import parse_age
+from bridge.cli.commands import UsageError
+from bridge.config.models import Config
+from bridge.engine.saved_plan import (
     ACTIONS,
     Holds,
     PlanError,

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from bridge import schema
-from bridge.state import StateStore
+from bridge.store import schema
+from bridge.store.state import StateStore
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.settle import Unsettled, retrying, settle_create, settle_update
+from bridge.engine.settle import Unsettled, retrying, settle_create, settle_update
 from connectors.base import TransientError, UnknownOutcomeError
 
 

@@ -20,9 +20,9 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from bridge import state
-from bridge.locks import FileLocks, advisory_key, lock_file_name
-from bridge.state import Link, RouteHeld, StateError, StateStore
+from bridge.store import state
+from bridge.store.locks import FileLocks, advisory_key, lock_file_name
+from bridge.store.state import Link, RouteHeld, StateError, StateStore
 
 DAY = date(2026, 11, 20)
 
@@ -432,7 +432,7 @@ def test_a_closed_store_says_so(store: StateStore) -> None:
 
 CHILD = """
 import sys, time
-from bridge.state import StateStore
+from bridge.store.state import StateStore
 store = StateStore(sys.argv[1])
 with store.lock_route(sys.argv[2]):
     print("locked", flush=True)

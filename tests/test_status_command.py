@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bridge.demo import DemoWorld
+from bridge.demo.world import DemoWorld
 
 REPO = Path(__file__).resolve().parent.parent
 

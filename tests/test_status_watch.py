@@ -14,10 +14,10 @@ import pytest
 from e2e_helpers import TODAY, cli, cli_process, start_cli_process
 from rich.console import Console
 
-from bridge.config_loader import load_config
-from bridge.demo import DemoWorld
-from bridge.state import StateStore
-from bridge.status import watch_status
+from bridge.cli.status import watch_status
+from bridge.config.loader import load_config
+from bridge.demo.world import DemoWorld
+from bridge.store.state import StateStore
 
 
 @pytest.fixture

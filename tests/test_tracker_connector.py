@@ -18,7 +18,6 @@ from harness import TOKEN
 from harness_tracker import TrackerHarness, make_harness
 from support.retry import FAST_RETRY
 
-from bridge.model import CanonicalEntry, Origin, Skip
 from connectors.base import (
     AuthError,
     BadRequestError,
@@ -27,6 +26,7 @@ from connectors.base import (
     ForbiddenError,
     NotFoundError,
 )
+from connectors.model import CanonicalEntry, Origin, Skip
 from connectors.tracker.client import CAPABILITIES, TrackerConnector
 from connectors.tracker.config import TrackerConfig
 

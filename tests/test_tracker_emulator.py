@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from bridge.units import parse_tracker_datetime
 from connectors.tracker.emulator import TrackerEmulator
+from connectors.units import parse_tracker_datetime
 
 with warnings.catch_warnings():
     # Starlette now prefers the httpx2 fork for its test client; httpx still works.

@@ -10,16 +10,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.model import CanonicalEntry, MappingError, Origin
-from bridge.units import (
+from connectors.base import EntryDraft
+from connectors.marker import split_marker
+from connectors.model import CanonicalEntry, MappingError, Origin
+from connectors.tracker import mapper
+from connectors.tracker.mapper import TrackerMapping
+from connectors.units import (
     format_tracker_datetime,
     normalise_tracker_duration,
     parse_tracker_datetime,
 )
-from connectors.base import EntryDraft
-from connectors.marker import split_marker
-from connectors.tracker import mapper
-from connectors.tracker.mapper import TrackerMapping
 
 MOSCOW = TrackerMapping(connector="tracker", reference_source="YANDEX_TRACKER",
                         tz=ZoneInfo("Europe/Moscow"))

@@ -1,4 +1,4 @@
-"""Property and example tests for bridge.units."""
+"""Property and example tests for connectors.units."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from bridge.units import (
+from connectors.units import (
     KAITEN_GRANULARITY,
     DateTimeError,
     DurationError,

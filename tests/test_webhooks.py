@@ -1,4 +1,4 @@
-"""Kaiten webhook deliveries read as hints (bridge.webhooks): what is accepted, what is
+"""Kaiten webhook deliveries read as hints (bridge.cli.webhooks): what is accepted, what is
 ignored and why, and that no JSON value whatever makes the parser raise."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.webhooks import KaitenHint, Rejected, hint_from_delivery, parse_delivery
+from bridge.cli.webhooks import KaitenHint, Rejected, hint_from_delivery, parse_delivery
 
 LOG = {"id": 77, "card_id": 1001, "user_id": 5, "time_spent": 30, "for_date": "2026-11-20",
        "comment": "login page"}

@@ -18,12 +18,12 @@ import pytest
 from harness import Harness
 from memory_connector import MemoryConnector
 
-from bridge.actions import Kind, RouteRules
-from bridge.model import CanonicalEntry, Origin
-from bridge.state import StateStore
-from bridge.sync import PassSpec, RouteResult, run_pass
+from bridge.engine.actions import Kind, RouteRules
+from bridge.engine.sync import PassSpec, RouteResult, run_pass
+from bridge.store.state import StateStore
 from connectors.base import DateWindow, EntryDraft, UnknownOutcomeError
 from connectors.emulator_garble import GARBLES
+from connectors.model import CanonicalEntry, Origin
 from connectors.registry import CONNECTOR_TYPES, connector_type
 
 ROUTE = "src-to-target"

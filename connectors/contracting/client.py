@@ -54,7 +54,6 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from bridge.model import CanonicalEntry, Origin, Skip
 from connectors.base import (
     Capabilities,
     DateWindow,
@@ -70,6 +69,7 @@ from connectors.contracting import probe as contracting_probe
 from connectors.contracting.config import REFERENCE_FILTER, ContractingConfig, ContractingFilter
 from connectors.display_names import each
 from connectors.http_connector import HttpConnector
+from connectors.model import CanonicalEntry, Origin, Skip
 from connectors.paging_envelope import EnvelopePaginator
 
 API_PATH = "/api/v1"

@@ -16,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bridge.model import CanonicalEntry, MappingError, Origin
-from bridge.units import DateTimeError, DurationError, contracting_seconds, parse_work_date
 from connectors.base import EntryDraft
+from connectors.model import CanonicalEntry, MappingError, Origin
 from connectors.records import entry_of, required_id
+from connectors.units import DateTimeError, DurationError, contracting_seconds, parse_work_date
 
 
 def _linked_id(raw: Mapping[str, Any], key: str) -> str | None:

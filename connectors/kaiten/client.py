@@ -44,7 +44,6 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
 
-from bridge.model import CanonicalEntry, MappingError
 from connectors.base import (
     BadRequestError,
     Capabilities,
@@ -61,6 +60,7 @@ from connectors.http_connector import HttpConnector
 from connectors.kaiten import mapper
 from connectors.kaiten import probe as kaiten_probe
 from connectors.kaiten.config import KaitenConfig, KaitenFilter
+from connectors.model import CanonicalEntry, MappingError
 from connectors.paging import OffsetPaginator
 
 API_PATH = "/api/latest"

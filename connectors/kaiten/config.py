@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import Field, StrictInt
 
-from bridge.units import Rounding
 from connectors.config import ConnectorBase, Strict
+from connectors.units import Rounding
 
 
 class KaitenConfig(ConnectorBase):

@@ -2,7 +2,7 @@
 
 Seed 004 names the events but not the body of a delivery. The emulator sends a POST with
 a JSON body in one of two shapes (``shape``), both of which the bridge accepts
-(:mod:`bridge.webhooks`):
+(:mod:`bridge.cli.webhooks`):
 
 * ``"flat"`` (default): ``{"event": "timelog:add", "data": <the time log>, "id": "<delivery
   id>", "created": "<UTC time>"}``; for a removal, ``data`` is the log as it was;

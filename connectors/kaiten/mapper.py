@@ -17,8 +17,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from bridge.model import CanonicalEntry, MappingError, Origin
-from bridge.units import (
+from connectors.base import EntryDraft
+from connectors.marker import marker, read_marked
+from connectors.model import CanonicalEntry, MappingError, Origin
+from connectors.records import entry_of, required_id
+from connectors.units import (
     DateTimeError,
     DurationError,
     Rounding,
@@ -27,9 +30,6 @@ from bridge.units import (
     parse_work_date,
     seconds_to_minutes,
 )
-from connectors.base import EntryDraft
-from connectors.marker import marker, read_marked
-from connectors.records import entry_of, required_id
 
 COMMENT_LIMIT = 4096
 ELLIPSIS = "…"

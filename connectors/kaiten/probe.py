@@ -4,7 +4,7 @@ Probes, none of which writes: the timesheet's paging (is ``limit`` 200 honoured 
 clamped?), the unit of ``X-RateLimit-Reset``, whether the token's user may read what
 each source route's filter asks for, and a card's list of logs. The update body
 (``PATCH`` with ``for_date``) cannot be probed without writing: every update's answer
-is checked instead (:mod:`bridge.verify`).
+is checked instead (:mod:`bridge.engine.verify`).
 """
 
 from __future__ import annotations

@@ -57,8 +57,6 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from bridge.model import CanonicalEntry, MappingError
-from bridge.units import start_for_date
 from connectors.base import (
     BadRequestError,
     Capabilities,
@@ -71,12 +69,14 @@ from connectors.base import (
 )
 from connectors.display_names import each
 from connectors.http_connector import HttpConnector
+from connectors.model import CanonicalEntry, MappingError
 from connectors.paging import PageNumberPaginator
 from connectors.records import record_id_of
 from connectors.tracker import mapper
 from connectors.tracker import probe as tracker_probe
 from connectors.tracker.config import TrackerConfig, TrackerFilter
 from connectors.tracker.search import CappedSearch
+from connectors.units import start_for_date
 
 API_PATH = "/v2"
 PAGE_SIZE = 100  # no documented maximum for worklogs: see the module docstring

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, StrictStr, field_validator, model_validator
 
-from bridge.units import parse_day_start
 from connectors.config import ConnectorBase, Strict, checked
+from connectors.units import parse_day_start
 
 
 class TrackerConfig(ConnectorBase):

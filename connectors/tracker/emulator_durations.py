@@ -1,7 +1,7 @@
 """The Tracker emulator's own duration, timestamp and ``If-Match`` text, not the bridge's.
 
 The emulator must not share the connector's assumptions, so it reads and writes
-Tracker's text here rather than through :mod:`bridge.units`: ISO 8601 durations on
+Tracker's text here rather than through :mod:`connectors.units`: ISO 8601 durations on
 Tracker's business calendar (``P1W`` is five workdays, ``P1D`` one workday of
 ``workday_hours``) and ``YYYY-MM-DDThh:mm:ss.sss±hhmm`` timestamps. Every function
 raises :class:`ValueError` with a reason the emulator puts in its 400 answer.

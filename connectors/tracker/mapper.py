@@ -20,8 +20,12 @@ from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bridge.model import CanonicalEntry, MappingError, Origin
-from bridge.units import (
+from connectors.base import EntryDraft
+from connectors.marker import marker, read_marked
+from connectors.model import CanonicalEntry, MappingError, Origin
+from connectors.records import entry_of, required_id
+from connectors.tracker.config import TrackerConfig
+from connectors.units import (
     DateTimeError,
     DurationError,
     format_tracker_datetime,
@@ -32,10 +36,6 @@ from bridge.units import (
     start_for_date,
     work_date_from_start,
 )
-from connectors.base import EntryDraft
-from connectors.marker import marker, read_marked
-from connectors.records import entry_of, required_id
-from connectors.tracker.config import TrackerConfig
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ Probes, none of which writes: how the worklog search pages (headers, is ``page``
 honoured, is the look-back above the 10,000-item cap), how an issue's worklog list
 pages, and whose worklogs a target read searches (the bridge's own copies). The
 update body (``PATCH`` with duration and comment) cannot be probed without writing:
-every update's answer is checked instead (:mod:`bridge.verify`).
+every update's answer is checked instead (:mod:`bridge.engine.verify`).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from bridge.units import format_tracker_datetime
 from connectors.base import NotFoundError, ProbeResult, ProbeUses
 from connectors.probing import failed, guarded, note, ok, paging_headers
+from connectors.units import format_tracker_datetime
 
 if TYPE_CHECKING:
     from connectors.tracker.client import TrackerConnector

@@ -16,10 +16,10 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from bridge.units import format_tracker_datetime
 from connectors.base import BadRequestError, IncompleteReadError
 from connectors.http import HttpClient
 from connectors.paging import HeaderSignals, PageNumberPaginator
+from connectors.units import format_tracker_datetime
 
 SEARCH_CAP = 10_000  # items one search may page through
 _REFUSAL = re.compile(r"exceeds\s+(\d+)\s+items", re.IGNORECASE)

@@ -3,7 +3,7 @@ tests (the state machines in ``test_exactly_once``, the crash points in
 ``test_crash_points``) and the tests of chunks, prefetch and forgotten copies.
 
 The source and a Kaiten-like target (whole minutes, short comments, task fixed) are
-:class:`memory_connector.MemoryConnector`; passes are :func:`bridge.sync.run_pass`.
+:class:`memory_connector.MemoryConnector`; passes are :func:`bridge.engine.sync.run_pass`.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from datetime import date
 import pytest
 from memory_connector import Crash, MemoryConnector
 
-from bridge.actions import Action, Kind, RouteRules
-from bridge.model import CanonicalEntry, Origin, normalise_comment
-from bridge.state import StateStore
-from bridge.sync import PassSpec, RouteResult, run_pass
+from bridge.engine.actions import Action, Kind, RouteRules
+from bridge.engine.sync import PassSpec, RouteResult, run_pass
+from bridge.store.state import StateStore
 from connectors.base import DateWindow, EntryDraft
+from connectors.model import CanonicalEntry, Origin, normalise_comment
 
 ROUTE = "src-tgt"
 WINDOW = DateWindow(date(2026, 11, 1), date(2026, 11, 30))

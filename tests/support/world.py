@@ -2,14 +2,14 @@
 
 A :class:`World` is a source and a target (:class:`memory_connector.MemoryConnector`,
 the in-memory connector that keeps the connector contract) and a real
-:class:`bridge.state.StateStore` (SQLite in memory). :meth:`World.sync` is
-:func:`bridge.sync.run_pass`: read both sides, ask the look-ups the planner wants, plan,
-and apply through the real :class:`bridge.execute.Executor`, which records intents and
+:class:`bridge.store.state.StateStore` (SQLite in memory). :meth:`World.sync` is
+:func:`bridge.engine.sync.run_pass`: read both sides, ask the look-ups the planner wants, plan,
+and apply through the real :class:`bridge.engine.execute.Executor`, which records intents and
 links in the store. The planned actions are kept for the test to look at (through the
 pass's ``select`` hook, which executes what it returns: here all of them).
 
 :meth:`World.inputs` and :meth:`World.proofs` give what such a pass plans from, for
-tests that call :func:`bridge.plan.plan` on inputs they change: the inputs as a dry-run
+tests that call :func:`bridge.engine.plan.plan` on inputs they change: the inputs as a dry-run
 pass gathers them, the proofs asked of the connectors with the pass's own functions.
 """
 
@@ -21,14 +21,14 @@ from datetime import date
 from hypothesis import strategies as st
 from memory_connector import MemoryConnector
 
-from bridge.actions import Action, Kind, Proofs, RouteRules
-from bridge.model import CanonicalEntry, Origin, normalise_comment
-from bridge.plan import Inputs, plan, proofs_needed
-from bridge.schema import Link
-from bridge.state import StateStore
-from bridge.sync import PassSpec, RouteResult, _prove_sources, _prove_targets, run_pass
-from bridge.units import fit_seconds
+from bridge.engine.actions import Action, Kind, Proofs, RouteRules
+from bridge.engine.plan import Inputs, plan, proofs_needed
+from bridge.engine.sync import PassSpec, RouteResult, _prove_sources, _prove_targets, run_pass
+from bridge.store.schema import Link
+from bridge.store.state import StateStore
 from connectors.base import Capabilities, DateWindow, EntryDraft
+from connectors.model import CanonicalEntry, Origin, normalise_comment
+from connectors.units import fit_seconds
 
 WINDOW = DateWindow(date(2026, 11, 1), date(2026, 11, 30))
 CAPS = Capabilities(updatable=frozenset({"seconds", "comment", "work_date"}),
