@@ -10,13 +10,16 @@ from __future__ import annotations
 import sys
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 from bridge import __version__
 from bridge.config.loader import ConfigError, LoadedConfig, load_config
 from bridge.safe_text import for_terminal
+
+if TYPE_CHECKING:
+    from bridge.store.state import StateStore
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -62,6 +65,11 @@ AllowDeletesOpt = Annotated[
     bool, typer.Option("--allow-deletes", help="Lift the max_delete_share brake for this run.")
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+RunFormatOpt = Annotated[RunFormat, typer.Option("--format", help="Output format.")]
+FromOpt = Annotated[str, typer.Option("--from", metavar="YYYY-MM-DD",
+                                      help="First work date (inclusive).")]
+ToOpt = Annotated[str, typer.Option("--to", metavar="YYYY-MM-DD",
+                                    help="Last work date (inclusive).")]
 SavePlanOpt = Annotated[
     str | None,
     typer.Option("--save-plan", metavar="PLAN.json",
@@ -98,6 +106,21 @@ def load(ctx: typer.Context, config: str | None, *, secrets: bool = True) -> Loa
     for warning in loaded.warnings:
         warn(warning)
     return loaded
+
+
+def existing_store(loaded: LoadedConfig, *, say_none: bool = True) -> StateStore | None:
+    """The state store of a command that only reads it (no token, no file created): None
+    when there is none yet (with a warning unless ``say_none`` is off); one that cannot be
+    opened exits 1."""
+    from bridge.cli.commands import PassFailure, open_store
+
+    try:
+        store = open_store(loaded, create=False)
+    except PassFailure as exc:
+        fail(str(exc), EXIT_FAILED)
+    if store is None and say_none:
+        warn(f"no state store at {loaded.state_url} yet: no route has run")
+    return store
 
 
 def warn(message: str) -> None:
@@ -193,7 +216,7 @@ def sync(
     config: ConfigOpt = None,
     route: RouteOpt = None,
     dry_run: DryRunOpt = False,
-    fmt: Annotated[RunFormat, typer.Option("--format", help="Output format.")] = RunFormat.table,
+    fmt: RunFormatOpt = RunFormat.table,
     allow_deletes: AllowDeletesOpt = False,
     quiet: QuietOpt = False,
     save_plan: SavePlanOpt = None,
@@ -207,14 +230,12 @@ def sync(
 @app.command()
 def backfill(
     ctx: typer.Context,
-    date_from: Annotated[str, typer.Option("--from", metavar="YYYY-MM-DD",
-                                           help="First work date (inclusive).")],
-    date_to: Annotated[str, typer.Option("--to", metavar="YYYY-MM-DD",
-                                         help="Last work date (inclusive).")],
+    date_from: FromOpt,
+    date_to: ToOpt,
     config: ConfigOpt = None,
     route: RouteOpt = None,
     dry_run: DryRunOpt = False,
-    fmt: Annotated[RunFormat, typer.Option("--format", help="Output format.")] = RunFormat.table,
+    fmt: RunFormatOpt = RunFormat.table,
     allow_deletes: AllowDeletesOpt = False,
     quiet: QuietOpt = False,
     save_plan: SavePlanOpt = None,
@@ -264,7 +285,7 @@ def apply(
     plan: Annotated[str, typer.Argument(metavar="PLAN.json", help="A plan saved by "
                                         "'report --save-plan' or 'sync --dry-run --save-plan'.")],
     config: ConfigOpt = None,
-    fmt: Annotated[RunFormat, typer.Option("--format", help="Output format.")] = RunFormat.table,
+    fmt: RunFormatOpt = RunFormat.table,
     max_age: Annotated[str, typer.Option(
         "--max-age", metavar="AGE", help="Refuse a plan older than this (24h, 90m, 7d, "
         "or seconds).")] = "24h",
@@ -319,7 +340,6 @@ def status(
     Reads the state store only: no token is needed, and no store is created where there
     is none yet. Exits 1 when the last run of a route shown failed (for monitors).
     """
-    from bridge.cli.commands import PassFailure, open_store
     from bridge.cli.signals import stop_on_signals
     from bridge.cli.status import show_status, watch_status
     from bridge.store.state import StateError
@@ -327,12 +347,7 @@ def status(
     if watch and fmt is StatusFormat.json:
         fail("--watch redraws the table; it does not go with --format json", EXIT_USAGE)
     loaded = load(ctx, config, secrets=False)
-    try:
-        store = open_store(loaded, create=False)
-    except PassFailure as exc:
-        fail(str(exc), EXIT_FAILED)
-    if store is None:
-        warn(f"no state store at {loaded.state_url} yet: no route has run")
+    store = existing_store(loaded)
     try:
         if watch:
             with stop_on_signals() as stop:

@@ -22,6 +22,7 @@ from bridge.cli.app import (
     RunFormat,
     StatusFormat,
     app,
+    existing_store,
     fail,
     load,
     parse_date,
@@ -49,7 +50,6 @@ def explain(
     """
     from rich.console import Console
 
-    from bridge.cli.commands import PassFailure, open_store
     from bridge.engine.origins import OriginError, parse_origin
     from bridge.report.explain import doc_json, explain_origin, print_explained
     from bridge.store.state import StateError
@@ -65,10 +65,7 @@ def explain(
             fail(f"--route: no route named {wanted!r} has {name.connector} as its source "
                  f"(those that do: {', '.join(r.name for r in routes) or 'none'})")
     routes = [r for r in routes if not route or r.name in route]
-    try:
-        store = open_store(loaded, create=False)
-    except PassFailure as exc:
-        fail(str(exc), EXIT_FAILED)
+    store = existing_store(loaded, say_none=False)
     try:
         found = explain_origin(loaded, store, name, routes)
     except StateError as exc:
@@ -113,7 +110,7 @@ def history(
     """
     from rich.console import Console
 
-    from bridge.cli.commands import PassFailure, UsageError, check_output, open_store
+    from bridge.cli.commands import UsageError, check_output
     from bridge.report.history import day_range, event_dict, print_table, to_csv, to_json
     from bridge.store.state import StateError
 
@@ -126,10 +123,7 @@ def history(
             check_output(loaded, output)
         except UsageError as exc:
             fail(str(exc))
-    try:
-        store = open_store(loaded, create=False)
-    except PassFailure as exc:
-        fail(str(exc), EXIT_FAILED)
+    store = existing_store(loaded, say_none=False)
     try:
         known = {r.name for r in loaded.config.routes}
         if route and store is not None:

@@ -18,10 +18,11 @@ from bridge.cli.app import (
     ConfigOpt,
     RouteOpt,
     RunFormat,
+    RunFormatOpt,
     app,
+    existing_store,
     fail,
     load,
-    warn,
 )
 from bridge.config.loader import ConfigError
 from bridge.safe_text import for_terminal
@@ -32,14 +33,13 @@ def conflicts(
     ctx: typer.Context,
     config: ConfigOpt = None,
     route: RouteOpt = None,
-    fmt: Annotated[RunFormat, typer.Option("--format", help="Output format.")] = RunFormat.table,
+    fmt: RunFormatOpt = RunFormat.table,
 ) -> None:
     """The conflicts waiting for a person: origin, copy, what differs, since when.
 
     From the state store only: no token is needed, and no store is created where there
     is none yet (then there are no conflicts to show).
     """
-    from bridge.cli.commands import PassFailure, open_store
     from bridge.report.conflicts import show_conflicts
     from bridge.store.state import StateError
 
@@ -49,12 +49,7 @@ def conflicts(
     for name in route or []:
         if name not in known:
             fail(f"--route: no route named {name!r} (known: {', '.join(known) or 'none'})")
-    try:
-        store = open_store(loaded, create=False)
-    except PassFailure as exc:
-        fail(str(exc), EXIT_FAILED)
-    if store is None:
-        warn(f"no state store at {loaded.state_url} yet: no route has run")
+    store = existing_store(loaded)
     try:
         show_conflicts(loaded, store, [n for n in known if not route or n in route], fmt.value)
     except StateError as exc:
