@@ -7,7 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from connectors.base import EntryDraft
@@ -170,8 +170,15 @@ def drafts(draw: st.DrawFn) -> EntryDraft:
                       seconds=draw(st.integers(1, 4 * 5 * 8 * 3600)), comment=draw(COMMENTS))
 
 
+_FALL_BACK = ZoneInfo("America/St_Johns")   # 01:00 on 2048-11-01 happens twice there
+
+
 @PROPERTY
 @given(drafts(), ZONES, st.sampled_from([8, 7.5, 6]), st.times())
+@example(EntryDraft(origin=Origin(source="KAITEN", record_id="1"), task="ABC-1",
+                    work_date=date(2048, 11, 1), seconds=3600, comment="x",
+                    start=datetime(2048, 11, 1, 1, 0, fold=1, tzinfo=_FALL_BACK)),
+         _FALL_BACK, 8, time(9))
 def test_a_draft_written_and_read_back_is_the_fitted_draft(
         draft: EntryDraft, tz: ZoneInfo, workday_hours: float, day_start: time) -> None:
     m = TrackerMapping(connector="tracker", reference_source="YANDEX_TRACKER", tz=tz,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -86,7 +86,11 @@ def held_start(draft: EntryDraft, m: TrackerMapping) -> datetime:
             start = start_for_date(draft.work_date, m.tz, m.day_start)
         except DateTimeError as error:
             raise MappingError(str(error)) from None
-    return start.replace(microsecond=start.microsecond // 1000 * 1000)
+    start = start.replace(microsecond=start.microsecond // 1000 * 1000)
+    # The instant with its offset, as Tracker holds it: a zone's local time in an hour
+    # that repeats (a fall-back) never compares equal to the same instant read back with
+    # a fixed offset, so a copy would look changed on every pass.
+    return start.astimezone(timezone(start.utcoffset() or timedelta(0)))
 
 
 def fit_draft(draft: EntryDraft, m: TrackerMapping) -> EntryDraft:
