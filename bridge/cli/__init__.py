@@ -11,8 +11,8 @@ Modules:
 - ``audit``: ``timebridge explain`` and ``timebridge history``: the audit trail for people.
 - ``check``: ``timebridge check`` without ``--offline``: credentials, then what each API
   really does.
-- ``commands``: What the one-shot commands do, between parsing (cli.py) and a route pass
-  (sync.py).
+- ``commands``: What the one-shot commands do, between parsing (``cli.app``) and a route pass
+  (``engine.sync``).
 - ``conflicts``: ``timebridge conflicts`` and ``timebridge resolve``: conflicts, one by one.
 - ``daemon``: ``timebridge daemon``: every route once at start, then on its schedule, until
   a signal.

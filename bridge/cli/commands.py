@@ -1,4 +1,4 @@
-"""What the one-shot commands do, between parsing (cli.py) and a route pass (sync.py).
+"""What the one-shot commands do, between parsing (``cli.app``) and a route pass (``engine.sync``).
 
 ``run_passes`` serves sync, backfill and report: pick the routes and windows,
 open the state store, run each route, render, and return the exit code. SIGINT
