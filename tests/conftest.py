@@ -1,4 +1,5 @@
-"""Shared fixtures: the PostgreSQL the state-store tests need, and a clean environment."""
+"""Shared fixtures: the PostgreSQL the state-store tests need, a state store on each backend,
+the people of a demo world, and a clean environment."""
 
 from __future__ import annotations
 
@@ -6,10 +7,17 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from e2e_helpers import People
+
+    from bridge.demo.world import DemoWorld
+    from bridge.store.state import StateStore
 
 PG_ADMIN_URL = os.environ.get("TIMEBRIDGE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -80,3 +88,44 @@ def workdir(tmp_path: Path) -> Iterator[Path]:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """URL of an empty state store: a new SQLite file, or a new PostgreSQL schema."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.sqlite'}"
+    return request.getfixturevalue("postgres_schema")
+
+
+@pytest.fixture
+def opened() -> Iterator[Callable[[str], StateStore]]:
+    """Opens stores and closes whatever is left open at the end of the test."""
+    from bridge.store.state import StateStore
+
+    stores: list[StateStore] = []
+
+    def open_store(url: str) -> StateStore:
+        stores.append(StateStore(url))
+        return stores[-1]
+
+    yield open_store
+    for store in stores:
+        store.close()
+
+
+@pytest.fixture
+def store(url: str, opened: Callable[[str], StateStore]) -> StateStore:
+    """An empty state store on each backend (``url``), closed after the test."""
+    return opened(url)
+
+
+@pytest.fixture
+def people(world: DemoWorld) -> Iterator[People]:
+    """The people of the test module's demo ``world`` (its own ``world`` fixture), who edit
+    records by hand in the systems; closed after the test."""
+    from e2e_helpers import People
+
+    p = People(world)
+    yield p
+    p.close()

@@ -44,12 +44,6 @@ def world(workdir: Path) -> Iterator[DemoWorld]:
         yield w
 
 
-@pytest.fixture
-def people(world: DemoWorld) -> Iterator[People]:
-    p = People(world)
-    yield p
-    p.close()
-
 
 def backfill(world: DemoWorld) -> dict:
     run = cli(world.config_path, *backfill_args(world), "--format", "json")

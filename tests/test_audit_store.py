@@ -4,53 +4,22 @@ queries ``history`` and ``explain`` use, and the migration from schema version 5
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from support.stores import DAY, link_fields
 
 from bridge.store import events as audit
 from bridge.store import state
 from bridge.store.events import Note
 from bridge.store.state import StateError, StateStore
 
-DAY = date(2026, 11, 20)
 COPY = {"task": "prj_a", "date": "2026-11-20", "seconds": 3600, "comment": "Fixed login",
         "author": "bridge", "start": None}
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'state.sqlite'}"
-    return request.getfixturevalue("postgres_schema")
-
-
-@pytest.fixture
-def opened() -> Iterator[Callable[[str], StateStore]]:
-    stores: list[StateStore] = []
-
-    def open_store(url: str) -> StateStore:
-        stores.append(StateStore(url))
-        return stores[-1]
-
-    yield open_store
-    for store in stores:
-        store.close()
-
-
-@pytest.fixture
-def store(url: str, opened: Callable[[str], StateStore]) -> StateStore:
-    return opened(url)
-
-
-def link_fields(n: int = 1, **changes: object) -> dict:
-    fields = dict(source_record_id=str(n), source_task="1001", target_record_id=f"ent_{n}",
-                  target_task="prj_a", source_hash=f"s{n}", target_hash=f"t{n}",
-                  source_version="v1", target_version=None, work_date=DAY)
-    fields.update(changes)
-    return fields
 
 
 def test_a_link_is_recorded_with_its_event_and_read_back(store: StateStore) -> None:

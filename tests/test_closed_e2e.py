@@ -51,12 +51,6 @@ def world(workdir: Path) -> Iterator[DemoWorld]:
         yield w
 
 
-@pytest.fixture
-def people(world: DemoWorld) -> Iterator[People]:
-    p = People(world)
-    yield p
-    p.close()
-
 
 def config(world: DemoWorld, through: date | None = CLOSED, *, on: str = "route",
            name: str = "closed.toml") -> Path:

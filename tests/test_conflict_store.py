@@ -5,51 +5,20 @@ the change to the link), and the migration that brought these columns."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
+from support.stores import DAY, link_fields
 
 from bridge.store import state
 from bridge.store.conflicts import differences_json, parse_differences
 from bridge.store.state import StateStore
 
-DAY = date(2026, 11, 20)
 DIFFERS = {"seconds": (4200, 3600), "comment": ("mine", "Fixed login")}
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'state.sqlite'}"
-    return request.getfixturevalue("postgres_schema")
-
-
-@pytest.fixture
-def opened() -> Iterator[Callable[[str], StateStore]]:
-    stores: list[StateStore] = []
-
-    def open_store(url: str) -> StateStore:
-        stores.append(StateStore(url))
-        return stores[-1]
-
-    yield open_store
-    for store in stores:
-        store.close()
-
-
-@pytest.fixture
-def store(url: str, opened: Callable[[str], StateStore]) -> StateStore:
-    return opened(url)
-
-
-def link_fields(n: int = 1, **changes: object) -> dict:
-    fields = dict(source_record_id=str(n), source_task="1001", target_record_id=f"ent_{n}",
-                  target_task="prj_a", source_hash=f"s{n}", target_hash=f"t{n}",
-                  source_version="v1", target_version=None, work_date=DAY)
-    fields.update(changes)
-    return fields
 
 
 def test_a_conflict_keeps_when_it_was_first_seen_and_what_differs_now(

@@ -45,12 +45,6 @@ def world(workdir: Path) -> Iterator[DemoWorld]:
         yield w
 
 
-@pytest.fixture
-def people(world: DemoWorld) -> Iterator[People]:
-    p = People(world)
-    yield p
-    p.close()
-
 
 def first_origin(world: DemoWorld, route: str) -> str:
     originals = route_state(world, route)[0]

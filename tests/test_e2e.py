@@ -81,12 +81,6 @@ def synced(world: DemoWorld) -> DemoWorld:
     return world
 
 
-@pytest.fixture
-def people(world: DemoWorld) -> Iterator[People]:
-    p = People(world)
-    yield p
-    p.close()
-
 
 @pytest.fixture
 def fast_retries() -> Iterator[None]:

@@ -45,12 +45,6 @@ def world(workdir: Path) -> Iterator[DemoWorld]:
         yield w
 
 
-@pytest.fixture
-def people(world: DemoWorld) -> Iterator[People]:
-    p = People(world)
-    yield p
-    p.close()
-
 
 @pytest.fixture
 def synced(world: DemoWorld) -> DemoWorld:

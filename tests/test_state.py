@@ -13,54 +13,17 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
 import sqlalchemy as sa
+from support.stores import DAY, link_fields
 
 from bridge.store import state
 from bridge.store.locks import FileLocks, advisory_key, lock_file_name
 from bridge.store.state import Link, RouteHeld, StateError, StateStore
-
-DAY = date(2026, 11, 20)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, tmp_path) -> str:
-    """URL of an empty state store: a new SQLite file, or a new PostgreSQL schema."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'state.sqlite'}"
-    return request.getfixturevalue("postgres_schema")
-
-
-@pytest.fixture
-def opened() -> Iterator[Callable[[str], StateStore]]:
-    """Opens stores and closes whatever is left open at the end of the test."""
-    stores: list[StateStore] = []
-
-    def open_store(url: str) -> StateStore:
-        stores.append(StateStore(url))
-        return stores[-1]
-
-    yield open_store
-    for store in stores:
-        store.close()
-
-
-@pytest.fixture
-def store(url: str, opened: Callable[[str], StateStore]) -> StateStore:
-    return opened(url)
-
-
-def link_fields(n: int = 1, **changes: object) -> dict:
-    """Keyword arguments of :meth:`StateStore.record_link` for origin ``KAITEN:<n>``."""
-    fields = dict(source_record_id=str(n), source_task="1001", target_record_id=f"ent_{n}",
-                  target_task="prj_a", source_hash=f"s{n}", target_hash=f"t{n}",
-                  source_version="v1", target_version=None, work_date=DAY)
-    fields.update(changes)
-    return fields
 
 
 def count_rows(url: str, table: str) -> int:
