@@ -26,6 +26,9 @@ Modules:
 - ``plan_guards``: The pure planner's two guards: which source records may be originals, and
   the brake.
 - ``prefetch``: A long pass reads its next chunk's source while it writes the current chunk.
+- ``reads``: A pass's reads: both sides of a route at once, each to its provable end, and
+  the direct look-ups the planner asks for (a missing origin or copy: gone, re-dated, or
+  never seen).
 - ``recheck``: Between a saved plan and the world now: save a dry run's actions, and re-
   check them.
 - ``recorder``: What the executor and ``resolve`` record: each link change together with its
@@ -43,6 +46,6 @@ Modules:
 
 __all__ = [
     "actions", "chunks", "closed", "decide", "execute", "forgotten", "metrics", "narrow",
-    "origins", "plan", "plan_guards", "prefetch", "recheck", "recorder", "resolve",
+    "origins", "plan", "plan_guards", "prefetch", "reads", "recheck", "recorder", "resolve",
     "runtime", "saved_plan", "settle", "sync", "verify",
 ]

@@ -10,40 +10,38 @@ each such a pass over its own dates, in one run (see :mod:`bridge.engine.chunks`
 from __future__ import annotations
 
 import dataclasses
-import logging
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from bridge.config.models import RouteConfig
 from bridge.engine import metrics
-from bridge.engine.actions import Action, Kind, ProofRequest, Proofs, RouteRules
+from bridge.engine.actions import Action, Kind, Proofs, RouteRules
 from bridge.engine.chunks import DEFAULT_CHUNK_DAYS, Crossings, chunk_windows, left_out, source_keys
 from bridge.engine.closed import closed_note
-from bridge.engine.execute import Executor, Outcome, serialised
+from bridge.engine.execute import Executor, Outcome
 from bridge.engine.forgotten import store_forgot
 from bridge.engine.narrow import Gathered, Narrow
 from bridge.engine.narrow import gather as narrow_gather
 from bridge.engine.plan import Inputs, marked_keys, plan, proofs_needed, proven
 from bridge.engine.prefetch import SourcePrefetch, SourceRead
+from bridge.engine.reads import Progress, prove_sources, prove_targets, read_both, read_side
 from bridge.engine.runtime import Runtime
 from bridge.store.locks import Held
 from bridge.store.state import RouteHeld, StateStore
 from bridge.vocab import OutcomeStatus, PassOutcome
 from connectors.base import Connector, ConnectorError, DateWindow, explain
 from connectors.bounded_net import Stoppable, stoppable
-from connectors.model import CanonicalEntry, Skip
+from connectors.model import CanonicalEntry
 
 
 class PassFailure(Exception):
     """The pass could not start (the state store cannot be opened): exit 1."""
 
 
-log = logging.getLogger("timebridge.sync")
 #: A pass that runs longer stops (a year's backfill at Kaiten's 5 requests/s fits).
 DEFAULT_MAX_PASS_SECONDS = 24 * 3600
 # A run's counts: by the kind of what was done, and apart, what failed or was held.
@@ -90,7 +88,6 @@ class RouteResult:
                                              for o in self.outcomes)
 
 
-Progress = Callable[[str, int], None]
 #: A saved plan's filter of a pass's fresh actions (see :mod:`bridge.engine.recheck`): given the
 #: rules, what the chunk read, the look-ups and the fresh plan, the actions to execute.
 Select = Callable[[RouteRules, Inputs, Proofs, list[Action]], list[Action]]
@@ -279,7 +276,7 @@ def _read_ahead(spec: PassSpec, spans: list[DateWindow],
         return None
 
     def reader(window: DateWindow, errors: list[str], halt: Stoppable) -> tuple[list, bool]:
-        return _read(spec.source, window, spec.source_filters, errors, "source", None, halt)
+        return read_side(spec.source, window, spec.source_filters, errors, "source", None, halt)
     return SourcePrefetch(spans, reader, stop)
 
 
@@ -309,8 +306,8 @@ def _chunk(spec: PassSpec, store: StateStore, result: RouteResult, stop: PassClo
                     brake=got.brake, forgotten=spec.forgotten)
     del got
     wanted_source, wanted_target = proofs_needed(rules, inputs)
-    copies, replaced = _prove_targets(spec.target, wanted_target, stop)
-    proofs = Proofs(_prove_sources(spec.source, wanted_source, stop), copies, replaced)
+    copies, replaced = prove_targets(spec.target, wanted_target, stop)
+    proofs = Proofs(prove_sources(spec.source, wanted_source, stop), copies, replaced)
     planned = plan(rules, inputs, proofs)
     crossings.note(rules, inputs, proofs)
     if spec.select is not None:
@@ -337,8 +334,9 @@ def _gather(spec: PassSpec, store: StateStore, crossings: Crossings, errors: lis
     :mod:`bridge.engine.chunks`)."""
     rules, window = spec.rules, spec.rules.window
     counted = _counting(progress, crossings.read)
-    (source_items, source_complete), (target_items, target_complete) = _read_both(
-        spec, window, errors, counted, stop, source_read)
+    (source_items, source_complete), (target_items, target_complete) = read_both(
+        (spec.source, spec.source_filters), (spec.target, spec.target_filters), window, errors,
+        counted, stop, source_read)
     crossings.read["read source"] += len(source_items)
     crossings.read["read target"] += len(target_items)
     targets = [t for t in target_items if isinstance(t, CanonicalEntry)]
@@ -356,100 +354,9 @@ def _counting(progress: Progress | None, before: dict[str, int]) -> Progress | N
     return lambda stage, n: progress(stage, before.get(stage, 0) + n)
 
 
-def _read(connector: Connector, window: DateWindow, filters: dict, errors: list[str],
-          side: str, progress: Progress | None,
-          stop: Stoppable | None = None) -> tuple[list[CanonicalEntry | Skip], bool]:
-    """Everything one side holds in the window, and whether the read got to its end.
-
-    A stop (a signal) ends the read early: it then counts as incomplete, so the
-    pass deletes nothing, and the executor will start no write either.
-    """
-    items: list[CanonicalEntry | Skip] = []
-    try:
-        for item in connector.read(window, filters):
-            if stop is not None and stop.is_set():
-                return items, False
-            items.append(item)
-            if progress is not None and len(items) % 100 == 0:
-                progress(f"read {side}", len(items))
-    except ConnectorError as exc:
-        errors.append(f"{side} read failed part-way, after {len(items)} records: "
-                      f"{explain(exc)}")
-        return items, False
-    if progress is not None:
-        progress(f"read {side}", len(items))
-    return items, True
-
-
 def _ticker(progress: Progress) -> Callable[[Action], None]:
     """Report each applied action to ``progress`` (unchanged ones are not work done)."""
     def tick(action: Action) -> None:
         if action.kind is not Kind.UNCHANGED:
             progress("applied", 1)
     return tick
-
-
-def _read_both(spec: PassSpec, window: DateWindow, errors: list[str],
-               progress: Progress | None, stop: Stoppable | None,
-               source_read: SourceRead | None = None,
-               ) -> tuple[tuple[list, bool], tuple[list, bool]]:
-    """Both sides read at the same time (they are independent lists, often on two APIs);
-    each thread ends its request in flight when the pass is stopped. ``source_read``:
-    the source, read ahead already; only the target is read then."""
-    shown = serialised(progress)
-    said: dict[str, list[str]] = {"source": [], "target": []}
-
-    def read(connector: Connector, filters: dict, side: str) -> tuple[list, bool]:
-        with stoppable(stop):
-            return _read(connector, window, filters, said[side], side, shown, stop)
-
-    if source_read is not None:
-        said["source"] = source_read.errors
-        if shown is not None:
-            shown("read source", len(source_read.items))
-        source = source_read.items, source_read.complete
-        both = source, read(spec.target, spec.target_filters, "target")
-    else:
-        with ThreadPoolExecutor(2, thread_name_prefix="read") as pool:
-            target = pool.submit(read, spec.target, spec.target_filters, "target")
-            source = read(spec.source, spec.source_filters, "source")
-            both = source, target.result()
-    errors += said["source"] + said["target"]   # in a fixed order, whichever ended first
-    return both
-
-
-def _prove_sources(source: Connector, requests: list[ProofRequest],
-                   stop: Stoppable | None = None) -> dict:
-    proofs: dict[str, CanonicalEntry | None] = {}
-    for r in requests:
-        if stop is not None and stop.is_set():
-            break  # an origin not looked up is decided nothing for
-        try:
-            found = source.lookup(r.record_id or "", r.task or "")
-        except ConnectorError as exc:
-            log.warning("could not look up %s: %s; deciding nothing for it", r.key, exc)
-            continue
-        if found is None or isinstance(found, CanonicalEntry):
-            proofs[r.key] = found
-    return proofs
-
-
-def _prove_targets(target: Connector, requests: list[ProofRequest],
-                   stop: Stoppable | None = None) -> tuple[dict, dict]:
-    """(copies found, copies being replaced found), by origin key; failures left out."""
-    proofs: dict[str, object] = {}
-    replaced: dict[str, CanonicalEntry | None] = {}
-    for r in requests:
-        if stop is not None and stop.is_set():
-            break
-        try:
-            if r.record_id is None:
-                proofs[r.key] = target.find_copies(r.origin, r.task)
-                continue
-            found = target.lookup(r.record_id, r.task or "")
-            if not isinstance(found, Skip):
-                (replaced if r.replaced else proofs)[r.key] = found
-        except ConnectorError as exc:
-            log.warning("could not look up the copy of %s: %s; deciding nothing for it",
-                        r.key, exc)
-    return proofs, replaced

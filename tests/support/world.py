@@ -23,7 +23,8 @@ from memory_connector import MemoryConnector
 
 from bridge.engine.actions import Action, Kind, Proofs, RouteRules
 from bridge.engine.plan import Inputs, plan, proofs_needed
-from bridge.engine.sync import PassSpec, RouteResult, _prove_sources, _prove_targets, run_pass
+from bridge.engine.reads import prove_sources, prove_targets
+from bridge.engine.sync import PassSpec, RouteResult, run_pass
 from bridge.store.schema import Link
 from bridge.store.state import StateStore
 from connectors.base import Capabilities, DateWindow, EntryDraft
@@ -163,8 +164,8 @@ class World:
     def proofs(self, inputs: Inputs) -> Proofs:
         """The look-ups the planner asks for ``inputs``, made as a pass makes them."""
         wanted_source, wanted_target = proofs_needed(self.rules, inputs)
-        copies, replaced = _prove_targets(self.target_connector, wanted_target)
-        return Proofs(_prove_sources(self.source_connector, wanted_source), copies, replaced)
+        copies, replaced = prove_targets(self.target_connector, wanted_target)
+        return Proofs(prove_sources(self.source_connector, wanted_source), copies, replaced)
 
 
 def writes(result: Synced | object) -> list[Action]:
