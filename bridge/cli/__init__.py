@@ -11,8 +11,8 @@ Modules:
 - ``audit``: ``timebridge explain`` and ``timebridge history``: the audit trail for people.
 - ``check``: ``timebridge check`` without ``--offline``: credentials, then what each API
   really does.
-- ``commands``: What the one-shot commands do, between parsing (``cli.app``) and a route pass
-  (``engine.sync``).
+- ``commands``: What the one-shot commands do, between parsing (``cli.app``) and a route
+  pass (``engine.sync``).
 - ``conflicts``: ``timebridge conflicts`` and ``timebridge resolve``: conflicts, one by one.
 - ``daemon``: ``timebridge daemon``: every route once at start, then on its schedule, until
   a signal.
@@ -26,6 +26,9 @@ Modules:
 - ``progress``: A progress display on stderr for backfill and long syncs.
 - ``readiness``: ``/readyz``: the state store answers, and no route's last good pass is too
   old.
+- ``shared``: What every command of the command line shares: exit codes, output formats, the
+  options several commands take, and the one-line ways to fail, warn, load the config and
+  open a store that is only read.
 - ``signals``: SIGINT/SIGTERM as a stop event: what a one-shot command or the daemon checks
   between writes, so a signal ends the run after the write in flight (never in the middle of
   one).
@@ -37,5 +40,5 @@ Modules:
 
 __all__ = [
     "app", "apply", "audit", "check", "commands", "conflicts", "daemon", "demo", "hints",
-    "listener", "logs", "progress", "readiness", "signals", "status", "webhooks",
+    "listener", "logs", "progress", "readiness", "shared", "signals", "status", "webhooks",
 ]

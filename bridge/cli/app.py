@@ -8,20 +8,39 @@ expected failure is one line on stderr; ``--debug`` adds the traceback.
 from __future__ import annotations
 
 import sys
-from datetime import date
-from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 from bridge import __version__
-from bridge.config.loader import ConfigError, LoadedConfig, load_config
+from bridge.cli.shared import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    AllowDeletesOpt,
+    ConfigOpt,
+    DryRunOpt,
+    FromOpt,
+    QuietOpt,
+    ReportFormat,
+    RouteOpt,
+    RunFormat,
+    RunFormatOpt,
+    SavePlanOpt,
+    StatusFormat,
+    ToOpt,
+    existing_store,
+    fail,
+    load,
+    parse_date,
+    plan_needs_dry_run,
+    root_state,
+    warn,
+)
+from bridge.config.loader import ConfigError
 from bridge.safe_text import for_terminal
 
 if TYPE_CHECKING:
-    from bridge.store.state import StateStore
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+    pass
 
 app = typer.Typer(
     name="timebridge",
@@ -33,108 +52,6 @@ app = typer.Typer(
 )
 
 
-class RunFormat(StrEnum):
-    table = "table"
-    json = "json"
-    csv = "csv"
-
-
-class ReportFormat(StrEnum):
-    table = "table"
-    json = "json"
-    csv = "csv"
-    html = "html"
-
-
-class StatusFormat(StrEnum):
-    table = "table"
-    json = "json"
-
-
-ConfigOpt = Annotated[
-    str | None,
-    typer.Option("--config", "-c", metavar="PATH",
-                 help="Config file (else $TIMEBRIDGE_CONFIG, else ./timebridge.toml)."),
-]
-RouteOpt = Annotated[
-    list[str] | None,
-    typer.Option("--route", "-r", metavar="NAME", help="Only this route (repeatable)."),
-]
-DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Plan and report; write nothing.")]
-AllowDeletesOpt = Annotated[
-    bool, typer.Option("--allow-deletes", help="Lift the max_delete_share brake for this run.")
-]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
-RunFormatOpt = Annotated[RunFormat, typer.Option("--format", help="Output format.")]
-FromOpt = Annotated[str, typer.Option("--from", metavar="YYYY-MM-DD",
-                                      help="First work date (inclusive).")]
-ToOpt = Annotated[str, typer.Option("--to", metavar="YYYY-MM-DD",
-                                    help="Last work date (inclusive).")]
-SavePlanOpt = Annotated[
-    str | None,
-    typer.Option("--save-plan", metavar="PLAN.json",
-                 help="Also write the plan, for review and 'timebridge apply' (dry runs only)."),
-]
-
-
-def _plan_needs_dry_run(save_plan: str | None, dry_run: bool, command: str) -> None:
-    if save_plan is not None and not dry_run:
-        fail(f"--save-plan needs --dry-run: a saved plan is applied later with 'timebridge "
-             f"apply', so '{command}' must not write now")
-
-
-def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    """Print one line to stderr and exit."""
-    typer.echo(f"timebridge: error: {for_terminal(message)}", err=True)
-    raise typer.Exit(code)
-
-
-def _state(ctx: typer.Context) -> dict:
-    root = ctx.find_root()
-    root.obj = root.obj or {}
-    return root.obj
-
-
-def load(ctx: typer.Context, config: str | None, *, secrets: bool = True) -> LoadedConfig:
-    """Load the config given after the command, else before it; bad config exits 2.
-    ``secrets=False``: a command that reads only the state store needs no token."""
-    path = config or _state(ctx).get("config")
-    try:
-        loaded = load_config(path, secrets=secrets)
-    except ConfigError as exc:
-        fail(str(exc))
-    for warning in loaded.warnings:
-        warn(warning)
-    return loaded
-
-
-def existing_store(loaded: LoadedConfig, *, say_none: bool = True) -> StateStore | None:
-    """The state store of a command that only reads it (no token, no file created): None
-    when there is none yet (with a warning unless ``say_none`` is off); one that cannot be
-    opened exits 1."""
-    from bridge.cli.commands import PassFailure, open_store
-
-    try:
-        store = open_store(loaded, create=False)
-    except PassFailure as exc:
-        fail(str(exc), EXIT_FAILED)
-    if store is None and say_none:
-        warn(f"no state store at {loaded.state_url} yet: no route has run")
-    return store
-
-
-def warn(message: str) -> None:
-    """Print one warning line to stderr; the command goes on."""
-    typer.echo(f"timebridge: warning: {for_terminal(message)}", err=True)
-
-
-def parse_date(value: str, option: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        fail(f"{option}: not a date YYYY-MM-DD: {value!r}")
-
-
 def passes(ctx: typer.Context, config: str | None, **kw: Any) -> NoReturn:
     """Run sync/backfill/report passes and exit with their code."""
     # Imported here: the reconciler's stack (SQLAlchemy and all) is not needed for
@@ -142,7 +59,7 @@ def passes(ctx: typer.Context, config: str | None, **kw: Any) -> NoReturn:
     from bridge.cli.commands import PassFailure, UsageError, run_passes
 
     loaded = load(ctx, config)
-    if _state(ctx).get("quiet"):   # --quiet given before the command
+    if root_state(ctx).get("quiet"):   # --quiet given before the command
         kw["quiet"] = True
     try:
         code = run_passes(loaded, **kw)
@@ -171,7 +88,7 @@ def root(
                                                  help="Show the version and exit.")] = None,
 ) -> None:
     """Options here apply to every command (--config works before or after the command)."""
-    state = _state(ctx)
+    state = root_state(ctx)
     state["config"] = config
     state["debug"] = debug
     state["quiet"] = quiet
@@ -222,7 +139,7 @@ def sync(
     save_plan: SavePlanOpt = None,
 ) -> None:
     """One reconciliation pass of each route over its window."""
-    _plan_needs_dry_run(save_plan, dry_run, "sync")
+    plan_needs_dry_run(save_plan, dry_run, "sync")
     passes(ctx, config, routes=route, dry_run=dry_run, allow_deletes=allow_deletes,
            fmt=fmt.value, quiet=quiet, save_plan=save_plan, made_by="sync --dry-run")
 
@@ -241,7 +158,7 @@ def backfill(
     save_plan: SavePlanOpt = None,
 ) -> None:
     """The same as sync over an explicit range of work dates, with a progress bar."""
-    _plan_needs_dry_run(save_plan, dry_run, "backfill")
+    plan_needs_dry_run(save_plan, dry_run, "backfill")
     start, end = parse_date(date_from, "--from"), parse_date(date_to, "--to")
     if end < start:
         fail(f"--to {end} is before --from {start}")

@@ -15,13 +15,13 @@ from typing import Annotated
 
 import typer
 
-from bridge.cli.app import (
+from bridge.cli.app import app
+from bridge.cli.shared import (
     EXIT_FAILED,
     EXIT_USAGE,
     ConfigOpt,
     RunFormat,
     StatusFormat,
-    app,
     existing_store,
     fail,
     load,

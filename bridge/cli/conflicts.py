@@ -11,7 +11,8 @@ from typing import Annotated
 
 import typer
 
-from bridge.cli.app import (
+from bridge.cli.app import app
+from bridge.cli.shared import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
@@ -19,7 +20,6 @@ from bridge.cli.app import (
     RouteOpt,
     RunFormat,
     RunFormatOpt,
-    app,
     existing_store,
     fail,
     load,
