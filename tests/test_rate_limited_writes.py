@@ -127,13 +127,22 @@ def test_a_sliding_window_frees_a_slot_a_second_after_the_oldest() -> None:
 @pytest.mark.parametrize("window", RATE_WINDOWS)
 def test_the_emulator_sets_the_headers_in_every_model(window: str) -> None:
     harness = make_harness(rate=3.0, rate_window=window, reset_unit="ms")
-    try:
+
+    def two_requests() -> list[tuple[int, int]]:
         seen = []
         for _ in range(2):
             response = httpx.get(f"{harness.server.base_url}/api/latest/users/current",
                                  headers={"Authorization": f"Bearer {TOKEN}"})
             seen.append((int(response.headers["X-RateLimit-Remaining"]),
                          int(response.headers["X-RateLimit-Reset"])))
+        return seen
+
+    try:
+        seen = two_requests()
+        if window == "fixed" and seen[0][1] != seen[1][1]:
+            # The two requests fell in two epoch seconds: the second began a new window
+            # with its full count. Both of the next pair fall in this one (2 of its 3).
+            seen = two_requests()
         now_ms = time.time() * 1000
         assert seen[0][0] > seen[1][0] >= 0
         assert all(now_ms - 1000 < reset <= now_ms + 2000 for _, reset in seen)
