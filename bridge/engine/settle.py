@@ -103,20 +103,19 @@ def settle_update(send: Callable[[T], T], current: T, look: Callable[[T], tuple[
     the copy as it is now and whether it already holds the update (then it is the
     result, nothing is sent again); else the next attempt is sent on that copy.
     """
-    pending = iter(waits)
-    while True:
+    copy = [current]   # the copy the next attempt is sent on
+
+    def attempt() -> T:
         try:
-            return send(current)
-        except TransientError as exc:
-            if isinstance(exc, UnknownOutcomeError):
-                current, applied = look(current)
-                if applied:
-                    log.info("update answer unknown (%s), but the copy holds it", explain(exc))
-                    return current
-            wait = next(pending, None)
-            if wait is None or stop.wait(wait):
-                raise
-            before_again()
+            return send(copy[0])
+        except UnknownOutcomeError as exc:
+            copy[0], applied = look(copy[0])
+            if applied:
+                log.info("update answer unknown (%s), but the copy holds it", explain(exc))
+                return copy[0]
+            raise   # sent again on the copy as it is now, as any transient failure
+
+    return retrying(attempt, waits, stop, before_again)
 
 
 def look_again(target: Connector, copy: CanonicalEntry, draft: EntryDraft,
