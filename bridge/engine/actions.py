@@ -22,6 +22,11 @@ FieldValue = str | int | None
 Changes = Mapping[str, tuple[FieldValue, FieldValue]]
 
 
+#: The reason of an unchanged action that takes a copy found in the target as the bridge's
+#: (recorded as an ``adopt`` event; "already equal" re-links a copy already linked).
+ADOPTED = "adopted"
+
+
 @dataclass(frozen=True, slots=True, init=False)
 class Action:
     """One decision about one origin.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bridge.engine.actions import Action, CopyLookup, FieldValue, RouteRules, Seen
+from bridge.engine.actions import ADOPTED, Action, CopyLookup, FieldValue, RouteRules, Seen
 from bridge.vocab import ActionRole, Keep, Kind, LinkStatus, OnConflict
 from connectors.base import EntryDraft
 from connectors.model import CanonicalEntry, Origin, normalise_comment
@@ -50,7 +50,7 @@ def decide(rules: RouteRules, key: str, source: CanonicalEntry, link: Link | Non
         return [act(Kind.CONFLICT, f"{len(copies)} copies of this origin in the target; "
                     "a person must remove the extra ones", copy=copies[0])]
     if task is None and copy is not None and linked is None:
-        return [act(Kind.UNCHANGED, "adopted", copy=copy, record_link=True)]  # kept as found
+        return [act(Kind.UNCHANGED, ADOPTED, copy=copy, record_link=True)]  # kept as found
     if task is None and copy is None and link is None:
         return [new_origin(rules, source)]  # never copied, nowhere to go: its reported skip
     if task is None:
@@ -76,7 +76,7 @@ def decide(rules: RouteRules, key: str, source: CanonicalEntry, link: Link | Non
         return [act(Kind.SKIP, wanted, copy=copy)]  # the target cannot hold what it asks
     same = _same(copy, wanted)
     if linked is None and same:
-        return [act(Kind.UNCHANGED, "adopted", copy=copy, record_link=True)]  # found, equal
+        return [act(Kind.UNCHANGED, ADOPTED, copy=copy, record_link=True)]  # found, equal
     if linked is None:
         return _update(rules, act, copy, wanted, "adopted; the copy differs from its origin")
     if same:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from bridge.engine.actions import ADOPTED, Action
 from bridge.store.events import Note, changes_of, entry_fields, stored_differences
 
 if TYPE_CHECKING:
-    from bridge.engine.actions import Action
     from bridge.store.schema import Link
     from bridge.store.state import StateStore
     from connectors.model import CanonicalEntry
@@ -50,7 +50,7 @@ class Recorder:
         """An unchanged action that records its link: an adopted copy, or a linked copy
         found equal to its origin again (the planner's "already equal")."""
         assert a.copy is not None
-        self.linked(a, a.copy, "adopt" if a.reason.startswith("adopted") else "confirm")
+        self.linked(a, a.copy, "adopt" if a.reason == ADOPTED else "confirm")
 
     def removed(self, a: Action, action: str) -> None:
         """The link of ``a``'s origin goes: ``delete`` (its copy was deleted) or
