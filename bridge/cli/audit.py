@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -20,7 +19,9 @@ from bridge.cli.shared import (
     EXIT_FAILED,
     EXIT_USAGE,
     ConfigOpt,
+    RouteOpt,
     RunFormat,
+    RunFormatOpt,
     StatusFormat,
     existing_store,
     fail,
@@ -29,9 +30,6 @@ from bridge.cli.shared import (
     warn,
 )
 
-ExplainRouteOpt = Annotated[list[str] | None, typer.Option(
-    "--route", "-r", metavar="NAME", help="Only this route (repeatable).")]
-
 
 @app.command()
 def explain(
@@ -39,7 +37,7 @@ def explain(
     origin: Annotated[str, typer.Argument(metavar="ORIGIN",
                                           help="The origin, e.g. kaiten:123 (or KAITEN:123).")],
     config: ConfigOpt = None,
-    route: ExplainRouteOpt = None,
+    route: RouteOpt = None,
     fmt: Annotated[StatusFormat, typer.Option("--format", help="Output format.")
                    ] = StatusFormat.table,
 ) -> None:
@@ -81,12 +79,6 @@ def explain(
         raise typer.Exit(EXIT_FAILED)
 
 
-class HistoryFormat(StrEnum):
-    table = RunFormat.table.value
-    json = RunFormat.json.value
-    csv = RunFormat.csv.value
-
-
 @app.command()
 def history(
     ctx: typer.Context,
@@ -95,10 +87,8 @@ def history(
     end: Annotated[str, typer.Option("--to", metavar="YYYY-MM-DD",
                                      help="Last UTC day of the events listed (inclusive).")],
     config: ConfigOpt = None,
-    route: Annotated[list[str] | None, typer.Option(
-        "--route", "-r", metavar="NAME", help="Only this route (repeatable).")] = None,
-    fmt: Annotated[HistoryFormat, typer.Option("--format", help="Output format.")
-                   ] = HistoryFormat.table,
+    route: RouteOpt = None,
+    fmt: RunFormatOpt = RunFormat.table,
     output: Annotated[str | None, typer.Option(
         "--output", "-o", metavar="FILE", help="Write to this file instead of stdout.")] = None,
 ) -> None:
@@ -144,13 +134,13 @@ def history(
             store.close()
     rows = [event_dict(e, loaded.config) for e in found]
     try:
-        if fmt is HistoryFormat.table:
+        if fmt is RunFormat.table:
             with (open(output, "w", encoding="utf-8") if output
                   else contextlib.nullcontext(sys.stdout)) as out:
                 print_table(rows, Console(file=out, width=160 if output else None),
                             f"from {first} to {last}")
             return
-        text = to_json(rows) + "\n" if fmt is HistoryFormat.json else to_csv(rows)
+        text = to_json(rows) + "\n" if fmt is RunFormat.json else to_csv(rows)
         if output:
             Path(output).write_text(text, encoding="utf-8")
         else:

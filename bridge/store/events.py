@@ -32,6 +32,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from bridge.store.schema import events, links
+from bridge.vocab import LinkStatus
 
 ACTIONS = ("create", "update", "delete", "adopt", "confirm", "conflict", "resolve", "forget")
 #: The actions that wrote to a target (what ``history`` counts as a run's writes).
@@ -190,7 +191,8 @@ class AuditRecords:
         has only the new copy to make or adopt), with ``event``, in one transaction."""
         with self._tx(write=True) as conn:
             conn.execute(links.update().where(
-                links.c.route == route, links.c.origin == origin, links.c.status == "intent",
-                links.c.replaces_record_id == copy_id).values(
+                links.c.route == route, links.c.origin == origin,
+                links.c.status == LinkStatus.INTENT, links.c.replaces_record_id == copy_id
+            ).values(
                     replaces_record_id=None, replaces_task=None))
             insert_events(conn, route, [(origin, event, copy_id)])
