@@ -33,12 +33,12 @@ from bridge.engine.actions import (
 )
 from bridge.engine.closed import hold
 from bridge.engine.decide import decide, gone, in_step, new_origin, origin_of
-from bridge.engine.plan_guards import BrakeBasis, brake, judge_marked, marked_keys, proven
+from bridge.engine.plan_guards import BrakeBasis, brake, judge_marked
 from bridge.perf import gc_paused
 from bridge.vocab import ActionRole, Kind, LinkStatus
 from connectors.model import CanonicalEntry, Skip
 
-__all__ = ["BrakeBasis", "Inputs", "Plan", "marked_keys", "plan", "proofs_needed", "proven"]
+__all__ = ["BrakeBasis", "Inputs", "Plan", "plan", "proofs_needed"]
 
 if TYPE_CHECKING:  # the planner reads links' attributes only; it never touches the store
     from bridge.store.state import Link

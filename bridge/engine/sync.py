@@ -26,7 +26,8 @@ from bridge.engine.execute import Executor, Outcome
 from bridge.engine.forgotten import store_forgot
 from bridge.engine.narrow import Gathered, Narrow
 from bridge.engine.narrow import gather as narrow_gather
-from bridge.engine.plan import Inputs, marked_keys, plan, proofs_needed, proven
+from bridge.engine.plan import Inputs, plan, proofs_needed
+from bridge.engine.plan_guards import marked_keys, proven
 from bridge.engine.prefetch import SourcePrefetch, SourceRead
 from bridge.engine.reads import Progress, prove_sources, prove_targets, read_both, read_side
 from bridge.engine.runtime import Runtime
