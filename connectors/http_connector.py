@@ -150,7 +150,7 @@ class HttpConnector:
 
     def _item(self, raw: Any) -> ReadItem:
         """``raw`` judged alone: an entry, or a skip with its reason."""
-        return judge(raw, self._to_entry, record_id_of, connector=self.name,
+        return judge(raw, self._to_entry, connector=self.name,
                      max_seconds=self.config.max_duration_hours * 3600)
 
     def _listed(self, pages: Callable[[], Any]) -> list[Any]:

@@ -53,14 +53,13 @@ def entry_of(where: str, *, connector: str, reference_source: str, record_id: st
         raise MappingError(f"{where}: {error}") from None
 
 
-def judge(raw: Any, to_entry: Callable[[Any], CanonicalEntry],
-          record_id_of: Callable[[Any], str | None], *, connector: str,
+def judge(raw: Any, to_entry: Callable[[Any], CanonicalEntry], *, connector: str,
           max_seconds: float) -> CanonicalEntry | Skip:
     """``raw`` as an entry, or as a skip saying why it is not one."""
     try:
         entry = to_entry(raw)
     except RECORD_ERRORS as error:
-        return Skip(connector=connector, record_id=_id(record_id_of, raw),
+        return Skip(connector=connector, record_id=_id(raw),
                     reason=reason(error))
     if entry.seconds > max_seconds:
         return Skip(connector=connector, record_id=entry.record_id,
@@ -69,8 +68,8 @@ def judge(raw: Any, to_entry: Callable[[Any], CanonicalEntry],
     return entry
 
 
-def _id(record_id_of: Callable[[Any], str | None], raw: Any) -> str | None:
-    try:
+def _id(raw: Any) -> str | None:
+    try:   # a hostile record may break even this (an id too long to print as text)
         found = record_id_of(raw)
     except RECORD_ERRORS:
         return None
