@@ -6,7 +6,6 @@ work is in :mod:`bridge.report.conflicts` (the listing) and :mod:`bridge.engine.
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -26,6 +25,7 @@ from bridge.cli.shared import (
 )
 from bridge.config.loader import ConfigError
 from bridge.safe_text import for_terminal
+from bridge.vocab import Keep
 
 
 @app.command()
@@ -59,11 +59,6 @@ def conflicts(
             store.close()
 
 
-class Keep(StrEnum):
-    source = "source"
-    target = "target"
-
-
 @app.command()
 def resolve(
     ctx: typer.Context,
@@ -86,7 +81,7 @@ def resolve(
     from bridge.engine.resolve import ResolveError, choose, keep_source, keep_target, rewrite_now
     from bridge.store.state import StateError
 
-    if now and keep is Keep.target:
+    if now and keep is Keep.TARGET:
         fail("--now goes with --keep source (--keep target writes to no system)")
     loaded = load(ctx, config)
     try:
@@ -96,7 +91,7 @@ def resolve(
     code = EXIT_OK
     try:
         chosen = choose(loaded, store, origin, route)
-        if keep is Keep.target:
+        if keep is Keep.TARGET:
             line = keep_target(loaded, store, chosen)
         else:
             line = keep_source(store, chosen, now=now)
