@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime, timedelta
 from bridge.engine.actions import Kind, RouteRules
 from bridge.engine.chunks import chunk_windows
 from bridge.engine.plan import Inputs, plan, proofs_needed
-from bridge.store.schema import make_link
+from bridge.store.schema import Link
 from bridge.vocab import LinkStatus
 from connectors.base import Capabilities, DateWindow, EntryDraft
 from connectors.model import CanonicalEntry, Origin
@@ -66,7 +66,7 @@ def build(n: int, copied: bool, window: DateWindow = WINDOW) -> Inputs:
                     seconds=src.seconds, comment=src.comment, version=f"u{i}", billable=None)
                 targets.append(copy)
                 key = f"KAITEN:{rid}"
-                links[key] = make_link(
+                links[key] = Link(
                     "bench", key, rid, src.task, tid, "prj_1", None, None, src.version,
                     copy.version, day, LinkStatus.LINKED, None, None, now)
     return Inputs(sources, targets, links)

@@ -360,6 +360,3 @@ RAW_LINK_COLUMNS = [sa.type_coerce(links.c[name], sa.types.NullType()) for name 
 # What a link upsert overwrites: everything but the key, and intent_at (when the create began).
 LINK_UPDATE = [name for name in LINK_FIELDS if name not in ("route", "origin", "intent_at")]
 
-
-#: ``make_link(route, origin, ...)``: every field of :class:`Link`, in order (bulk loads).
-make_link = Link

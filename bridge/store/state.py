@@ -41,7 +41,6 @@ from bridge.store.schema import (  # noqa: F401  (re-exported: the store's publi
     Link,
     RunRecord,
     links,
-    make_link,
     meta,
     runs,
     target_limits,
@@ -215,10 +214,10 @@ class StateStore(ConflictRecords, AuditRecords, RunRecords):
             # One fetch: row by row costs psycopg 3x more. The driver's raw values (the
             # columns are coerced to NullType), converted here.
             rows: Sequence[Any] = conn.execute(stmt).all()
-            return [make_link(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
-                               None if r[10] is None else day(r[10]), _STATUS[r[11]], r[12],
-                               utc(r[13]), utc(r[14]), r[15], r[16], utc(r[17]), r[18],
-                               None if r[19] is None else _RESOLUTION[r[19]]) for r in rows]
+            return [Link(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
+                         None if r[10] is None else day(r[10]), _STATUS[r[11]], r[12],
+                         utc(r[13]), utc(r[14]), r[15], r[16], utc(r[17]), r[18],
+                         None if r[19] is None else _RESOLUTION[r[19]]) for r in rows]
 
     def links(self, route: str) -> dict[str, Link]:
         """Every link of ``route``, by origin ("SOURCE:ID")."""
