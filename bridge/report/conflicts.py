@@ -26,7 +26,7 @@ from rich.text import Text
 
 from bridge.config.loader import LoadedConfig
 from bridge.engine.origins import shown_origin
-from bridge.report.render import hours
+from bridge.report.render import field_text
 from bridge.safe_text import as_text, for_csv, json_for_terminal
 from bridge.store.conflicts import parse_differences
 from bridge.store.state import StateStore
@@ -80,16 +80,6 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
-def _shown(field: str, value: object) -> str:
-    if value is None:
-        return "nothing"
-    if field == "seconds" and isinstance(value, int):
-        return hours(value)
-    text = str(value)
-    if field == "comment":
-        text = repr(text if len(text) <= 40 else text[:37] + "...")
-    return text
-
 
 def _since(iso: str | None) -> str:
     """``2026-11-20 10:04 UTC`` of a stored ISO time (to the minute: a table for people)."""
@@ -101,8 +91,8 @@ def _since(iso: str | None) -> str:
 def differs_text(differences: dict[str, dict[str, Any]]) -> Text:
     """What differs, one safe line per field: ``duration: origin 1h00m, copy 1h10m``."""
     return Text("\n").join(
-        as_text(f"{_LABELS.get(name, name)}: origin {_shown(name, v['origin'])}, "
-                f"copy {_shown(name, v['copy'])}")
+        as_text(f"{_LABELS.get(name, name)}: origin {field_text(name, v['origin'])}, "
+                f"copy {field_text(name, v['copy'])}")
         for name, v in differences.items())
 
 

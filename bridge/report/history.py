@@ -23,7 +23,7 @@ from rich.text import Text
 
 from bridge.config.models import Config
 from bridge.engine.origins import shown_origin
-from bridge.report.render import hours
+from bridge.report.render import field_text
 from bridge.safe_text import as_text, for_csv, json_for_terminal
 from bridge.store.events import FIELDS, Event
 
@@ -74,29 +74,18 @@ def when_text(iso: str) -> str:
     return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _value(name: str, value: object) -> str:
-    if value is None:
-        return "nothing"
-    if name == "seconds" and isinstance(value, int):
-        return hours(value)
-    text = str(value)
-    if name == "comment":
-        return repr(text if len(text) <= 40 else text[:37] + "...")
-    return text
-
-
 def fields_text(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
     """The copy's story in one line: what changed (``seconds 1:00 -> 1:10``), else what
     it holds (``2026-11-20, 1:00, task prj_a, 'Fixed login'``), or ``-``."""
     shown = ("date", "seconds", "task", "comment")
     if before and after:
-        changed = [f"{n} {_value(n, before.get(n))} -> {_value(n, after.get(n))}"
+        changed = [f"{n} {field_text(n, before.get(n))} -> {field_text(n, after.get(n))}"
                    for n in shown if before.get(n) != after.get(n)]
         return "; ".join(changed) or "no field changed"
     held = after or before
     if not held:
         return "-"
-    text = ", ".join(_value(n, held.get(n)) if n != "task" else f"task {held.get(n)}"
+    text = ", ".join(field_text(n, held.get(n)) if n != "task" else f"task {held.get(n)}"
                      for n in shown)
     return text if after else f"was {text}"
 

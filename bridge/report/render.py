@@ -103,6 +103,19 @@ def hours(seconds: int | None) -> str:
     return hm(seconds)
 
 
+def field_text(name: str, value: object) -> str:
+    """One field of a copy or origin for people: ``nothing``, seconds as ``h:mm``, a
+    comment quoted and cut at 40 characters, anything else as text."""
+    if value is None:
+        return "nothing"
+    if name == "seconds" and isinstance(value, int):
+        return hours(value)
+    text = str(value)
+    if name == "comment":
+        return repr(text if len(text) <= 40 else text[:37] + "...")
+    return text
+
+
 def print_table(results: Sequence[RouteResult], dry_run: bool, console: Console, *,
                 labels: Labels | None = None) -> None:
     """Per route: the counts, then every listed action.
